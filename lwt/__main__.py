@@ -1,0 +1,5 @@
+import sys
+
+from lwt.cli import main
+
+sys.exit(main())

@@ -1,0 +1,317 @@
+"""One typed schema for every lwt run.
+
+An experiment is a YAML file whose keys mirror the dataclasses below, plus ``key=value`` overrides
+from the command line (``data.train_subset=10000``). Defaults live here and nowhere else. Loading
+fails early, with one message, on unknown keys (listing the valid ones), wrong types and unknown
+choices, before any data is read or any model is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from lwt.errors import LwtError
+
+Mode = Literal["greedy", "e2e"]
+
+
+@dataclass
+class DataConfig:
+    name: Literal["cifar10", "cifar100", "imagefolder"] = "cifar10"
+    root: str | None = None  # None: $LWT_DATA_DIR, else ./data
+    path: str | None = None  # imagefolder: the tree under root (e.g. tiny-imagenet-50), or an absolute path
+    classes: str | None = None  # imagefolder: class-subset list file (one wnid per line); None: all classes
+    image_size: int = 64  # imagefolder: images are resized once to this and cached as uint8
+    crop: Literal["pad", "resized"] = "pad"  # imagefolder augmentation: pad-crop or random-resized crop
+    download: bool = False  # use torchvision's downloader when the files are missing
+    val_size: int = 5000  # carved out of the training set first (seeded); drives curriculum decisions
+    train_subset: int | None = None  # seeded, class-balanced subset of the remaining training images
+    test_subset: int | None = None  # None: the full test set (use only to shrink tests)
+    batch_size: int = 128
+    eval_batch_size: int = 500
+    augment: bool = True  # random crop (4-px padding) + horizontal flip, on whole batches
+
+
+@dataclass
+class AuxConfig:
+    kind: Literal["conv", "dgl"] = "conv"  # conv: Belilovsky's; dgl: pool, 1x1 convs, then an MLP
+    k: int | None = None  # layers in the head: (k-1) 3x3 convs + linear; None: the architecture's default
+    width: int | None = None  # width of the head's convs; None: the block's output width
+    pool: int = 2  # features are average-pooled to pool x pool before the linear layer
+    hidden: int = 256  # dgl: width of the 1x1 convs and of the MLP's hidden layer
+
+
+@dataclass
+class ModelConfig:
+    name: str = "belilovsky_k2"
+    width: int | None = None  # None: the preset's base width M
+    num_blocks: int | None = None  # None: the preset's depth
+    batch_norm: bool | None = None  # None: the preset's choice
+    widths: list[int] | None = None  # simple_cnn: one conv width per block
+    pooling: Literal["max", "space_to_depth"] = "max"  # simple_cnn: how blocks downsample
+    stage_grouping: Literal["unit", "pool"] = "unit"  # unit: a conv layer / residual block per stage;
+    #                                                   pool: one stage per resolution (pooling) stage
+    aux: AuxConfig = field(default_factory=AuxConfig)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    schedule: Literal["step", "cosine", "constant"] = "step"
+    step_size: int = 15  # step schedule: multiply lr by gamma every step_size epochs
+    gamma: float = 0.2
+
+
+@dataclass
+class CurriculumConfig:
+    stage_end: Literal["fixed", "plateau"] = "fixed"
+    epochs_per_stage: int = 50  # fixed: the budget; plateau: the upper bound
+    plateau_patience: int = 3  # plateau: epochs without a val-acc gain of plateau_min_delta
+    plateau_min_delta: float = 0.002
+    critical_patience: int | None = None  # stop after this many new stages fail to pay; None: off
+    critical_min_gain: float = 0.002  # a stage "pays" if it beats the best val acc by this much
+    max_stages: int | None = None  # train only the first N stages; None: all blocks
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int | None = None  # e2e; None: the greedy budget (stages x epochs_per_stage)
+    accelerator: str = "auto"
+    devices: str = "auto"
+    precision: str = "32-true"
+    log_every_n_steps: int = 20
+    progress_bar: bool = True
+
+
+@dataclass
+class LoggingConfig:
+    wandb: Literal["offline", "online", "disabled"] = "offline"
+    project: str = "lwt"
+    out_dir: str = "runs"
+
+
+@dataclass
+class Config:
+    experiment: str = "default"
+    mode: Mode = "greedy"
+    seed: int = 0
+    run_name: str | None = None  # None: derived from the command-line overrides and the seed
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def data_root(self) -> Path:
+        return Path(self.data.root or os.environ.get("LWT_DATA_DIR") or "data")
+
+    def e2e_epochs(self, num_stages: int) -> int:
+        """E2E epoch budget: explicit, or the same total as the greedy curriculum."""
+        return self.trainer.max_epochs or num_stages * self.curriculum.epochs_per_stage
+
+
+# ---------------------------------------------------------------- loading and validation
+
+
+def _valid_keys(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except LwtError as e:
+                errors.append(str(e))
+        raise LwtError(errors[0] if len(errors) == 1 else f"{key}={value!r}: expected {_type_name(tp)}")
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise LwtError(f"{key}={value!r} has the wrong type; expected a list like [64, 128]")
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise LwtError(f"{key}={value!r} is not valid; choose one of: {', '.join(map(str, choices))}")
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    else:
+        raise TypeError(f"unsupported annotation {tp} for {key}")
+    raise LwtError(f"{key}={value!r} has the wrong type; expected {_type_name(tp)}")
+
+
+def _type_name(tp: Any) -> str:
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is Literal:
+        return " | ".join(map(str, args))
+    if typing.get_origin(tp) is list:
+        return f"list of {_type_name(args[0])}"
+    if args:
+        return " or ".join(_type_name(a) for a in args)
+    return "null" if tp is type(None) else tp.__name__
+
+
+def _build(cls, raw: dict, prefix: str = ""):
+    if not isinstance(raw, dict):
+        raise LwtError(f"'{prefix.rstrip('.') or 'config'}' must be a mapping of keys to values")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in hints:
+            where = f"section '{prefix.rstrip('.')}'" if prefix else "the top level"
+            raise LwtError(
+                f"unknown config key '{prefix}{key}'; valid keys in {where}: {', '.join(_valid_keys(cls))}"
+            )
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value if value is not None else {}, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(value, tp, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise LwtError(f"override '{dotted}': '{part}' is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """``["data.train_subset=100", "seed=1"]`` -> nested dict, values parsed as YAML scalars."""
+    tree: dict = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise LwtError(f"override '{item}' must look like key=value, e.g. data.train_subset=1000")
+        try:
+            value = yaml.safe_load(text) if text != "" else None
+        except yaml.YAMLError:
+            value = text
+        _set_dotted(tree, key.strip(), value)
+    return tree
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def default_run_name(overrides: list[str], seed: int) -> str:
+    """Readable and deterministic: the overrides' last key parts and values, then the seed."""
+    parts = []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key in ("seed", "run_name") or key.startswith(("logging.", "trainer.progress_bar")):
+            continue  # not part of what the run computes
+        parts.append(f"{key.split('.')[-1]}-{value}")
+    parts.append(f"seed{seed}")
+    return re.sub(r"[^A-Za-z0-9_.=+-]", "_", "_".join(parts))[:150]
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """Read an experiment file, apply overrides, validate. The experiment name defaults to the file stem."""
+    raw: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise LwtError(f"experiment file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise LwtError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        if not isinstance(raw, dict):
+            raise LwtError(f"{path} must hold a mapping of config keys")
+        raw.setdefault("experiment", path.stem)
+    raw = _merge(raw, parse_overrides(list(overrides)))
+    cfg = _build(Config, raw)
+    validate(cfg)
+    if cfg.run_name is None:
+        cfg.run_name = default_run_name(list(overrides), cfg.seed)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Checks that need more than types: names in registries, positive sizes."""
+    from lwt.models import MODELS  # local import: the registry imports torch
+
+    if cfg.model.name not in MODELS:
+        raise LwtError(f"model.name={cfg.model.name!r} is not a known architecture; choose one of: "
+                       f"{', '.join(sorted(MODELS))}")
+    positive = {
+        "data.val_size": cfg.data.val_size, "data.batch_size": cfg.data.batch_size,
+        "data.eval_batch_size": cfg.data.eval_batch_size, "data.train_subset": cfg.data.train_subset,
+        "data.test_subset": cfg.data.test_subset, "curriculum.epochs_per_stage": cfg.curriculum.epochs_per_stage,
+        "trainer.max_epochs": cfg.trainer.max_epochs, "model.width": cfg.model.width,
+        "model.num_blocks": cfg.model.num_blocks, "model.aux.k": cfg.model.aux.k,
+        "model.aux.width": cfg.model.aux.width, "model.aux.pool": cfg.model.aux.pool,
+        "curriculum.max_stages": cfg.curriculum.max_stages,
+        "curriculum.critical_patience": cfg.curriculum.critical_patience,
+        "curriculum.plateau_patience": cfg.curriculum.plateau_patience,
+    }
+    for key, value in positive.items():
+        if value is not None and value < 1:
+            raise LwtError(f"{key}={value} must be at least 1")
+    if cfg.optim.lr <= 0:
+        raise LwtError(f"optim.lr={cfg.optim.lr} must be positive")
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """``{"data": {"name": "cifar10"}}`` -> ``{"data.name": "cifar10"}`` (W&B filters on flat keys)."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

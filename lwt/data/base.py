@@ -1,0 +1,78 @@
+"""What every lwt DataModule shares: uint8 tensors in memory, seeded splits, batched augmentation.
+
+A dataset subclass only says how to read its images (``load``) and how to augment a batch
+(``augment``); the splits, loaders and the on-device preprocessing live here once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from lwt.config import DataConfig
+from lwt.data.augment import normalize
+from lwt.data.tensors import TensorPairs, batch_loader, split_indices
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """Seeded train/val split, class-balanced train subset, batched augmentation after transfer.
+
+    The validation set is carved out of the training images (it drives curriculum decisions); the
+    dataset's own held-out split is the test set. Batches stay uint8 until ``on_after_batch_transfer``,
+    where they are augmented (training only) and normalized on the training device.
+    Subclasses set ``num_classes``, ``input_shape`` and ``mean``/``std`` (by the end of ``load``).
+    """
+
+    num_classes: int
+    input_shape: tuple[int, int, int]
+
+    def __init__(self, cfg: DataConfig, seed: int = 0, root: Path | str = "data"):
+        super().__init__()
+        self.cfg, self.seed, self.root = cfg, seed, Path(root)
+        self.mean: Tensor | None = None  # (3,) in [0, 1] units
+        self.std: Tensor | None = None
+        self.train_set = self.val_set = self.test_set = None
+
+    def load(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(train_x, train_y, test_x, test_y): uint8 (N, 3, H, W) images, int64 (N,) labels."""
+        raise NotImplementedError
+
+    def augment(self, x: Tensor) -> Tensor:
+        """A uint8 training batch (B, 3, H, W) -> an augmented batch of the same shape and dtype."""
+        return x
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        train_x, train_y, test_x, test_y = self.load()
+        train_idx, val_idx = split_indices(train_y, self.cfg.val_size, self.cfg.train_subset, self.seed)
+        self.train_set = TensorPairs(train_x[train_idx], train_y[train_idx])
+        self.val_set = TensorPairs(train_x[val_idx], train_y[val_idx])
+        if self.cfg.test_subset is not None:
+            keep = torch.randperm(len(test_y), generator=torch.Generator().manual_seed(self.seed))
+            keep = keep[: self.cfg.test_subset]
+            test_x, test_y = test_x[keep], test_y[keep]
+        self.test_set = TensorPairs(test_x, test_y)
+
+    def train_dataloader(self):
+        return batch_loader(self.train_set, self.cfg.batch_size, shuffle=True)
+
+    def val_dataloader(self):
+        return batch_loader(self.val_set, self.cfg.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self):
+        return batch_loader(self.test_set, self.cfg.eval_batch_size, shuffle=False)
+
+    def preprocess(self, x: Tensor, train: bool) -> Tensor:
+        """uint8 batch -> normalized float batch, augmented when ``train`` and augmentation is on."""
+        if train and self.cfg.augment:
+            x = self.augment(x)
+        return normalize(x, self.mean, self.std)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        x, y = batch
+        training = self.trainer is not None and self.trainer.training
+        return self.preprocess(x, train=training), y

@@ -1,0 +1,115 @@
+"""CIFAR-10/100 as uint8 tensors in memory, read from torchvision's pickle layout.
+
+The pickles are read directly (not through ``torchvision.datasets.CIFAR10``) because that class
+refuses copies whose md5 differs from the official files, as the rebuilt copy in ../shared/data does.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lwt.config import DataConfig
+from lwt.data.augment import random_crop_flip
+from lwt.data.base import InMemoryDataModule
+from lwt.errors import LwtError
+
+
+@dataclass(frozen=True)
+class CifarLayout:
+    title: str
+    folder: str
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+    label_key: str
+    num_classes: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    torchvision_class: str
+
+
+LAYOUTS = {
+    "cifar10": CifarLayout(
+        "CIFAR-10", "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",),
+        "labels", 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), "CIFAR10",
+    ),
+    "cifar100": CifarLayout(
+        "CIFAR-100", "cifar-100-python", ("train",), ("test",),
+        "fine_labels", 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "CIFAR100",
+    ),
+}
+
+
+def _missing_message(layout: CifarLayout, root: Path, missing: list[str]) -> str:
+    folder = root / layout.folder
+    what = f"{folder} does not exist" if not folder.is_dir() else f"{folder} lacks {', '.join(missing)}"
+    return (
+        f"{layout.title} not found: {what} (expected {', '.join(layout.train_files + layout.test_files)} "
+        f"there). Point data.root or LWT_DATA_DIR "
+        f"at the folder that contains {layout.folder}/, or pass data.download=true to download it."
+    )
+
+
+def _read_pickle(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, "rb") as f:
+            entry = pickle.load(f, encoding="latin1")
+        data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = np.asarray(entry[label_key], dtype=np.int64)
+    except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as e:
+        raise LwtError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}); "
+                       "replace it, or delete it and pass data.download=true") from None
+    if len(data) != len(labels):
+        raise LwtError(f"{path} is corrupt: {len(data)} images but {len(labels)} labels")
+    return data, labels
+
+
+def load_cifar(name: str, root: Path, download: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(train_x, train_y, test_x, test_y); images uint8 (N, 3, 32, 32), labels int64."""
+    layout = LAYOUTS[name]
+    folder = root / layout.folder
+    missing = [f for f in layout.train_files + layout.test_files if not (folder / f).is_file()]
+    if missing and download:
+        import torchvision
+
+        getattr(torchvision.datasets, layout.torchvision_class)(str(root), train=True, download=True)
+        missing = [f for f in layout.train_files + layout.test_files if not (folder / f).is_file()]
+    if missing:
+        raise LwtError(_missing_message(layout, root, missing))
+
+    def read(files):
+        parts = [_read_pickle(folder / f, layout.label_key) for f in files]
+        return (torch.from_numpy(np.concatenate([p[0] for p in parts])),
+                torch.from_numpy(np.concatenate([p[1] for p in parts])))
+
+    return (*read(layout.train_files), *read(layout.test_files))
+
+
+class CifarDataModule(InMemoryDataModule):
+    """CIFAR-10/100 from the pickles; mean/std are the published training-set constants."""
+
+    def __init__(self, cfg: DataConfig, seed: int = 0, root: Path | str = "data"):
+        super().__init__(cfg, seed, root)
+        self.layout = LAYOUTS[cfg.name]
+        self.num_classes = self.layout.num_classes
+        self.input_shape = (3, 32, 32)
+        self.mean, self.std = torch.tensor(self.layout.mean), torch.tensor(self.layout.std)
+
+    def prepare_data(self) -> None:
+        # only checks (and downloads on request); setup() does the reading
+        folder = self.root / self.layout.folder
+        files = self.layout.train_files + self.layout.test_files
+        missing = [f for f in files if not (folder / f).is_file()]
+        if missing and not self.cfg.download:
+            raise LwtError(_missing_message(self.layout, self.root, missing))
+
+    def load(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        return load_cifar(self.cfg.name, self.root, self.cfg.download)
+
+    def augment(self, x: Tensor) -> Tensor:
+        return random_crop_flip(x, padding=4)  # (B, 3, 32, 32) uint8

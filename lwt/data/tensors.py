@@ -1,0 +1,62 @@
+"""Batches straight out of in-memory tensors, and the seeded splits every dataset shares."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+
+class TensorPairs(Dataset):
+    """Indexed by a list of indices: returns a whole batch ``(x[idx], y[idx])`` in one gather."""
+
+    def __init__(self, x: Tensor, y: Tensor):
+        assert len(x) == len(y)
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, idx):
+        idx = torch.as_tensor(idx)
+        return self.x[idx], self.y[idx]
+
+
+def batch_loader(data: TensorPairs, batch_size: int, shuffle: bool) -> DataLoader:
+    """A DataLoader whose sampler yields index lists, so no per-image collation happens.
+
+    Shuffling draws from the global torch RNG, so ``seed`` fixes the order.
+    """
+    sampler = RandomSampler(data) if shuffle else SequentialSampler(data)
+    return DataLoader(data, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None)
+
+
+def split_indices(labels: Tensor, val_size: int, subset: int | None, seed: int) -> tuple[Tensor, Tensor]:
+    """Seeded split of a training set: (train_idx, val_idx).
+
+    The validation images are carved out first, so changing ``subset`` never changes them. The
+    training subset is class-balanced: classes take turns in the seeded order until ``subset`` are
+    taken (class sizes may differ by one).
+    """
+    n = len(labels)
+    if val_size >= n:
+        from lwt.errors import LwtError
+
+        raise LwtError(f"data.val_size={val_size} leaves no training images (the training set has {n})")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val_idx, pool = perm[:val_size], perm[val_size:]
+    if subset is None or subset >= len(pool):
+        return pool, val_idx
+    return balanced_subset(pool, labels, subset), val_idx
+
+
+def balanced_subset(pool: Tensor, labels: Tensor, size: int) -> Tensor:
+    """The first ``size`` of ``pool`` taken round-robin over classes (keeps ``pool``'s order per class)."""
+    pool_labels = labels[pool]
+    # rank of each image within its class, in pool order; sorting by rank interleaves the classes
+    rank = torch.zeros_like(pool)
+    for c in pool_labels.unique():
+        members = (pool_labels == c).nonzero().squeeze(1)
+        rank[members] = torch.arange(len(members))
+    order = torch.argsort(rank * (int(pool_labels.max()) + 1) + pool_labels, stable=True)
+    return pool[order[:size]]

@@ -1,0 +1,22 @@
+"""Architectures (registered by name) and the staged-network contract they follow."""
+
+from __future__ import annotations
+
+from lwt.config import ModelConfig
+from lwt.models import belilovsky, resnet, simple_cnn, vgg  # noqa: F401  (register the architectures)
+from lwt.models.heads import AuxHead, DGLHead, make_head
+from lwt.models.registry import MODELS, register
+from lwt.models.staged import StagedNet
+
+__all__ = ["MODELS", "AuxHead", "DGLHead", "StagedNet", "build_model", "make_head", "register"]
+
+
+def build_model(cfg: ModelConfig, num_classes: int, input_shape: tuple[int, int, int]) -> StagedNet:
+    """The named architecture with one auxiliary head (of kind ``cfg.aux.kind``) per block."""
+    spec = MODELS[cfg.name]
+    aux_k = cfg.aux.k or spec.aux_k
+    net = spec.builder(cfg, num_classes, input_shape, aux_k)
+    batch_norm = spec.batch_norm if cfg.batch_norm is None else cfg.batch_norm
+    for width in net.widths:
+        net.aux_heads.append(make_head(cfg.aux, width, num_classes, aux_k, batch_norm))
+    return net

@@ -1,0 +1,69 @@
+"""Auxiliary classifiers attached to a block's output (``model.aux.kind`` picks one).
+
+For both kinds ``k`` counts the head's weight layers (convs + linears), so ``model.aux.k`` means the
+depth of the auxiliary problem whatever its kind, and k=1 is the same head for both: pool + linear.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from lwt.config import AuxConfig
+
+
+class AuxHead(nn.Sequential):
+    """Belilovsky et al.'s auxiliary problem of depth k.
+
+    k=1: average-pool to pool x pool -> linear. k>1: (k-1) x [3x3 conv, BN, ReLU] then the same.
+    (B, C, H, W) -> (B, num_classes).
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, k: int = 1, width: int | None = None,
+                 pool: int = 2, batch_norm: bool = True):
+        width = width or in_channels
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for _ in range(k - 1):
+            layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.ReLU(inplace=True))
+            channels = width
+        layers += [nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(channels * pool * pool, num_classes)]
+        super().__init__(*layers)
+
+
+class DGLHead(nn.Sequential):
+    """A cheap head in the spirit of DGL's MLP-SR auxiliary net (Belilovsky et al., ICML 2020): reduce
+    space first, then work per position and on the flattened vector, so its cost barely depends on H, W.
+
+    (B, C, H, W) -> avg-pool -> (B, C, p, p) -> (k-2) x [1x1 conv to ``hidden``, BN, ReLU]
+    -> flatten (B, hidden*p*p) -> linear to ``hidden``, ReLU -> linear -> (B, num_classes).
+    k counts weight layers: k=1 is pool + linear; k=2 adds the MLP's hidden layer; every further k adds
+    a 1x1 conv. DGL's own MLP-SR (three 1x1 convs, then a 3-hidden-layer MLP) is closest to k=5.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, k: int = 2, hidden: int = 256, pool: int = 2,
+                 batch_norm: bool = True):
+        layers: list[nn.Module] = [nn.AdaptiveAvgPool2d(pool)]
+        channels = in_channels
+        for _ in range(k - 2):
+            layers.append(nn.Conv2d(channels, hidden, 1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(hidden))
+            layers.append(nn.ReLU(inplace=True))
+            channels = hidden
+        layers.append(nn.Flatten())
+        features = channels * pool * pool
+        if k >= 2:  # no BatchNorm1d here: a last training batch of one image would make it fail
+            layers += [nn.Linear(features, hidden), nn.ReLU(inplace=True)]
+            features = hidden
+        layers.append(nn.Linear(features, num_classes))
+        super().__init__(*layers)
+
+
+def make_head(aux: AuxConfig, in_channels: int, num_classes: int, k: int, batch_norm: bool) -> nn.Module:
+    """The auxiliary head ``aux.kind`` names, of depth ``k`` (already resolved against the preset)."""
+    if aux.kind == "dgl":
+        return DGLHead(in_channels, num_classes, k, aux.hidden, aux.pool, batch_norm)
+    return AuxHead(in_channels, num_classes, k, aux.width, aux.pool, batch_norm)

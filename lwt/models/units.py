@@ -1,0 +1,45 @@
+"""From a flat list of greedy units to a StagedNet, shared by the VGG, ResNet and simple_cnn families.
+
+A family builds its network as *units* (a conv layer, a residual block, ...) and tags each unit with
+the resolution stage it belongs to. ``model.stage_grouping`` then decides what one greedy stage is:
+``unit`` keeps one block per unit; ``pool`` merges the units of each resolution stage into one block.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from lwt.config import ModelConfig
+from lwt.errors import LwtError
+from lwt.models.staged import StagedNet
+
+
+def scale_widths(widths: list[int], width: int | None) -> list[int]:
+    """``model.width`` sets the first width; the others keep their ratio to it (64 -> 8 divides all by 8)."""
+    if width is None:
+        return list(widths)
+    return [max(1, round(w * width / widths[0])) for w in widths]
+
+
+def depth_from_name(cfg: ModelConfig) -> None:
+    """The depth of these families is in their name (vgg16, resnet56): refuse a knob that would be ignored."""
+    if cfg.num_blocks is not None:
+        raise LwtError(f"model.num_blocks does not apply to {cfg.name}: its depth is fixed by the name; "
+                       "use curriculum.max_stages to train only the first stages")
+
+
+def stack_units(cfg: ModelConfig, units: list[nn.Module], widths: list[int], resolution: list[int],
+                classifier: nn.Module) -> StagedNet:
+    """``units[i]`` outputs ``widths[i]`` channels and belongs to resolution stage ``resolution[i]``
+    (non-decreasing). With ``stage_grouping=pool`` consecutive units of one resolution become one block
+    whose width is that of its last unit."""
+    if cfg.stage_grouping == "unit":
+        return StagedNet(units, classifier, widths)
+    blocks, out_widths = [], []
+    for i, unit in enumerate(units):
+        if i == 0 or resolution[i] != resolution[i - 1]:
+            blocks.append([])
+            out_widths.append(0)
+        blocks[-1].append(unit)
+        out_widths[-1] = widths[i]
+    return StagedNet([nn.Sequential(*group) for group in blocks], classifier, out_widths)

@@ -1,0 +1,22 @@
+"""Plain-text tables of per-stage results."""
+
+from __future__ import annotations
+
+COLUMNS = [("stage", "{:d}"), ("train_acc", "{:.4f}"), ("val_acc", "{:.4f}"), ("test_acc", "{:.4f}"),
+           ("epochs", "{:d}"), ("seconds", "{:.1f}")]
+
+
+def stage_table(result: dict) -> str:
+    """The per-stage table of one result.json, with a title line naming mode and model."""
+    header = [name for name, _ in COLUMNS]
+    lines = [[fmt.format(row[name]) if row.get(name) is not None else "-" for name, fmt in COLUMNS]
+             for row in result["stages"]]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    out = [f"{result['mode']} {result['model']} on {result['dataset']} ({result['train_images']} train images, "
+           f"seed {result['seed']})"]
+    out.append("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+    out += ["  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in lines]
+    crit = result.get("critical")
+    if crit and crit.get("fired"):
+        out.append(f"critical layer: stage {crit['critical_layer']} (best val acc {crit['best_val_acc']:.4f})")
+    return "\n".join(out)

@@ -1,0 +1,69 @@
+"""Run directories: ``<out_dir>/<experiment>/<run_name>/`` with config.yaml, meta.json, result.json.
+
+``result.json`` is written atomically (temp file + rename) and only when a run completes, so its
+presence means "finished".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from lwt.config import Config, save_config
+from lwt.errors import LwtError
+
+RESULT = "result.json"
+
+
+def git_revision() -> str:
+    """HEAD of the lwt checkout, with ``-dirty`` when it has uncommitted changes; ``unknown`` outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + ("-dirty" if dirty else "")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def prepare_run_dir(cfg: Config, overwrite: bool = False) -> Path:
+    """Create the run directory and write config.yaml and meta.json into it, before any training."""
+    run_dir = Path(cfg.logging.out_dir) / cfg.experiment / cfg.run_name
+    if (run_dir / RESULT).exists():
+        if not overwrite:
+            raise LwtError(f"{run_dir} already holds a finished run ({RESULT}); pass --overwrite to replace it "
+                           "or set run_name=... to keep both")
+        shutil.rmtree(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise LwtError(f"cannot write the run directory {run_dir}: {e.strerror}; "
+                       "set logging.out_dir=... to a writable folder") from None
+    save_config(cfg, run_dir / "config.yaml")
+    atomic_write_json(run_dir / "meta.json", {"git_revision": git_revision(), "argv": sys.argv})
+    return run_dir

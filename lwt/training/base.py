@@ -1,0 +1,77 @@
+"""The LightningModule shared by greedy stages and end-to-end training: readouts, metrics, optimizer.
+
+A subclass says which parameters train (``trainable_parameters``) and how a batch is read out at each
+depth (``readouts``: depth -> logits). Every readout adds its cross-entropy to the loss; the readout at
+``main_depth`` is the one logged as ``{split}/acc`` and used for curriculum decisions.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from lwt.config import OptimConfig
+from lwt.models import StagedNet
+
+SPLITS = ("train", "val", "test")
+
+
+class BaseModule(L.LightningModule):
+    def __init__(self, net: StagedNet, optim: OptimConfig, num_classes: int, depths: list[int],
+                 main_depth: int, max_epochs: int, stage: int | None = None):
+        super().__init__()
+        self.net, self.optim_cfg, self.max_epochs = net, optim, max_epochs
+        self.stage_tag = stage  # greedy: logged as `stage` on every row, so curves split by stage
+        self.depths, self.main_depth = depths, main_depth
+        self.accuracy = nn.ModuleDict({
+            f"{split}_{d}": MulticlassAccuracy(num_classes, average="micro") for split in SPLITS for d in depths
+        })
+
+    def readouts(self, x: Tensor) -> dict[int, Tensor]:
+        raise NotImplementedError
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.readouts(x)[self.main_depth]
+
+    def _step(self, batch, split: str) -> Tensor:
+        x, y = batch
+        outs = self.readouts(x)
+        losses = {d: F.cross_entropy(logits, y) for d, logits in outs.items()}
+        on_step = split == "train"
+        for d, logits in outs.items():
+            acc = self.accuracy[f"{split}_{d}"]
+            acc(logits, y)
+            self.log(f"{split}/acc_depth{d}", acc, on_step=False, on_epoch=True)
+        self.log(f"{split}/acc", self.accuracy[f"{split}_{self.main_depth}"], on_step=False, on_epoch=True,
+                 prog_bar=split != "test")
+        self.log(f"{split}/loss", losses[self.main_depth], on_step=on_step, on_epoch=True, prog_bar=on_step)
+        if self.stage_tag is not None:
+            self.log("stage", float(self.stage_tag), on_step=on_step, on_epoch=True)
+        return sum(losses.values())
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+    def configure_optimizers(self):
+        o = self.optim_cfg
+        opt = torch.optim.SGD(self.trainable_parameters(), lr=o.lr, momentum=o.momentum,
+                              weight_decay=o.weight_decay, nesterov=o.nesterov)
+        if o.schedule == "constant":
+            return opt
+        if o.schedule == "step":
+            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=o.step_size, gamma=o.gamma)
+        else:
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.max_epochs)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

@@ -1,0 +1,37 @@
+"""Shared fixtures: the real data root, and overrides that shrink any experiment to a few batches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
+
+
+def _data_root() -> Path:
+    return Path(os.environ.get("LWT_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The real datasets (../shared/data or $LWT_DATA_DIR). CI sets LWT_REQUIRE_DATA=1: missing data fails."""
+    root = _data_root()
+    if not (root / "cifar-10-batches-py" / "data_batch_1").is_file():
+        message = f"CIFAR-10 not found under {root}; set LWT_DATA_DIR"
+        if os.environ.get("LWT_REQUIRE_DATA"):
+            pytest.fail(message)
+        pytest.skip(message)
+    os.environ["LWT_DATA_DIR"] = str(root)
+    return root
+
+
+@pytest.fixture
+def tiny(data_root, tmp_path) -> list[str]:
+    """Overrides that shrink a real experiment file to a CPU test: a few hundred real CIFAR images."""
+    return [
+        f"data.root={data_root}", "data.train_subset=512", "data.val_size=256", "data.test_subset=500",
+        "logging.wandb=disabled", "trainer.progress_bar=false", f"logging.out_dir={tmp_path / 'runs'}",
+    ]

@@ -1,0 +1,49 @@
+"""The `lwt` command: one clear line and a non-zero exit for bad input, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lwt.config import load_config
+from lwt.errors import LwtError
+from lwt.training.run import run
+
+from conftest import EXPERIMENTS, ROOT
+
+GREEDY = str(EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml")
+
+
+def lwt(*args):
+    return subprocess.run([sys.executable, "-m", "lwt", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=600)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["model.name=nope"], "model.name='nope' is not a known architecture; choose one of:"),
+    (["foo.bar=1"], "unknown config key 'foo'"),
+    (["data.root=/nonexistent/lwt-data"],
+     "/nonexistent/lwt-data/cifar-10-batches-py does not exist (expected data_batch_1"),
+])
+def test_bad_input_is_one_line_without_traceback(args, fragment, tmp_path):
+    proc = lwt("train", GREEDY, *args, f"logging.out_dir={tmp_path}", "logging.wandb=disabled")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lwt: error: ") and fragment in lines[0], proc.stderr
+    if "nonexistent" in fragment:
+        assert "LWT_DATA_DIR" in lines[0] and "data.download=true" in lines[0]
+        assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_a_finished_run_is_not_overwritten_silently(tiny):
+    cfg = load_config(GREEDY, tiny)
+    run_dir = ROOT / cfg.logging.out_dir / cfg.experiment / cfg.run_name
+    run_dir.mkdir(parents=True)
+    (run_dir / "result.json").write_text(json.dumps({"finished": True}))
+    with pytest.raises(LwtError, match="already holds a finished run.*--overwrite"):
+        run(cfg)
+    assert json.loads((run_dir / "result.json").read_text()) == {"finished": True}

@@ -1,0 +1,85 @@
+"""The schema: experiment files load, overrides apply, bad input fails with one clear message."""
+
+from __future__ import annotations
+
+import pytest
+
+from lwt.config import load_config, parse_overrides
+from lwt.errors import LwtError
+
+from conftest import EXPERIMENTS
+
+GREEDY = EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml"
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(EXPERIMENTS)))
+def test_every_experiment_file_loads_and_validates(path):
+    if "sweeps" in path.parts:
+        pytest.skip("sweep files are validated by the sweep tests")
+    cfg = load_config(path)
+    assert cfg.experiment == path.stem
+    assert cfg.mode in ("greedy", "e2e")
+
+
+def test_every_experiment_file_starts_with_a_comment():
+    for path in EXPERIMENTS.rglob("*.yaml"):
+        assert path.read_text().startswith("#"), f"{path} must begin with a comment (command, hardware, number)"
+
+
+def test_overrides_are_typed_and_nested():
+    cfg = load_config(GREEDY, ["data.train_subset=10000", "curriculum.epochs_per_stage=3", "seed=7",
+                               "optim.lr=1", "model.aux.width=32", "data.root=/x"])
+    assert cfg.data.train_subset == 10000 and cfg.curriculum.epochs_per_stage == 3 and cfg.seed == 7
+    assert cfg.optim.lr == 1.0 and isinstance(cfg.optim.lr, float)  # int accepted where float expected
+    assert cfg.model.aux.width == 32 and cfg.data.root == "/x"
+    assert cfg.run_name == "train_subset-10000_epochs_per_stage-3_lr-1_width-32_root-_x_seed7"
+
+
+def test_file_defaults_and_schema_defaults():
+    cfg = load_config(GREEDY)
+    assert cfg.model.name == "belilovsky_k2" and cfg.curriculum.epochs_per_stage == 50
+    assert cfg.logging.wandb == "offline"  # W&B offline unless asked
+    assert cfg.data.val_size == 5000 and cfg.data.train_subset is None
+
+
+def test_e2e_budget_defaults_to_the_greedy_total():
+    cfg = load_config(GREEDY, ["curriculum.epochs_per_stage=3"])
+    assert cfg.e2e_epochs(num_stages=4) == 12
+    cfg = load_config(GREEDY, ["trainer.max_epochs=5"])
+    assert cfg.e2e_epochs(num_stages=4) == 5
+
+
+@pytest.mark.parametrize("override, fragments", [
+    ("foo.bar=1", ["unknown config key 'foo'", "valid keys in the top level", "data", "model"]),
+    ("data.nope=1", ["unknown config key 'data.nope'", "train_subset", "val_size"]),
+    ("model.name=nope", ["model.name='nope'", "belilovsky_k2", "belilovsky_k1"]),
+    ("mode=sideways", ["mode='sideways'", "greedy", "e2e"]),
+    ("data.name=mnist", ["data.name='mnist'", "cifar10", "cifar100"]),
+    ("data.train_subset=lots", ["data.train_subset='lots'", "int"]),
+    ("data.augment=3", ["data.augment=3", "bool"]),
+    ("data.train_subset=0", ["data.train_subset=0 must be at least 1"]),
+    ("logging.wandb=maybe", ["offline", "online", "disabled"]),
+    ("seed", ["must look like key=value"]),
+    ("data=3", ["'data' must be a mapping"]),
+])
+def test_bad_input_names_what_is_wrong_and_what_is_valid(override, fragments):
+    with pytest.raises(LwtError) as err:
+        load_config(GREEDY, [override])
+    message = str(err.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(LwtError, match="experiment file not found"):
+        load_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(LwtError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_parse_overrides_reads_yaml_scalars():
+    assert parse_overrides(["a.b=1", "a.c=null", "d=true", "e=[1, 2]", "f=x"]) == {
+        "a": {"b": 1, "c": None}, "d": True, "e": [1, 2], "f": "x"}

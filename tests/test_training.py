@@ -1,0 +1,140 @@
+"""Greedy stages and E2E training on real CIFAR-10 batches: what is frozen stays frozen, what is
+detached stays detached, and short real runs learn."""
+
+from __future__ import annotations
+
+import json
+
+import lightning as L
+import pytest
+import torch
+
+from lwt.config import load_config
+from lwt.data import build_datamodule
+from lwt.models import build_model
+from lwt.training import EndToEndModule, StageModule
+from lwt.training.run import run
+
+from conftest import EXPERIMENTS
+
+GREEDY = EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml"
+E2E = EXPERIMENTS / "cifar10" / "belilovsky_k2_e2e.yaml"
+
+
+def setup(tiny, *extra):
+    cfg = load_config(GREEDY, tiny + ["model.width=32", *extra])
+    L.seed_everything(cfg.seed, verbose=False)
+    dm = build_datamodule(cfg)
+    dm.setup("fit")
+    return cfg, dm, build_model(cfg.model, dm.num_classes, dm.input_shape)
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def fit_batches(module, dm, batches: int) -> None:
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=batches, limit_val_batches=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0, accelerator="cpu")
+    trainer.fit(module, datamodule=dm)
+
+
+def test_frozen_prefix_is_bit_identical_after_greedy_steps(tiny):
+    cfg, dm, net = setup(tiny)
+    stage = 2  # 0-based: trains block 3 on top of frozen blocks 1-2
+    before = snapshot(net)
+    fit_batches(StageModule(net, stage, cfg.optim, dm.num_classes, max_epochs=1), dm, batches=3)
+    after = net.state_dict()
+    trained = (f"blocks.{stage}.", f"aux_heads.{stage}.")
+    assert any("running_mean" in k for k in before if k.startswith("blocks.0."))  # BN buffers are checked too
+    for key, value in before.items():
+        if key.startswith(trained):
+            continue
+        assert torch.equal(value, after[key]), f"{key} changed although it is frozen"
+    changed = [k for k in before if k.startswith(trained) and not torch.equal(before[k], after[k])]
+    assert any(k.startswith(f"blocks.{stage}.") for k in changed)
+    assert any(k.startswith(f"aux_heads.{stage}.") for k in changed)
+
+
+def test_stage_optimizer_holds_only_the_current_stage(tiny):
+    cfg, dm, net = setup(tiny)
+    module = StageModule(net, 1, cfg.optim, dm.num_classes, max_epochs=1)
+    opt = module.configure_optimizers()["optimizer"]
+    in_opt = {id(p) for group in opt.param_groups for p in group["params"]}
+    expected = {id(p) for p in [*net.blocks[1].parameters(), *net.aux_heads[1].parameters()]}
+    assert in_opt == expected
+    assert {id(p) for p in net.parameters() if p.requires_grad} == expected
+    module.train()
+    assert not net.blocks[0].training and net.blocks[1].training and net.aux_heads[1].training
+
+
+def test_e2e_aux_readouts_do_not_change_the_network_gradients(tiny):
+    cfg, dm, net = setup(tiny)
+    module = EndToEndModule(net, cfg.optim, dm.num_classes, max_epochs=1)
+    x, y = next(iter(dm.train_dataloader()))
+    x = dm.preprocess(x, train=False)
+    net.eval()  # BN in eval so both passes see the same function
+
+    def block_grads(with_aux: bool):
+        net.zero_grad()
+        outs = module.readouts(x)
+        ce = torch.nn.functional.cross_entropy
+        loss = sum(ce(o, y) for o in outs.values()) if with_aux else ce(outs[module.main_depth], y)
+        loss.backward()
+        return [p.grad.clone() for p in [*net.blocks.parameters(), *net.classifier.parameters()]]
+
+    with_aux = block_grads(True)
+    assert net.aux_heads[0][0].weight.grad is not None  # the readout heads themselves do learn
+    for g_aux, g_plain in zip(with_aux, block_grads(False)):
+        assert torch.allclose(g_aux, g_plain, atol=1e-7)
+
+
+def test_greedy_run_learns_and_writes_its_run_directory(tiny):
+    cfg = load_config(GREEDY, tiny + ["data.train_subset=1000", "curriculum.max_stages=2",
+                                      "curriculum.epochs_per_stage=3", "model.width=64"])
+    result = run(cfg)
+    run_dir = cfg_run_dir(cfg)
+    assert [s["stage"] for s in result["stages"]] == [1, 2]
+    assert all(s["epochs"] == 3 for s in result["stages"])
+    assert result["final_test_acc"] > 0.25, result["stages"]  # chance is 0.10 on 500 test images
+    saved = json.loads((run_dir / "result.json").read_text())
+    assert saved["stages"] == result["stages"] and saved["git_revision"]
+    for name in ("config.yaml", "meta.json", "metrics.csv", "model.pt", "checkpoints/stage2/last.ckpt"):
+        assert (run_dir / name).exists(), name
+    assert load_config(run_dir / "config.yaml").data.train_subset == 1000  # the resolved config reloads
+
+
+def test_e2e_run_learns_with_one_row_per_block(tiny):
+    cfg = load_config(E2E, tiny + ["data.train_subset=1000", "trainer.max_epochs=4", "model.width=64"])
+    result = run(cfg)
+    assert [s["depth"] for s in result["stages"]] == [1, 2, 3, 4]
+    assert result["final_test_acc"] > 0.25, result["stages"]
+    assert all(0.0 <= s["test_acc"] <= 1.0 and s["train_acc"] is not None for s in result["stages"])
+
+
+def cfg_run_dir(cfg):
+    from pathlib import Path
+
+    return Path(cfg.logging.out_dir) / cfg.experiment / cfg.run_name
+
+
+def test_plateau_ends_a_stage_early(tiny):
+    cfg = load_config(GREEDY, tiny + ["curriculum.max_stages=1", "curriculum.stage_end=plateau",
+                                      "curriculum.epochs_per_stage=6", "curriculum.plateau_patience=1",
+                                      "curriculum.plateau_min_delta=0.5", "model.width=16"])
+    result = run(cfg)
+    stage = result["stages"][0]
+    # no epoch can gain 50 points, so the first epoch after the first is stale and ends the stage
+    assert stage["epochs"] == 2 and stage["stop_reason"] == "plateau"
+
+
+@pytest.mark.parametrize("mode_file", [GREEDY])
+def test_critical_layer_stops_the_curriculum_and_is_recorded(tiny, mode_file):
+    # min_gain=1.0 cannot be met, so stage 2 fails to pay and (patience 1) ends the curriculum there
+    cfg = load_config(mode_file, tiny + ["curriculum.epochs_per_stage=1", "curriculum.critical_patience=1",
+                                         "curriculum.critical_min_gain=1.0", "model.width=16"])
+    result = run(cfg)
+    assert len(result["stages"]) == 2
+    crit = result["critical"]
+    assert crit["fired"] and crit["critical_layer"] in (1, 2) and len(crit["history"]) == 2
