@@ -70,3 +70,21 @@ def test_cifar10_split_is_seeded_balanced_and_disjoint(cifar10, data_root):
     dm.setup("fit")
     assert torch.equal(dm.val_set.y, train_y[val_idx]) and torch.equal(dm.train_set.x, train_x[train_idx])
     assert np.isclose(float(dm.mean[0]), 0.4914) and len(dm.test_set) == 100
+
+
+def test_offline_download_ends_with_the_missing_data_message(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torchvision
+
+    from lwt.data.cifar import ensure_cifar
+
+    def no_network(*args, **kwargs):  # what torchvision's downloader raises without a network
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", no_network)
+    with pytest.raises(LwtError) as err:
+        ensure_cifar("cifar10", tmp_path, download=True)
+    message = str(err.value)
+    assert "CIFAR-10 not found" in message and str(tmp_path) in message and "Downloading it failed" in message
+    assert not any(tmp_path.iterdir())

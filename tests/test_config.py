@@ -32,7 +32,7 @@ def test_overrides_are_typed_and_nested():
     assert cfg.data.train_subset == 10000 and cfg.curriculum.epochs_per_stage == 3 and cfg.seed == 7
     assert cfg.optim.lr == 1.0 and isinstance(cfg.optim.lr, float)  # int accepted where float expected
     assert cfg.model.aux.width == 32 and cfg.data.root == "/x"
-    assert cfg.run_name == "train_subset-10000_epochs_per_stage-3_lr-1_width-32_root-_x_seed7"
+    assert cfg.run_name == "train_subset-10000_epochs_per_stage-3_lr-1_width-32_seed7"  # data.root: where, not what
 
 
 def test_file_defaults_and_schema_defaults():
@@ -83,3 +83,13 @@ def test_missing_and_malformed_files(tmp_path):
 def test_parse_overrides_reads_yaml_scalars():
     assert parse_overrides(["a.b=1", "a.c=null", "d=true", "e=[1, 2]", "f=x"]) == {
         "a": {"b": 1, "c": None}, "d": True, "e": [1, 2], "f": "x"}
+
+
+def test_demo_trains_both_modes_on_the_same_data_and_budget():
+    from lwt.cli import DEMO_OVERRIDES
+
+    greedy = load_config(GREEDY, DEMO_OVERRIDES)
+    e2e = load_config(EXPERIMENTS / "cifar10" / "belilovsky_k2_e2e.yaml", DEMO_OVERRIDES)
+    assert greedy.data == e2e.data and greedy.model == e2e.model and greedy.seed == e2e.seed
+    stages = 4
+    assert e2e.e2e_epochs(stages) == stages * greedy.curriculum.epochs_per_stage  # same total epochs

@@ -69,18 +69,28 @@ def _read_pickle(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     return data, labels
 
 
-def load_cifar(name: str, root: Path, download: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(train_x, train_y, test_x, test_y); images uint8 (N, 3, 32, 32), labels int64."""
+def ensure_cifar(name: str, root: Path, download: bool = False) -> Path:
+    """The dataset's folder, downloaded first with torchvision when missing and ``download`` is set."""
     layout = LAYOUTS[name]
     folder = root / layout.folder
     missing = [f for f in layout.train_files + layout.test_files if not (folder / f).is_file()]
     if missing and download:
         import torchvision
 
-        getattr(torchvision.datasets, layout.torchvision_class)(str(root), train=True, download=True)
+        try:
+            getattr(torchvision.datasets, layout.torchvision_class)(str(root), train=True, download=True)
+        except (OSError, RuntimeError) as e:  # no network (URLError is an OSError), bad archive
+            raise LwtError(f"{_missing_message(layout, root, missing)} Downloading it failed: {e}") from None
         missing = [f for f in layout.train_files + layout.test_files if not (folder / f).is_file()]
     if missing:
         raise LwtError(_missing_message(layout, root, missing))
+    return folder
+
+
+def load_cifar(name: str, root: Path, download: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(train_x, train_y, test_x, test_y); images uint8 (N, 3, 32, 32), labels int64."""
+    layout = LAYOUTS[name]
+    folder = ensure_cifar(name, root, download)
 
     def read(files):
         parts = [_read_pickle(folder / f, layout.label_key) for f in files]
@@ -101,12 +111,7 @@ class CifarDataModule(InMemoryDataModule):
         self.mean, self.std = torch.tensor(self.layout.mean), torch.tensor(self.layout.std)
 
     def prepare_data(self) -> None:
-        # only checks (and downloads on request); setup() does the reading
-        folder = self.root / self.layout.folder
-        files = self.layout.train_files + self.layout.test_files
-        missing = [f for f in files if not (folder / f).is_file()]
-        if missing and not self.cfg.download:
-            raise LwtError(_missing_message(self.layout, self.root, missing))
+        ensure_cifar(self.cfg.name, self.root, self.cfg.download)  # checks, downloads on request
 
     def load(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return load_cifar(self.cfg.name, self.root, self.cfg.download)
