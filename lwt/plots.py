@@ -37,3 +37,33 @@ def depth_figure(results: list[dict], out_stem: Path, title: str | None = None) 
         fig.savefig(p)
     plt.close(fig)
     return paths
+
+
+def cka_heatmap(matrix: list[list[float]], depths_a: list[int], depths_b: list[int], out_stem: Path,
+                label_a: str = "network A", label_b: str = "network B", title: str | None = None) -> list[Path]:
+    """Linear CKA between the blocks of two networks (rows: A's depths, columns: B's), on a fixed 0-1
+    colour scale so heatmaps of different pairs compare. Writes ``out_stem.png`` and ``.pdf``."""
+    import numpy as np
+
+    values = np.asarray(matrix, dtype=float)  # (len(depths_a), len(depths_b))
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(depths_b), 1.0 + 0.45 * len(depths_a)), dpi=150)
+    im = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="magma", origin="lower")
+    if values.size <= 144:  # numbers stay legible up to about 12 x 12 blocks
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < 0.6 else "black")
+    ax.set_xticks(range(len(depths_b)), [str(d) for d in depths_b], fontsize=7)
+    ax.set_yticks(range(len(depths_a)), [str(d) for d in depths_a], fontsize=7)
+    ax.set_xlabel(f"{label_b}: block", fontsize=7)
+    ax.set_ylabel(f"{label_a}: block", fontsize=7)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+    if title:
+        ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    # run names hold dots (lr-0.1), so the suffixes are appended, not swapped in with with_suffix
+    stem = out_stem.with_suffix("") if out_stem.suffix.lower() in (".png", ".pdf") else out_stem
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.parent / f"{stem.name}.png", stem.parent / f"{stem.name}.pdf"]
+    for p in paths:
+        fig.savefig(p)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,145 @@
+"""What the measurements share: opening a finished run directory, evaluation passes, tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from lwt.config import Config, load_config
+from lwt.errors import LwtError
+from lwt.models import StagedNet
+
+# What may change when a finished run is analysed: the measurement's own settings, where the data lies
+# and where to compute. Anything else would describe a different network than model.pt holds.
+ANALYSIS_OVERRIDES = ("analysis.", "data.root=", "trainer.accelerator=", "data.eval_batch_size=")
+
+
+@dataclass
+class FinishedRun:
+    run_dir: Path
+    cfg: Config
+    result: dict
+
+    @property
+    def mode(self) -> str:
+        return self.result["mode"]
+
+    @property
+    def label(self) -> str:
+        return f"{self.cfg.experiment}/{self.cfg.run_name}"
+
+    def depths(self) -> list[int]:
+        """The depths that were trained (a greedy curriculum may stop before the last block)."""
+        return [row["depth"] for row in self.result["stages"]]
+
+
+def open_run(run_dir: str | Path, overrides: list[str] = ()) -> FinishedRun:
+    """A run directory that holds a finished run (result.json, config.yaml, model.pt), or one LwtError."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise LwtError(f"run directory not found: {run_dir}")
+    for name in ("result.json", "config.yaml", "model.pt"):
+        if not (run_dir / name).is_file():
+            raise LwtError(f"{run_dir} holds no {name}, so it is not a finished lwt run "
+                           "(result.json and model.pt are written when `lwt train` completes)")
+    bad = [o for o in overrides if not o.startswith(ANALYSIS_OVERRIDES)]
+    if bad:
+        raise LwtError(f"cannot override {', '.join(bad)} when analysing a finished run; only "
+                       f"{', '.join(p.rstrip('=') + ('*' if p.endswith('.') else '') for p in ANALYSIS_OVERRIDES)}")
+    cfg = load_config(run_dir / "config.yaml", list(overrides))
+    try:
+        result = json.loads((run_dir / "result.json").read_text())
+    except json.JSONDecodeError as e:
+        raise LwtError(f"{run_dir / 'result.json'} is not valid JSON ({e})") from None
+    if not result.get("stages"):
+        raise LwtError(f"{run_dir / 'result.json'} has no stages")
+    return FinishedRun(run_dir, cfg, result)
+
+
+def load_datamodule(cfg: Config):
+    from lwt.data import build_datamodule
+
+    dm = build_datamodule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def load_network(run: FinishedRun, dm) -> StagedNet:
+    """The trained network of ``run`` (blocks, classifier, auxiliary heads), on the CPU, in eval mode."""
+    from lwt.models import build_model
+
+    net = build_model(run.cfg.model, dm.num_classes, dm.input_shape)
+    path = run.run_dir / "model.pt"
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        raise LwtError(f"{path} does not fit the network config.yaml describes: {str(e).splitlines()[0]}") from None
+    return net.eval()
+
+
+def pick_device(accelerator: str = "auto") -> torch.device:
+    """The device ``trainer.accelerator`` names; ``auto`` is the GPU when there is one."""
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    if accelerator == "mps":
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@contextmanager
+def evaluating(net: nn.Module, device: torch.device) -> Iterator[None]:
+    """``net`` on ``device``, in eval mode, without autograd; its device and train/eval flags come back after.
+
+    Used at the end of training too, where the caller's modules keep their own mix of train/eval flags.
+    ``no_grad`` rather than ``inference_mode``: probes train on the features computed here.
+    """
+    flags = [(m, m.training) for m in net.modules()]
+    param = next(net.parameters(), None)
+    home = param.device if param is not None else torch.device("cpu")
+    net.to(device).eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        net.to(home)
+        for module, flag in flags:
+            module.training = flag
+
+
+def seeded_sample(n: int, size: int | None, seed: int) -> Tensor:
+    """Indices of a seeded sample of ``size`` out of ``n`` (all of them when ``size`` is None or >= n), sorted."""
+    if size is None or size >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size].sort().values
+
+
+def batches(*tensors: Tensor, size: int) -> Iterator[tuple[Tensor, ...]]:
+    for start in range(0, len(tensors[0]), size):
+        yield tuple(t[start:start + size] for t in tensors)
+
+
+def readout(net: StagedNet, mode: str, depth: int) -> nn.Module:
+    """The head that reads the network out at ``depth``: greedy stage k and E2E depths k < K use
+    ``aux_heads[k-1]``; E2E's last depth is the network's own classifier (what E2E trained)."""
+    if mode == "e2e" and depth == net.num_blocks:
+        return net.classifier
+    return net.aux_heads[depth - 1]
+
+
+def format_table(rows: list[dict], columns: list[tuple[str, str]], title: str | None = None) -> str:
+    """``columns``: (key, format) pairs; missing or None values print as ``-``."""
+    header = [key for key, _ in columns]
+    cells = [[fmt.format(row[key]) if row.get(key) is not None else "-" for key, fmt in columns] for row in rows]
+    widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(header)]
+    out = [title] if title else []
+    out.append("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+    out += ["  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in cells]
+    return "\n".join(out)

@@ -1,0 +1,91 @@
+"""Critical-layer report of a greedy run, from its result.json alone (no data, no network).
+
+The thesis's claim is that layerwise training "quickly saturates after a certain critical layer". The
+report gives what is needed to check it on any run: the accuracy-vs-depth curve, the marginal gain of
+every stage over the one before (val and test), the stages that beat the best val accuracy so far by
+``critical_min_gain``, and where the curriculum's criterion fired (or that it did not, or was off).
+When the run measured ``per_layer`` accuracy, each row also carries the un-augmented train accuracy
+and the gap, so saturation and early-layer overfitting can be read side by side.
+"""
+
+from __future__ import annotations
+
+from lwt.analysis.common import format_table
+from lwt.errors import LwtError
+
+COLUMNS = [("stage", "{:d}"), ("val_acc", "{:.4f}"), ("val_gain", "{:+.4f}"), ("test_acc", "{:.4f}"),
+           ("test_gain", "{:+.4f}"), ("pays", "{}"), ("train_acc_clean", "{:.4f}"), ("gap", "{:+.4f}")]
+
+
+def _gain(rows: list[dict], i: int, key: str) -> float | None:
+    if i == 0 or rows[i].get(key) is None or rows[i - 1].get(key) is None:
+        return None  # the first stage has nothing to gain over
+    return rows[i][key] - rows[i - 1][key]
+
+
+def fired_at(history: list[dict], patience: int | None) -> int | None:
+    """The stage after which the criterion stopped the curriculum: the ``patience``-th consecutive stage
+    that did not pay (replayed from the decision's history)."""
+    if patience is None:
+        return None
+    misses = 0
+    for entry in history:
+        misses = 0 if entry["pays"] else misses + 1
+        if misses >= patience:
+            return entry["stage"]
+    return None
+
+
+def critical_report(result: dict) -> dict:
+    if result.get("mode") != "greedy":
+        raise LwtError(f"the critical-layer report needs a greedy run; {result.get('run_dir', 'this run')} is "
+                       f"mode {result.get('mode')!r} (use `lwt gap` for per-depth accuracy of an E2E run)")
+    stages = result["stages"]
+    decision = result.get("critical") or {}
+    pays = {h["stage"]: h["pays"] for h in decision.get("history", [])}
+    clean = {r["depth"]: r for r in result.get("per_layer") or []}
+    curve = []
+    for i, s in enumerate(stages):
+        row = {"stage": s["stage"], "depth": s["depth"], "val_acc": s.get("val_acc"), "test_acc": s.get("test_acc"),
+               "val_gain": _gain(stages, i, "val_acc"), "test_gain": _gain(stages, i, "test_acc"),
+               "pays": pays.get(s["stage"])}
+        if s["depth"] in clean:
+            row["train_acc_clean"] = clean[s["depth"]]["train_acc"]
+            row["gap"] = clean[s["depth"]]["gap"]
+        curve.append(row)
+    critical = decision.get("critical_layer")
+    by_stage = {r["stage"]: r for r in curve}
+
+    def best(key: str) -> int | None:
+        scored = [r for r in curve if r[key] is not None]
+        return max(scored, key=lambda r: r[key])["stage"] if scored else None
+
+    return {
+        "run": f"{result.get('experiment')}/{result.get('run_name')}", "model": result.get("model"),
+        "dataset": result.get("dataset"), "stages_trained": len(stages), "curve": curve,
+        "criterion": {
+            "enabled": decision.get("patience") is not None, "fired": bool(decision.get("fired")),
+            "critical_layer": critical, "fired_at_stage": fired_at(decision.get("history", []),
+                                                                   decision.get("patience")),
+            "patience": decision.get("patience"), "min_gain": decision.get("min_gain"),
+        },
+        "best_val_stage": best("val_acc"), "best_test_stage": best("test_acc"),
+        "test_acc_at_critical": by_stage[critical]["test_acc"] if critical in by_stage else None,
+        "final_test_acc": stages[-1].get("test_acc"),
+    }
+
+
+def critical_table(report: dict) -> str:
+    c = report["criterion"]
+    columns = [col for col in COLUMNS if any(r.get(col[0]) is not None for r in report["curve"])]
+    lines = [format_table(report["curve"], columns, f"critical-layer report: {report['run']} ({report['model']} "
+                                                    f"on {report['dataset']})")]
+    if not c["enabled"]:
+        lines.append("criterion: off (curriculum.critical_patience was not set)")
+    elif c["fired"]:
+        lines.append(f"criterion fired after stage {c['fired_at_stage']}: critical layer = stage {c['critical_layer']} "
+                     f"(patience {c['patience']}, min gain {c['min_gain']})")
+    else:
+        lines.append(f"criterion did not fire (patience {c['patience']}, min gain {c['min_gain']})")
+    lines.append(f"best val: stage {report['best_val_stage']}, best test: stage {report['best_test_stage']}")
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""Per-layer generalization gap: accuracy of each depth's readout on training images *without*
+augmentation, on validation and on test images, and the gap (train - test).
+
+The ``train_acc`` that training logs is a running accuracy over augmented batches while the weights
+move, so it understates how well a stage fits its training set; the early-layer-overfitting claim needs
+the fit measured on the images themselves, with the final weights. Greedy stage k is read out by its
+auxiliary head; an E2E network by its detached auxiliary readouts and, at the last depth, its
+classifier (``common.readout``). One forward pass per batch serves every depth.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from lwt.analysis.common import FinishedRun, batches, evaluating, format_table, readout, seeded_sample
+from lwt.config import AnalysisConfig
+from lwt.models import StagedNet
+
+COLUMNS = [("depth", "{:d}"), ("train_acc", "{:.4f}"), ("val_acc", "{:.4f}"), ("test_acc", "{:.4f}"),
+           ("gap", "{:+.4f}"), ("train_images", "{:d}")]
+
+
+def readout_accuracy(net: StagedNet, mode: str, depths: list[int], x: Tensor, y: Tensor, preprocess,
+                     batch_size: int, device: torch.device) -> dict[int, float]:
+    """Accuracy at each depth on uint8 images ``x`` (N, C, H, W) with labels ``y`` (N,), un-augmented.
+
+    ``preprocess(x, train=False)`` normalizes a batch (the DataModule's). Call inside ``evaluating``.
+    """
+    heads = {d: readout(net, mode, d) for d in depths}
+    correct = dict.fromkeys(depths, 0)
+    for xb, yb in batches(x, y, size=batch_size):
+        h = preprocess(xb.to(device), train=False)  # (B, C, H, W) float
+        yb = yb.to(device)
+        for k in range(max(depths)):
+            h = net.blocks[k](h)  # output of block k+1
+            if k + 1 in heads:
+                correct[k + 1] += int((heads[k + 1](h).argmax(1) == yb).sum())
+    return {d: correct[d] / max(len(y), 1) for d in depths}
+
+
+def per_layer_accuracy(net: StagedNet, dm, mode: str, depths: list[int], acfg: AnalysisConfig,
+                       device: torch.device, batch_size: int = 500) -> list[dict]:
+    """One row per depth: un-augmented train accuracy (on a seeded sample of ``acfg.train_eval_size``
+    training images, or all), val and test accuracy, and ``gap`` = train - test."""
+    idx = seeded_sample(len(dm.train_set), acfg.train_eval_size, acfg.seed)
+    splits = {"train": (dm.train_set.x[idx], dm.train_set.y[idx]),
+              "val": (dm.val_set.x, dm.val_set.y), "test": (dm.test_set.x, dm.test_set.y)}
+    with evaluating(net, device):
+        acc = {split: readout_accuracy(net, mode, depths, x, y, dm.preprocess, batch_size, device)
+               for split, (x, y) in splits.items()}
+    return [
+        {"stage": d, "depth": d, "train_acc": acc["train"][d], "val_acc": acc["val"][d],
+         "test_acc": acc["test"][d], "gap": acc["train"][d] - acc["test"][d], "train_images": len(idx)}
+        for d in depths
+    ]
+
+
+def gap_table(rows: list[dict], title: str | None = None) -> str:
+    return format_table(rows, COLUMNS, title)
+
+
+def record_per_layer(result: dict, cfg, net: StagedNet, dm, loggers) -> None:
+    """End of ``lwt train`` (when ``analysis.per_layer``): the rows go into ``result["per_layer"]`` and
+    into every W&B logger as the table ``per_layer``."""
+    if not cfg.analysis.per_layer:
+        return
+    from lightning.pytorch.loggers import WandbLogger
+
+    from lwt.analysis.common import pick_device
+
+    depths = [row["depth"] for row in result["stages"]]
+    rows = per_layer_accuracy(net, dm, cfg.mode, depths, cfg.analysis, pick_device(cfg.trainer.accelerator),
+                              cfg.data.eval_batch_size)
+    result["per_layer"] = rows
+    print(gap_table(rows, "[lwt] per-layer accuracy, un-augmented train images:"), flush=True)
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_table("per_layer", columns=list(rows[0]), data=[list(r.values()) for r in rows])
+
+
+def gap_of_run(run: FinishedRun) -> dict:
+    """``lwt gap``: the per-layer rows of a finished run, recomputed with its (possibly overridden)
+    analysis settings."""
+    from lwt.analysis.common import load_datamodule, load_network, pick_device
+
+    dm = load_datamodule(run.cfg)
+    net = load_network(run, dm)
+    rows = per_layer_accuracy(net, dm, run.mode, run.depths(), run.cfg.analysis,
+                              pick_device(run.cfg.trainer.accelerator), run.cfg.data.eval_batch_size)
+    return {"run": run.label, "mode": run.mode, "model": run.cfg.model.name,
+            "train_eval_size": run.cfg.analysis.train_eval_size, "seed": run.cfg.analysis.seed, "rows": rows}
