@@ -1,0 +1,159 @@
+"""Running a sweep: finished runs are skipped, the rest train one after another in this process or in
+``--workers N`` ``python -m lwt train`` subprocesses, with progress and an ETA after every run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+import yaml
+
+from lwt.config import flatten, to_dict
+from lwt.errors import LwtError
+from lwt.sweep.spec import Run, Sweep
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def check_finished_runs(sweep: Sweep, runs: list[Run]) -> None:
+    """A finished run is only skipped if it was trained with the config asked for now: running the same
+    sweep with other overrides must not pass off old results as new ones."""
+    for r in runs:
+        if r.status() == "done":
+            diff = config_mismatch(r)
+            if diff:
+                raise LwtError(f"{r.run_dir} holds a finished run trained with another config ({diff[0]}"
+                               f"{f', and {len(diff) - 1} more' if len(diff) > 1 else ''}); run this sweep "
+                               "under another name with --name NAME, or delete that run directory")
+
+
+def prepare_data(runs: list[Run]) -> None:
+    """Check (or download, or cache) each dataset the runs need once, before the first run: missing data
+    stops the sweep with one message instead of failing every run, and parallel workers find caches built."""
+    from lwt.data import build_datamodule
+
+    seen = set()
+    for r in runs:
+        key = repr((r.cfg.data, r.cfg.data_root()))
+        if key not in seen:
+            seen.add(key)
+            build_datamodule(r.cfg).prepare_data()
+
+
+def config_mismatch(run: Run) -> list[str]:
+    """Keys whose value in the run directory's config.yaml differs from what the sweep asks for now: keys
+    present in both, except those that say where or how a run executes (the ones a resume may change too).
+    Empty when they agree or there is no config.yaml."""
+    from lwt.training.resume import HOW_NOT_WHAT
+
+    path = run.run_dir / "config.yaml"
+    if not path.is_file():
+        return []
+    saved = flatten(yaml.safe_load(path.read_text()) or {})
+    wanted = flatten(to_dict(run.cfg))
+
+    def how(key: str) -> bool:
+        return any(key == k or (k.endswith(".") and key.startswith(k)) for k in HOW_NOT_WHAT)
+
+    return [f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in wanted
+            if k in saved and not how(k) and saved[k] != wanted[k]]
+
+
+class Progress:
+    def __init__(self, sweep: Sweep, total: int, already: int, workers: int):
+        self.sweep, self.total, self.workers = sweep, total, workers
+        self.done, self.failed, self.seconds = already, [], []
+        self.lock = threading.Lock()
+
+    def start(self, r: Run) -> None:
+        with self.lock:
+            print(f"[sweep {self.sweep.name}] start {r.index}/{self.total}: {r.id} ({r.status()})", flush=True)
+
+    def finish(self, r: Run, seconds: float, ok: bool) -> None:
+        with self.lock:
+            if ok:
+                self.done += 1
+                self.seconds.append(seconds)
+            else:
+                self.failed.append(r)
+            mean = sum(self.seconds) / len(self.seconds) if self.seconds else None
+            left = self.total - self.done - len(self.failed)
+            eta = f"ETA {_duration(mean * left / min(self.workers, max(left, 1)))}" if mean and left else ""
+            rate = f"mean {_duration(mean)}/run" if mean else ""
+            print(f"[sweep {self.sweep.name}] {'finished' if ok else 'FAILED'} {r.id} in {_duration(seconds)}: "
+                  f"{self.done}/{self.total} done, {len(self.failed)} failed"
+                  + "".join(f"; {x}" for x in (rate, eta) if x), flush=True)
+
+
+def _train_here(r: Run) -> bool:
+    from lwt.config import load_config
+    from lwt.training.resume import resume_config
+    from lwt.training.run import run
+
+    try:
+        if r.status() == "partial":  # killed earlier: continue from its last checkpoint
+            run(resume_config(r.run_dir, r.base.path, r.overrides), resume=r.run_dir)
+        else:
+            run(load_config(r.base.path, r.overrides))  # a fresh config: run() may fill in fields
+        return True
+    except LwtError as e:
+        print(f"lwt: error in {r.id}: {e}", file=sys.stderr, flush=True)
+    except Exception:  # a bug in one run should not stop the others; its traceback is kept
+        traceback.print_exc()
+    return False
+
+
+def _train_subprocess(r: Run, env: dict) -> bool:
+    resume = ["--resume", str(r.run_dir)] if r.status() == "partial" else []
+    r.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(r.run_dir / "train.log", "a") as log:
+        proc = subprocess.run([sys.executable, "-m", "lwt", *r.train_args(), *resume], stdout=log,
+                              stderr=subprocess.STDOUT, env=env)
+    if proc.returncode != 0:
+        print(f"lwt: {r.id} exited with status {proc.returncode}; see {r.run_dir / 'train.log'}",
+              file=sys.stderr, flush=True)
+    return proc.returncode == 0
+
+
+def execute(sweep: Sweep, runs: list[Run], workers: int = 1) -> int:
+    """Train every run of ``runs`` that has no result.json; 0 when all of them are finished at the end."""
+    check_finished_runs(sweep, runs)
+    todo = [r for r in runs if r.status() != "done"]
+    prepare_data(todo)
+    progress = Progress(sweep, len(runs), len(runs) - len(todo), workers)
+    print(f"[sweep {sweep.name}] {len(runs)} runs under {sweep.out_dir}: {len(runs) - len(todo)} finished "
+          f"(skipped), {len(todo)} to train" + (f" with {workers} workers" if workers > 1 else ""), flush=True)
+
+    def one(r: Run, env: dict | None) -> None:
+        progress.start(r)
+        t0 = time.perf_counter()
+        ok = _train_subprocess(r, env) if env is not None else _train_here(r)
+        progress.finish(r, time.perf_counter() - t0, ok)
+
+    if workers <= 1:
+        for r in todo:
+            one(r, None)
+    else:
+        env = dict(os.environ)
+        # N processes on the same cores: split the cores instead of oversubscribing them
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(one, r, env) for r in todo]:
+                future.result()
+    if progress.failed:
+        print(f"[sweep {sweep.name}] {len(progress.failed)} run(s) failed: "
+              + ", ".join(r.id for r in progress.failed), file=sys.stderr, flush=True)
+        return 1
+    print(f"[sweep {sweep.name}] all {len(runs)} runs finished; table: "
+          f"lwt results {sweep.out_dir.parent.parent} --sweep {sweep.name}", flush=True)
+    return 0

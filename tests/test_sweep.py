@@ -1,0 +1,293 @@
+"""Sweeps: files expand into named, validated runs; exports reproduce them; an interrupted sweep resumes
+without redoing finished runs; `lwt results` tabulates them with mean ± std over seeds."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lwt.cli import main
+from lwt.config import load_config
+from lwt.errors import LwtError
+from lwt.sweep import load_sweep, select
+
+from conftest import EXPERIMENTS, ROOT
+
+GREEDY = EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml"
+E2E = EXPERIMENTS / "cifar10" / "belilovsky_k2_e2e.yaml"
+SWEEPS = sorted((EXPERIMENTS / "sweeps").glob("*.yaml"))
+
+# 2 bases x 2 x 2 grid x 2 zipped x 2 seeds = 32 runs
+SWEEP = f"""# test sweep
+bases: [{GREEDY}, {E2E}]
+overrides: [data.train_subset=1000, trainer.max_epochs=null]
+grid:
+  model.width: [8, 16]
+  optim.lr: [0.05, 0.1]
+zip:
+  model.name: [belilovsky_k2, belilovsky_k3]
+  model.aux.k: [2, 3]
+seeds: [0, 1]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "mysweep.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_expansion_counts_names_and_values(tmp_path):
+    path = write(tmp_path, SWEEP)
+    sweep = load_sweep(path, overrides=[f"logging.out_dir={tmp_path / 'runs'}"])
+    assert len(sweep.runs) == 2 * 2 * 2 * 2 * 2
+    first = sweep.runs[0]
+    assert first.id == "belilovsky_k2_greedy/width-8_lr-0.05_name-belilovsky_k2_k-2_seed0"
+    assert first.run_dir == tmp_path / "runs" / "sweeps" / "mysweep" / first.id
+    assert len({r.id for r in sweep.runs}) == len(sweep.runs)  # every run has its own directory
+    assert [r.index for r in sweep.runs] == list(range(1, 33))
+    for r in sweep.runs:
+        cfg = r.cfg
+        assert cfg.sweep == "mysweep" and cfg.data.train_subset == 1000 and cfg.seed == r.axes["seed"]
+        assert (cfg.model.width, cfg.optim.lr) == (r.axes["model.width"], r.axes["optim.lr"])
+        assert (cfg.model.name, cfg.model.aux.k) in {("belilovsky_k2", 2), ("belilovsky_k3", 3)}  # zipped in step
+        assert cfg.mode == ("greedy" if r.experiment.endswith("greedy") else "e2e")
+        assert cfg.trainer.max_epochs is None  # the E2E file's 200 is overridden: greedy budget
+        # the run's override list alone rebuilds its config (what --workers and --export jobs rely on)
+        assert load_config(r.base.path, r.overrides) == cfg
+    # the grid is a full product and the seeds are crossed with it
+    combos = {(r.experiment, r.axes["model.width"], r.axes["optim.lr"], r.axes["model.name"], r.axes["seed"])
+              for r in sweep.runs}
+    assert len(combos) == 32
+    # deterministic: the same file gives the same runs in the same order
+    again = load_sweep(path, overrides=[f"logging.out_dir={tmp_path / 'runs'}"])
+    assert [r.id for r in again.runs] == [r.id for r in sweep.runs]
+    # the W&B parameters are the axes; their product is the run list
+    params = sweep.parameters()
+    assert list(params) == ["experiment", "model.width", "optim.lr", "model.name+model.aux.k", "seed"]
+    assert len(list(itertools.product(*params.values()))) == 32
+
+
+def test_variant_replaces_axes_and_adds_overrides(tmp_path):
+    path = write(tmp_path, SWEEP + "variants:\n  small: {grid: {model.width: [4]}, overrides: [data.val_size=500], "
+                 "seeds: [3]}\n")
+    sweep = load_sweep(path, variant="small")
+    assert sweep.name == "mysweep_small" and len(sweep.runs) == 2 * 1 * 2 * 1
+    assert all(r.cfg.data.val_size == 500 and r.cfg.data.train_subset == 1000 and r.cfg.seed == 3
+               for r in sweep.runs)
+    assert all(r.cfg.optim.lr == 0.1 for r in sweep.runs)  # the file's optim.lr axis was replaced away
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("base: {g}\nfoo: 1\n", ["unknown key 'foo'", "valid keys: name, base, bases, overrides, grid, zip, seeds"]),
+    ("base: {g}\ngrid: {{model.width: []}}\n", ["grid.model.width is an empty axis"]),
+    ("base: {g}\ngrid: {{model.width: 8}}\n", ["grid.model.width must be a list of values"]),
+    ("base: {g}\nzip: {{model.name: [belilovsky_k2, belilovsky_k3], model.aux.k: [1, 2, 3]}}\n",
+     ["zipped lists must have equal lengths", "model.name: 2, model.aux.k: 3"]),
+    ("base: {g}\ngrid: {{model.name: [belilovsky_k2, nope]}}\n",
+     ["run ", "model.name=nope", "model.name='nope' is not a known architecture"]),
+    ("base: {g}\ngrid: {{model.name: [vgg11]}}\noverrides: [model.num_blocks=3]\n",  # only the builder knows
+     ["model.num_blocks does not apply to vgg11"]),
+    ("base: {g}\ngrid: {{data.train_subset: [lots]}}\n", ["data.train_subset='lots'", "int"]),
+    ("base: {g}\ngrid: {{model.width: [8]}}\noverrides: [model.width=16]\n", ["'model.width' is an axis"]),
+    ("base: {g}\ngrid: {{seed: [1, 2]}}\n", ["'seed' cannot be set in a sweep", "seeds:"]),
+    ("base: {g}\nseeds: []\n", ["seeds must be a non-empty list of integers"]),
+    ("base: {g}\nbases: [{g}]\n", ["exactly one of 'base'"]),
+    ("bases: [{g}, {g}]\n", ["two runs would share the run directory", "experiment=..."]),
+    ("base: {g}\nvariants: {{cpu: {{seed: [1]}}}}\n", ["variants.cpu: unknown key 'seed'"]),
+    ("base: nowhere.yaml\n", ["base experiment file not found: nowhere.yaml"]),
+    ("base: {g}\noverrides: [nonsense]\n", ["must look like key=value"]),
+])
+def test_bad_sweep_files_fail_before_anything_runs(tmp_path, text, fragments):
+    path = write(tmp_path, "# bad\n" + text.format(g=GREEDY))
+    with pytest.raises(LwtError) as err:
+        load_sweep(path)
+    message = str(err.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_every_sweep_file_expands_and_validates(path):
+    text = path.read_text()
+    assert text.startswith("#"), "a sweep file begins with a comment"
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    for fragment in (f"lwt sweep experiments/sweeps/{path.name}", "runtime", "--variant cpu"):
+        assert fragment in header, f"{path.name}: header lacks {fragment!r}"
+    variants = [None, *(yaml.safe_load(text).get("variants") or {})]
+    assert "cpu" in variants
+    for variant in variants:
+        sweep = load_sweep(path, variant)  # every run's config is validated and its network built (meta)
+        assert sweep.runs and len({r.id for r in sweep.runs}) == len(sweep.runs)
+        assert all(r.cfg.sweep == sweep.name for r in sweep.runs)
+
+
+def test_export_jobs_reproduces_the_runs(tmp_path):
+    path = write(tmp_path, SWEEP)
+    out = tmp_path / "runs"
+    assert main(["sweep", str(path), f"logging.out_dir={out}", "--export", "jobs"]) == 0
+    sweep = load_sweep(path, overrides=[f"logging.out_dir={out}"])
+    folder = out / "sweeps" / "mysweep"
+    lines = (folder / "jobs.txt").read_text().splitlines()
+    assert len(lines) == 32 and (folder / "run_dirs.txt").read_text().count("\n") == 32
+    for line, r in zip(lines, sweep.runs):
+        argv = shlex.split(line)
+        assert argv[:2] == ["lwt", "train"]
+        assert load_config(argv[2], argv[3:]) == r.cfg  # the job line trains exactly this run
+    script = (folder / "jobs.sbatch").read_text()
+    assert "#SBATCH --array=1-32" in script and 'sed -n "${SLURM_ARRAY_TASK_ID}p"' in script
+    assert subprocess.run(["bash", "-n", folder / "jobs.sbatch"]).returncode == 0
+
+    # run the array script with a stand-in `lwt` that records its arguments: task 2 runs line 2; a
+    # finished run is skipped; a started one continues with --resume
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "lwt").write_text('#!/bin/bash\nprintf "%s\\n" "$@" > "$LWT_ARGS"\n')
+    (bin_dir / "lwt").chmod(0o755)
+
+    def task(i: int) -> list[str] | None:
+        record = tmp_path / f"args{i}"
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_ARRAY_TASK_ID": str(i),
+               "LWT_ARGS": str(record)}
+        subprocess.run(["bash", folder / "jobs.sbatch"], env=env, check=True, capture_output=True)
+        return record.read_text().splitlines() if record.exists() else None
+
+    assert task(2) == shlex.split(lines[1])[1:]
+    sweep.runs[2].run_dir.mkdir(parents=True)
+    (sweep.runs[2].run_dir / "result.json").write_text("{}")
+    assert task(3) is None
+    sweep.runs[3].run_dir.mkdir(parents=True)
+    (sweep.runs[3].run_dir / "config.yaml").write_text("{}")
+    assert task(4) == shlex.split(lines[3])[1:] + ["--resume", str(sweep.runs[3].run_dir)]
+
+
+def test_export_wandb_grid_selects_each_run_once(tmp_path):
+    from wandb.sdk.launch.sweeps.utils import create_sweep_command_args  # what `wandb agent` calls
+
+    path = write(tmp_path, SWEEP)
+    out = tmp_path / "runs"
+    assert main(["sweep", str(path), f"logging.out_dir={out}", "--export", "wandb"]) == 0
+    config = yaml.safe_load((out / "sweeps" / "mysweep" / "wandb_sweep.yaml").read_text())
+    assert config["method"] == "grid" and config["metric"]["name"] == "final_test_acc"
+    params = config["parameters"]
+    assert {k: len(v["values"]) for k, v in params.items()} == {
+        "experiment": 2, "model.width": 2, "optim.lr": 2, "model.name+model.aux.k": 2, "seed": 2}
+    command = config["command"]
+    assert command[-2:] == ["--select", "${args_no_hyphens}"] and "logging.wandb=online" in command
+    sweep = load_sweep(path, overrides=[f"logging.out_dir={out}"])
+    chosen = []
+    for values in itertools.product(*(p["values"] for p in params.values())):
+        args = create_sweep_command_args({"args": {k: {"value": v} for k, v in zip(params, values)}})
+        (r,) = select(sweep.runs, sweep, args["args_no_hyphens"])  # exactly one run per grid point
+        chosen.append(r.id)
+    assert sorted(chosen) == sorted(r.id for r in sweep.runs)
+    # the agent's command line parses and selects its run: `lwt sweep FILE ... --select <args>`
+    assert command[:3] == ["${env}", "lwt", "sweep"]
+    assert main([*command[2:-1], *args["args_no_hyphens"], "--dry-run"]) == 0
+
+
+def test_sweep_runs_are_grouped_by_sweep_in_wandb(tmp_path):
+    from lightning.pytorch.loggers import WandbLogger
+
+    from lwt.training.loggers import make_loggers
+
+    sweep = load_sweep(write(tmp_path, SWEEP), overrides=[f"logging.out_dir={tmp_path}"])
+    r = sweep.runs[0]
+    r.run_dir.mkdir(parents=True)
+    (wandb,) = [lg for lg in make_loggers(r.cfg, r.run_dir) if isinstance(lg, WandbLogger)]
+    assert wandb._wandb_init["group"] == "mysweep" and wandb._wandb_init["name"] == r.id
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"the sweep exited ({proc.returncode}) before {path} appeared")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.05)
+
+
+def test_interrupted_sweep_resumes_without_redoing_finished_runs(tiny, tmp_path, capsys):
+    path = write(tmp_path, f"""# a real tiny sweep: 2 widths x 2 seeds, one 1-epoch stage each
+base: {GREEDY}
+overrides: [curriculum.max_stages=1, curriculum.epochs_per_stage=1]
+grid: {{model.width: [4, 8]}}
+seeds: [0, 1]
+""", "tiny.yaml")
+    args = ["sweep", str(path), *tiny]
+    sweep = load_sweep(path, overrides=tiny)
+    first, second = sweep.runs[0], sweep.runs[1]
+    log = open(tmp_path / "sweep.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "lwt", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        _wait_for(first.run_dir / "result.json", proc)
+        _wait_for(second.run_dir / "config.yaml", proc)  # the second run has started
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    assert [r.status() for r in sweep.runs] == ["done", "partial", "todo", "todo"]
+    kept = (first.run_dir / "result.json").read_bytes(), (first.run_dir / "result.json").stat().st_mtime_ns
+
+    assert main([*args, "--dry-run"]) == 0
+    listing = capsys.readouterr().out
+    assert "4 runs" in listing and " done " in listing and " partial " in listing
+
+    # the same sweep with other overrides must not pass the finished run off as its own
+    assert main([*args, "data.train_subset=256"]) == 2
+    assert "holds a finished run trained with another config (data.train_subset" in capsys.readouterr().err
+
+    assert main([*args, "--workers", "2"]) == 0  # the rest, in `python -m lwt train` subprocesses
+    out = capsys.readouterr().out
+    assert "1 finished (skipped), 3 to train" in out and "4/4 done" in out
+    assert all(r.status() == "done" for r in sweep.runs)
+    result = first.run_dir / "result.json"
+    assert (result.read_bytes(), result.stat().st_mtime_ns) == kept  # not retrained, not rewritten
+    meta = json.loads((second.run_dir / "meta.json").read_text())
+    assert len(meta.get("resumes", [])) == 1  # the killed run was continued (lwt train --resume)
+    assert main(args) == 0 and "4 finished (skipped), 0 to train" in capsys.readouterr().out
+
+    # lwt results: one row per run, then mean ± std over the two seeds of each width
+    table = tmp_path / "results" / "tiny.csv"
+    assert main(["results", str(tmp_path / "runs"), "--sweep", "tiny", "--out", str(table)]) == 0
+    markdown = capsys.readouterr().out
+    rows = list(csv.DictReader(table.open()))
+    results = {r.id: json.loads((r.run_dir / "result.json").read_text()) for r in sweep.runs}
+    widths = {r.id: r.cfg.model.width for r in sweep.runs}
+    assert len(rows) == 4
+    for row in rows:
+        run_id = f"{row['experiment']}/{row['run_name']}"
+        res = results[run_id]
+        assert (row["mode"], row["model"], row["dataset"]) == ("greedy", "belilovsky_k2", "cifar10")
+        assert row["model.width"] == str(widths[run_id])  # the one config key that varies
+        assert float(row["final_test_acc"]) == res["final_test_acc"]
+        assert float(row["test_acc_stage1"]) == res["stages"][0]["test_acc"]
+        assert float(row["best_val_acc"]) == max(s["val_acc"] for s in res["stages"])
+        assert row["git_revision"] == res["git_revision"] and row["seed"] in ("0", "1")
+    assert "train_subset" not in rows[0]  # the same for every run: not a column
+    groups = list(csv.DictReader((tmp_path / "results" / "tiny_mean.csv").open()))
+    assert [(g["model.width"], g["n"], g["seeds"]) for g in groups] == [("4", "2", "0 1"), ("8", "2", "0 1")]
+    for g in groups:
+        accs = [results[i]["final_test_acc"] for i, w in widths.items() if str(w) == g["model.width"]]
+        assert float(g["final_test_acc_mean"]) == pytest.approx(statistics.mean(accs), abs=1e-6)
+        assert float(g["final_test_acc_std"]) == pytest.approx(statistics.stdev(accs), abs=1e-6)
+        shown = f"{100 * statistics.mean(accs):.2f} ± {100 * statistics.stdev(accs):.2f}"
+        assert shown in markdown
+
