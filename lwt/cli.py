@@ -12,16 +12,30 @@ EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 # The demo: Belilovsky's k=2 network, greedy and end to end on the same small CIFAR-10 subset, sized to
 # finish in under 10 minutes on 2 CPU cores (the full protocol is the experiment file without overrides).
-DEMO_OVERRIDES = ["data.train_subset=2000", "curriculum.epochs_per_stage=2", "model.width=64"]
+# CIFAR-10 is downloaded with torchvision if it is not under the data root (offline: one clear message).
+DEMO_OVERRIDES = ["data.download=true", "data.train_subset=2000", "data.val_size=2000",
+                  "curriculum.epochs_per_stage=2", "model.width=64", "trainer.progress_bar=false"]
 
 
 def cmd_train(args) -> int:
     from lwt.config import load_config
     from lwt.report import stage_table
+    from lwt.training.resume import resume_config
     from lwt.training.run import run
 
-    cfg = load_config(args.experiment, args.overrides)
-    result = run(cfg, overwrite=args.overwrite)
+    experiment, overrides = args.experiment, list(args.overrides)
+    if experiment is not None and "=" in experiment and not Path(experiment).is_file():
+        experiment, overrides = None, [experiment, *overrides]  # `lwt train key=value --resume DIR`
+    if args.resume is not None:
+        if args.overwrite:
+            raise LwtError("--resume continues a run and --overwrite starts it over; pass one of them")
+        cfg = resume_config(args.resume, experiment, overrides)
+        result = run(cfg, resume=args.resume)
+    elif experiment is None:
+        raise LwtError("lwt train needs an experiment file, e.g. experiments/cifar10/belilovsky_k2_greedy.yaml "
+                       "(or --resume RUN_DIR to continue a killed run)")
+    else:
+        result = run(load_config(experiment, overrides), overwrite=args.overwrite)
     print(stage_table(result))
     print(f"results: {result['run_dir']}/result.json")
     return 0
@@ -51,15 +65,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one experiment (greedy or e2e, as its file says)")
-    p.add_argument("experiment", help="experiment YAML file, e.g. experiments/cifar10/belilovsky_k2_greedy.yaml")
+    p.add_argument("experiment", nargs="?",
+                   help="experiment YAML file, e.g. experiments/cifar10/belilovsky_k2_greedy.yaml")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.train_subset=10000")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in the same run directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished or unfinished run in the same run directory")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a killed run from its last checkpoint; its config.yaml is kept, so the "
+                        "experiment file and overrides may be left out (given, they must agree with it)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="greedy vs E2E on a CIFAR-10 subset: tables + accuracy-vs-depth figure")
     p.add_argument("overrides", nargs="*", help="extra key=value overrides applied to both runs")
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     p.set_defaults(func=cmd_demo)
+
+    from lwt.analysis.cli import add_parsers  # gap, probe, cka, critical: measurements on finished runs
+
+    add_parsers(sub)
+
+    from lwt import results, sweep  # lwt sweep, lwt results: their options live with their code
+
+    sweep.add_subparser(sub)
+    results.add_subparser(sub)
     return parser
 
 

@@ -93,6 +93,8 @@ class TrainerConfig:
     precision: str = "32-true"
     log_every_n_steps: int = 20
     progress_bar: bool = True
+    checkpoint_every_n_epochs: int = 1  # a kill loses at most this many epochs (see docs/reliability.md)
+    deterministic: bool = False  # Lightning's flag: deterministic (slower) GPU kernels; CPU already is
 
 
 @dataclass
@@ -103,17 +105,34 @@ class LoggingConfig:
 
 
 @dataclass
+class AnalysisConfig:
+    """Measurements on trained networks (lwt.analysis; ``lwt gap/probe/cka``)."""
+
+    per_layer: bool = True  # at the end of `lwt train`: per-depth train/val/test accuracy and gap in result.json
+    train_eval_size: int | None = 10000  # un-augmented training images evaluated (seeded sample); None: all
+    seed: int = 0  # the samples and the probes' shuffling; shared by all runs so their numbers compare
+    probe_pool: int = 2  # probes read block outputs average-pooled to probe_pool x probe_pool
+    probe_epochs: int = 30
+    probe_optimizer: Literal["adam", "sgd"] = "adam"  # sgd: momentum 0.9
+    probe_lr: float = 1e-3
+    probe_batch_size: int = 256
+    cka_samples: int = 1000  # seeded sample of test images that CKA compares representations on
+
+
+@dataclass
 class Config:
     experiment: str = "default"
     mode: Mode = "greedy"
     seed: int = 0
     run_name: str | None = None  # None: derived from the command-line overrides and the seed
+    sweep: str | None = None  # set by `lwt sweep`: the sweep this run belongs to (W&B groups by it)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
     def data_root(self) -> Path:
         return Path(self.data.root or os.environ.get("LWT_DATA_DIR") or "data")
@@ -124,6 +143,9 @@ class Config:
 
 
 # ---------------------------------------------------------------- loading and validation
+
+
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _valid_keys(cls) -> list[str]:
@@ -165,6 +187,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+            return float(value)  # PyYAML (YAML 1.1) reads 1e-3, without a dot, as a string
     elif tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
@@ -244,8 +268,9 @@ def default_run_name(overrides: list[str], seed: int) -> str:
     parts = []
     for item in overrides:
         key, _, value = item.partition("=")
-        if key in ("seed", "run_name") or key.startswith(("logging.", "trainer.progress_bar")):
-            continue  # not part of what the run computes
+        if key in ("seed", "run_name", "sweep", "data.root") or key.startswith(
+                ("logging.", "trainer.progress_bar", "analysis.")):
+            continue  # not part of what the run computes (analysis.*: measured after training)
         parts.append(f"{key.split('.')[-1]}-{value}")
     parts.append(f"seed{seed}")
     return re.sub(r"[^A-Za-z0-9_.=+-]", "_", "_".join(parts))[:150]
@@ -273,6 +298,13 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     return cfg
 
 
+def with_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """A copy of ``cfg`` with ``key=value`` overrides applied and validated (the run name is kept)."""
+    new = _build(Config, _merge(to_dict(cfg), parse_overrides(list(overrides))))
+    validate(new)
+    return new
+
+
 def validate(cfg: Config) -> None:
     """Checks that need more than types: names in registries, positive sizes."""
     from lwt.models import MODELS  # local import: the registry imports torch
@@ -290,12 +322,18 @@ def validate(cfg: Config) -> None:
         "curriculum.max_stages": cfg.curriculum.max_stages,
         "curriculum.critical_patience": cfg.curriculum.critical_patience,
         "curriculum.plateau_patience": cfg.curriculum.plateau_patience,
+        "analysis.train_eval_size": cfg.analysis.train_eval_size, "analysis.probe_pool": cfg.analysis.probe_pool,
+        "analysis.probe_epochs": cfg.analysis.probe_epochs, "analysis.cka_samples": cfg.analysis.cka_samples,
+        "analysis.probe_batch_size": cfg.analysis.probe_batch_size,
+        "trainer.checkpoint_every_n_epochs": cfg.trainer.checkpoint_every_n_epochs,
     }
     for key, value in positive.items():
         if value is not None and value < 1:
             raise LwtError(f"{key}={value} must be at least 1")
     if cfg.optim.lr <= 0:
         raise LwtError(f"optim.lr={cfg.optim.lr} must be positive")
+    if cfg.analysis.probe_lr <= 0:
+        raise LwtError(f"analysis.probe_lr={cfg.analysis.probe_lr} must be positive")
 
 
 def to_dict(cfg: Config) -> dict:

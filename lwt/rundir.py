@@ -51,11 +51,35 @@ def atomic_write_json(path: Path, data) -> None:
 def prepare_run_dir(cfg: Config, overwrite: bool = False) -> Path:
     """Create the run directory and write config.yaml and meta.json into it, before any training."""
     run_dir = Path(cfg.logging.out_dir) / cfg.experiment / cfg.run_name
-    if (run_dir / RESULT).exists():
-        if not overwrite:
-            raise LwtError(f"{run_dir} already holds a finished run ({RESULT}); pass --overwrite to replace it "
-                           "or set run_name=... to keep both")
+    if (run_dir / RESULT).exists() and not overwrite:
+        raise LwtError(f"{run_dir} already holds a finished run ({RESULT}); pass --overwrite to replace it "
+                       "or set run_name=... to keep both")
+    if (run_dir / "config.yaml").exists() and not overwrite:
+        # a killed or failed run: starting afresh over its checkpoints would mix two runs
+        raise LwtError(f"{run_dir} holds an unfinished run; continue it with `lwt train --resume {run_dir}`, "
+                       "or pass --overwrite to start it over")
+    if overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
+    _check_writable(run_dir)
+    save_config(cfg, run_dir / "config.yaml")
+    atomic_write_json(run_dir / "meta.json", {"git_revision": git_revision(), "argv": sys.argv})
+    return run_dir
+
+
+def reopen_run_dir(run_dir: Path) -> Path:
+    """The run directory of a resumed run, checked writable; meta.json records each resume."""
+    _check_writable(run_dir)
+    meta_path = run_dir / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        meta = {}  # only informational: a damaged meta.json must not block a resume
+    meta.setdefault("resumes", []).append({"git_revision": git_revision(), "argv": sys.argv})
+    atomic_write_json(meta_path, meta)
+    return run_dir
+
+
+def _check_writable(run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
@@ -64,6 +88,3 @@ def prepare_run_dir(cfg: Config, overwrite: bool = False) -> Path:
     except OSError as e:
         raise LwtError(f"cannot write the run directory {run_dir}: {e.strerror}; "
                        "set logging.out_dir=... to a writable folder") from None
-    save_config(cfg, run_dir / "config.yaml")
-    atomic_write_json(run_dir / "meta.json", {"git_revision": git_revision(), "argv": sys.argv})
-    return run_dir

@@ -86,6 +86,11 @@ class Curriculum(L.Callback):
         self.stage, self.plateau = stage, self._new_plateau()
         self.stop_reason[stage] = "budget"
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # resumed from a checkpoint written in the epoch where the plateau ended the stage: stay stopped
+        if self.cfg.stage_end == "plateau" and self.stop_reason.get(self.stage) == "plateau":
+            trainer.should_stop = True
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.cfg.stage_end != "plateau" or "val/acc" not in trainer.callback_metrics:
             return
@@ -110,4 +115,4 @@ class Curriculum(L.Callback):
         self.stage = state["stage"]
         vars(self.plateau).update(state["plateau"])
         vars(self.critical).update(state["critical"])
-        self.stop_reason = dict(state["stop_reason"])
+        self.stop_reason = {int(k): v for k, v in state["stop_reason"].items()}  # JSON keys are strings

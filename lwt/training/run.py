@@ -10,15 +10,26 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers import WandbLogger
 
-from lwt.config import Config, flatten, to_dict
+from lwt.analysis.gap import record_per_layer
+from lwt.config import Config
 from lwt.data import build_datamodule
 from lwt.models import StagedNet, build_model
-from lwt.rundir import RESULT, atomic_write_json, git_revision, prepare_run_dir
+from lwt.rundir import RESULT, atomic_write_json, git_revision, prepare_run_dir, reopen_run_dir
 from lwt.training.curriculum import Curriculum
 from lwt.training.e2e import EndToEndModule
+from lwt.training.loggers import make_loggers
+from lwt.training.resume import (
+    checkpoint_path,
+    load_checkpoint,
+    phase_title,
+    read_progress,
+    restore_net,
+    write_progress,
+)
 from lwt.training.stage import StageModule
+from lwt.training.state import AtomicCheckpointIO, EpochTimer, FiniteLoss, RunState, stage_seed
 
 # Data lives in memory as tensors: worker processes would only add start-up cost.
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -31,71 +42,61 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARN
 logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
 
 
-class EpochTimer(L.Callback):
-    """Wall seconds spent in training epochs (validation excluded), for images/s."""
-
-    def __init__(self):
-        self.seconds, self._t0 = 0.0, 0.0
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        self._t0 = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        self.seconds += time.perf_counter() - self._t0
-
-
-def make_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
-    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="")]
-    if cfg.logging.wandb != "disabled":
-        loggers.append(WandbLogger(
-            project=cfg.logging.project, name=f"{cfg.experiment}/{cfg.run_name}", group=cfg.experiment,
-            job_type=cfg.mode, save_dir=str(run_dir), offline=cfg.logging.wandb == "offline",
-            config=flatten(to_dict(cfg)),
-        ))
-    return loggers
-
-
-def make_trainer(cfg: Config, run_dir: Path, loggers, callbacks, max_epochs: int) -> L.Trainer:
+def make_trainer(cfg: Config, run_dir: Path, loggers, callbacks, max_epochs: int, phase: str) -> L.Trainer:
+    """A Trainer that checkpoints ``phase`` ("stage2", "e2e") every ``checkpoint_every_n_epochs`` epochs,
+    records what a resume needs (RunState) and stops at the first non-finite loss."""
     t = cfg.trainer
+    # one file, overwritten: save_top_k=1 without a monitor keeps the latest (save_top_k=0 + save_last
+    # would write nothing per epoch in Lightning 2.6, as "last" follows only top-k saves)
+    ckpt = ModelCheckpoint(dirpath=checkpoint_path(run_dir, phase).parent, filename="last", save_top_k=1,
+                           every_n_epochs=t.checkpoint_every_n_epochs, enable_version_counter=False)
+    guard = FiniteLoss(phase_title(phase), checkpoint_path(run_dir, phase),
+                       hint=f"Lower optim.lr (now {cfg.optim.lr}), check the schedule and the data, "
+                       "and start a new run")
     return L.Trainer(
         max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, precision=t.precision,
-        logger=loggers, callbacks=callbacks, default_root_dir=str(run_dir),
-        enable_progress_bar=t.progress_bar, enable_model_summary=False, num_sanity_val_steps=0,
-        log_every_n_steps=t.log_every_n_steps,
+        logger=loggers, callbacks=[*callbacks, RunState(cfg.model, phase), guard, ckpt],
+        default_root_dir=str(run_dir), enable_progress_bar=t.progress_bar, enable_model_summary=False,
+        num_sanity_val_steps=0, log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic,
+        plugins=[AtomicCheckpointIO()],
     )
 
 
+def fit(cfg: Config, trainer: L.Trainer, module: L.LightningModule, dm, run_dir: Path, phase: str) -> None:
+    """Fit, continuing from the phase's checkpoint when an earlier (killed) attempt left one, and save
+    the phase's final state, whatever ``checkpoint_every_n_epochs`` is: a later phase starts from it."""
+    path = checkpoint_path(run_dir, phase)
+    resume = path.is_file()
+    if resume:
+        load_checkpoint(path, module.net, cfg.model, phase)
+    trainer.fit(module, datamodule=dm, ckpt_path=path if resume else None)
+    trainer.save_checkpoint(path, weights_only=False)
+
+
 def _metric(trainer: L.Trainer, key: str) -> float | None:
+    """The last epoch's value; from the checkpoint when a resumed fit had no epoch left to run."""
     value = trainer.callback_metrics.get(key)
+    if value is None:
+        state = next(c for c in trainer.callbacks if isinstance(c, RunState))
+        value = state.metrics.get(key)
     return None if value is None else float(value)
 
 
 def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tuple[list[dict], dict]:
+    """Train stage after stage; stages finished by an earlier (killed) attempt are kept, not retrained."""
     curriculum = Curriculum(cfg.curriculum, net.num_blocks)
-    rows = []
-    for stage in range(1, curriculum.num_stages + 1):
-        curriculum.start_stage(stage)
-        module = StageModule(net, stage - 1, cfg.optim, dm.num_classes, cfg.curriculum.epochs_per_stage)
-        timer = EpochTimer()
-        ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints" / f"stage{stage}", save_top_k=0, save_last=True)
-        trainer = make_trainer(cfg, run_dir, loggers, [curriculum, timer, ckpt], cfg.curriculum.epochs_per_stage)
-        t0 = time.perf_counter()
-        trainer.fit(module, datamodule=dm)
-        seconds = time.perf_counter() - t0
-        epochs = trainer.current_epoch
-        row = {
-            "stage": stage, "depth": stage,
-            "train_acc": _metric(trainer, "train/acc"), "val_acc": _metric(trainer, "val/acc"),
-            "epochs": epochs, "seconds": round(seconds, 2),
-            "images_per_s": round(len(dm.train_set) * epochs / max(timer.seconds, 1e-9), 1),
-            "stop_reason": curriculum.stop_reason[stage],
-        }
-        row["test_acc"] = trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"]
-        rows.append(row)
-        print(f"[lwt] stage {stage}: val acc {row['val_acc']:.4f}, test acc {row['test_acc']:.4f}, "
-              f"{epochs} epochs, {seconds:.0f}s", flush=True)
-        if curriculum.stage_done(stage, row["val_acc"]):
-            break
+    progress = read_progress(run_dir)
+    rows, finished = progress["stages"], progress["finished"]
+    if progress["curriculum"] is not None:
+        curriculum.load_state_dict(progress["curriculum"])
+    if rows:  # the last finished stage's checkpoint holds every block as that stage left it
+        restore_net(checkpoint_path(run_dir, f"stage{len(rows)}"), net, cfg.model, f"stage{len(rows)}")
+    stage = len(rows)
+    while not finished:
+        stage += 1
+        rows.append(train_stage(cfg, net, dm, run_dir, loggers, curriculum, stage))
+        finished = curriculum.stage_done(stage, rows[-1]["val_acc"])
+        write_progress(run_dir, rows, curriculum.state_dict(), finished)
     decision = curriculum.critical.decision()
     if decision["fired"]:
         print(f"[lwt] critical layer: stage {decision['critical_layer']} (val acc {decision['best_val_acc']:.4f}); "
@@ -104,16 +105,40 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tup
     return rows, decision
 
 
+def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curriculum: Curriculum, stage: int) -> dict:
+    curriculum.start_stage(stage)
+    L.seed_everything(stage_seed(cfg.seed, stage), workers=True, verbose=False)
+    module = StageModule(net, stage - 1, cfg.optim, dm.num_classes, cfg.curriculum.epochs_per_stage)
+    timer = EpochTimer()
+    trainer = make_trainer(cfg, run_dir, loggers, [curriculum, timer], cfg.curriculum.epochs_per_stage,
+                           f"stage{stage}")
+    t0 = time.perf_counter()
+    fit(cfg, trainer, module, dm, run_dir, f"stage{stage}")
+    seconds = time.perf_counter() - t0
+    epochs = trainer.current_epoch
+    row = {
+        "stage": stage, "depth": stage,
+        "train_acc": _metric(trainer, "train/acc"), "val_acc": _metric(trainer, "val/acc"),
+        "epochs": epochs, "seconds": round(seconds, 2),
+        "images_per_s": round(len(dm.train_set) * epochs / max(timer.seconds, 1e-9), 1),
+        "stop_reason": curriculum.stop_reason[stage],
+    }
+    row["test_acc"] = trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"]
+    print(f"[lwt] stage {stage}: val acc {row['val_acc']:.4f}, test acc {row['test_acc']:.4f}, "
+          f"{epochs} epochs, {seconds:.0f}s", flush=True)
+    return row
+
+
 def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> list[dict]:
     epochs = cfg.e2e_epochs(net.num_blocks)
     module = EndToEndModule(net, cfg.optim, dm.num_classes, epochs)
     timer = EpochTimer()
-    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints" / "e2e", save_top_k=0, save_last=True)
-    trainer = make_trainer(cfg, run_dir, loggers, [timer, ckpt], epochs)
+    trainer = make_trainer(cfg, run_dir, loggers, [timer], epochs, "e2e")
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=dm)
+    fit(cfg, trainer, module, dm, run_dir, "e2e")
     seconds = time.perf_counter() - t0
-    train_val = {k: _metric(trainer, k) for k in trainer.callback_metrics}
+    state = next(c for c in trainer.callbacks if isinstance(c, RunState))
+    train_val = {k: _metric(trainer, k) for k in {*trainer.callback_metrics, *state.metrics}}
     test = trainer.test(module, datamodule=dm, verbose=False)[0]
     return [
         {
@@ -127,14 +152,18 @@ def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> list[d
     ]
 
 
-def run(cfg: Config, overwrite: bool = False) -> dict:
-    """Train as ``cfg`` says; return the result (also written to ``run_dir/result.json``)."""
+def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) -> dict:
+    """Train as ``cfg`` says; return the result (also written to ``run_dir/result.json``).
+
+    ``resume``: the directory of a killed run of this ``cfg`` (see ``resume.resume_config``); its finished
+    stages are kept and the current phase continues from its last checkpoint.
+    """
     dm = build_datamodule(cfg)
-    dm.prepare_data()  # fails with the missing-data message before a run directory is made
-    run_dir = prepare_run_dir(cfg, overwrite)
+    dm.prepare_data()
+    dm.setup("fit")  # missing or corrupt data fails here, before a run directory is made
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    dm.setup("fit")
-    net = build_model(cfg.model, dm.num_classes, dm.input_shape)
+    net = build_model(cfg.model, dm.num_classes, dm.input_shape)  # a resume rebuilds it identically
+    run_dir = reopen_run_dir(Path(resume)) if resume is not None else prepare_run_dir(cfg, overwrite)
     loggers = make_loggers(cfg, run_dir)
     start = time.perf_counter()
     decision = None
@@ -144,13 +173,14 @@ def run(cfg: Config, overwrite: bool = False) -> dict:
         rows = train_e2e(cfg, net, dm, run_dir, loggers)
     torch.save(net.state_dict(), run_dir / "model.pt")
     result = {
-        "experiment": cfg.experiment, "run_name": cfg.run_name, "mode": cfg.mode, "seed": cfg.seed,
+        "experiment": cfg.experiment, "run_name": cfg.run_name, "sweep": cfg.sweep, "mode": cfg.mode, "seed": cfg.seed,
         "model": cfg.model.name, "dataset": cfg.data.name, "train_images": len(dm.train_set),
         "val_images": len(dm.val_set), "test_images": len(dm.test_set),
         "git_revision": git_revision(), "stages": rows, "final_test_acc": rows[-1]["test_acc"],
         "critical": decision, "seconds": round(time.perf_counter() - start, 2),
         "run_dir": str(run_dir),
     }
+    record_per_layer(result, cfg, net, dm, loggers)  # analysis.per_layer: un-augmented train acc and gap
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             logger.log_table("stages", columns=list(rows[0]), data=[list(r.values()) for r in rows])

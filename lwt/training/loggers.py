@@ -1,0 +1,99 @@
+"""The loggers every Trainer of a run shares: CSV always, W&B unless disabled.
+
+The W&B run id is kept in ``run_dir/wandb_id.txt``, so a resumed lwt run continues the same W&B run
+(online) or writes a second offline folder under the same id (``wandb sync`` both, in order). Online
+mode that cannot reach the server falls back to offline with a warning: training never waits on W&B.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import secrets
+import socket
+import string
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+
+from lwt.config import Config, flatten, to_dict
+from lwt.rundir import atomic_write_text
+
+WANDB_ID = "wandb_id.txt"
+PROBE_TIMEOUT_S = 5.0
+# wandb.init's own limit (W&B's default is 90 s) for servers that accept the connection but do not answer;
+# past it, wandb raises and the run falls back to offline. WANDB_INIT_TIMEOUT, if set, wins.
+INIT_TIMEOUT_S = 30.0
+
+
+def wandb_run_id(run_dir: Path) -> str:
+    path = run_dir / WANDB_ID
+    if path.is_file():
+        return path.read_text().strip()
+    run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))  # W&B's id style
+    atomic_write_text(path, run_id + "\n")
+    return run_id
+
+
+def wandb_unreachable() -> str | None:
+    """Why the W&B server cannot be reached, or None. A TCP connect answers in milliseconds where
+    ``wandb.init`` would retry for its ``init_timeout`` (90 s by default) before giving up."""
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as e:
+        return f"cannot connect to {url.hostname}:{port} ({e.strerror or e})"
+    return None
+
+
+def warn(message: str) -> None:
+    print(f"lwt: warning: {message}", file=sys.stderr, flush=True)
+
+
+def csv_logger(run_dir: Path) -> CSVLogger:
+    """CSV metrics in run_dir/metrics.csv; a resumed run appends to the killed attempt's rows (Lightning's
+    writer deletes an existing file when it starts, so they are put back with their header)."""
+    logger = CSVLogger(save_dir=str(run_dir), name="", version="")
+    path = run_dir / "metrics.csv"
+    if path.is_file():
+        text = path.read_text()
+        writer = logger.experiment  # created now: this is when it deletes the file
+        path.write_text(text)
+        with path.open(newline="") as f:
+            writer.metrics_keys = next(csv.reader(f), [])  # known columns: new rows are appended under them
+    return logger
+
+
+def make_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
+    loggers: list[Logger] = [csv_logger(run_dir)]
+    if cfg.logging.wandb == "disabled":
+        return loggers
+
+    def wandb_logger(offline: bool) -> WandbLogger:
+        extra = {}
+        if not offline and "WANDB_INIT_TIMEOUT" not in os.environ:
+            import wandb
+
+            extra["settings"] = wandb.Settings(init_timeout=INIT_TIMEOUT_S)
+        return WandbLogger(
+            project=cfg.logging.project, name=f"{cfg.experiment}/{cfg.run_name}", group=cfg.sweep or cfg.experiment,
+            job_type=cfg.mode, save_dir=str(run_dir), offline=offline, config=flatten(to_dict(cfg)),
+            id=wandb_run_id(run_dir), **extra,
+        )
+
+    if cfg.logging.wandb == "offline":
+        return loggers + [wandb_logger(offline=True)]
+    problem = wandb_unreachable()
+    if problem is None:
+        logger = wandb_logger(offline=False)
+        try:
+            logger.experiment  # noqa: B018 -- start the online run now, while falling back is still possible
+            return loggers + [logger]
+        except Exception as e:  # wandb raises its own error types (CommError, UsageError, timeouts)
+            problem = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    warn(f"W&B online mode is unavailable ({problem}); logging offline to {run_dir / 'wandb'} instead. "
+         f"Training continues; upload later with `wandb sync {run_dir / 'wandb'}/offline-run-*`")
+    return loggers + [wandb_logger(offline=True)]

@@ -1,0 +1,141 @@
+"""Continuing a killed run: which config it runs under, what it has finished, and which checkpoints fit.
+
+A run directory holds what a resume needs: ``config.yaml`` (authoritative), ``progress.json`` (the
+rows of finished greedy stages and the curriculum state after them, rewritten atomically after each
+stage) and ``checkpoints/<phase>/last.ckpt`` (the current phase, every
+``trainer.checkpoint_every_n_epochs`` epochs and at its end). See docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+
+from lwt.config import Config, ModelConfig, flatten, load_config, to_dict, with_overrides
+from lwt.errors import LwtError
+from lwt.rundir import RESULT, atomic_write_json
+
+PROGRESS = "progress.json"
+
+# Keys (or key prefixes, ending in ".") that say where or how a run is executed, shown or measured after
+# training, not what it trains: a resume may change them.
+HOW_NOT_WHAT = ("run_name", "logging.", "trainer.progress_bar", "trainer.accelerator", "trainer.devices",
+                "data.root", "analysis.")
+
+
+def _how(key: str) -> bool:
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in HOW_NOT_WHAT)
+
+
+def checkpoint_path(run_dir: Path, phase: str) -> Path:
+    """``phase``: "stage3" or "e2e"."""
+    return Path(run_dir) / "checkpoints" / phase / "last.ckpt"
+
+
+def phase_title(phase: str) -> str:
+    return "end-to-end training" if phase == "e2e" else phase.replace("stage", "stage ")
+
+
+def resume_config(run_dir: Path | str, experiment: str | None = None, overrides: list[str] = ()) -> Config:
+    """The config of the run in ``run_dir``; the command's experiment file and overrides, if given, must
+    agree with it on everything but ``HOW_NOT_WHAT`` keys (which the command then sets)."""
+    run_dir = Path(run_dir)
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.is_file():
+        raise LwtError(f"--resume {run_dir}: not a run directory (it has no config.yaml); pass the folder that "
+                       "`lwt train` printed, <logging.out_dir>/<experiment>/<run_name>")
+    if (run_dir / RESULT).exists():
+        raise LwtError(f"--resume {run_dir}: this run already finished ({RESULT} exists); nothing to resume. "
+                       "To train it again, drop --resume and pass --overwrite")
+    saved = load_config(saved_path)
+    if experiment is None and not overrides:
+        return saved
+    if experiment is not None:
+        given = load_config(experiment, overrides)
+    else:  # overrides alone apply on top of the saved run
+        given = with_overrides(saved, overrides)
+    old, new = flatten(to_dict(saved)), flatten(to_dict(given))
+    clashes = [k for k in old if not _how(k) and old[k] != new.get(k)]
+    if clashes:
+        shown = "; ".join(f"{k}={new.get(k)!r} here but {old[k]!r} in the run" for k in clashes[:4])
+        more = f" (and {len(clashes) - 4} more)" if len(clashes) > 4 else ""
+        raise LwtError(f"--resume {run_dir}: the command contradicts the run's config.yaml, which a resume "
+                       f"keeps: {shown}{more}. Resume with `lwt train --resume {run_dir}` alone, or start a new "
+                       "run without --resume")
+    for key in new:  # the run stays where it is: its directory and name come from --resume
+        if _how(key) and key not in ("run_name", "logging.out_dir"):
+            *sections, name = key.split(".")
+            node = saved
+            for section in sections:
+                node = getattr(node, section)
+            setattr(node, name, new[key])
+    return saved
+
+
+def read_progress(run_dir: Path) -> dict:
+    """``{"stages": [row, ...], "curriculum": state or None, "finished": bool}``; empty for a fresh run."""
+    path = Path(run_dir) / PROGRESS
+    if not path.exists():
+        return {"stages": [], "curriculum": None, "finished": False}
+    try:
+        progress = json.loads(path.read_text())
+        assert isinstance(progress["stages"], list) and isinstance(progress["finished"], bool)
+    except (ValueError, KeyError, TypeError, AssertionError) as e:
+        raise LwtError(f"{path} is corrupt ({type(e).__name__}); it is rewritten atomically after each stage, so "
+                       "it was edited or damaged outside lwt. Delete the run directory's progress.json and "
+                       "checkpoints/ to retrain from scratch") from None
+    return progress
+
+
+def write_progress(run_dir: Path, rows: list[dict], curriculum: dict, finished: bool) -> None:
+    atomic_write_json(Path(run_dir) / PROGRESS, {"stages": rows, "curriculum": curriculum, "finished": finished})
+
+
+def _describe(model: dict, keys) -> str:
+    return ", ".join(f"{k}={model.get(k)!r}" for k in keys)
+
+
+def load_checkpoint(path: Path, net: torch.nn.Module, model: ModelConfig, phase: str) -> dict:
+    """Read ``path`` and check that it was written for this network and phase; LwtError naming both if not.
+
+    Returns the checkpoint; its ``state_dict`` keys are the module's (``net.`` + the StagedNet's keys).
+    """
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        weights = ckpt["state_dict"]
+    except Exception as e:  # torch raises many types for damaged zip archives and pickles
+        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise LwtError(f"checkpoint {path} is corrupt or truncated ({reason}); delete it to redo "
+                       f"{phase_title(phase)} from its start (earlier stages are kept), then resume again") from None
+    expected = {f"net.{k}": v.shape for k, v in net.state_dict().items()}
+    found = {k: v.shape for k, v in weights.items() if k.startswith("net.")}
+    meta = ckpt.get("lwt", {})
+    mine = dataclasses.asdict(model)
+    written = meta.get("model")
+    if written is not None and written != mine:
+        keys = ["name"] + [k for k in mine if k != "name" and written.get(k) != mine[k]]
+        raise LwtError(f"checkpoint {path} holds a different network: it was written by a model with "
+                       f"{_describe(written, keys)}, but this run's config.yaml says {_describe(mine, keys)}. "
+                       "Put this run's own checkpoint back, or start a new run")
+    if found != expected:
+        key = (sorted(set(found) ^ set(expected)) or [k for k in expected if found[k] != expected[k]])[0]
+
+        def shape(d):
+            return tuple(d[key]) if key in d else "missing"
+
+        raise LwtError(f"checkpoint {path} does not fit this run's network (model.name={model.name!r}): {key} is "
+                       f"{shape(found)} in the checkpoint but {shape(expected)} in the model. Put this run's own "
+                       "checkpoint back, or start a new run")
+    if meta.get("phase", phase) != phase:
+        raise LwtError(f"checkpoint {path} was written by {phase_title(meta['phase'])}, not {phase_title(phase)}; "
+                       "it was moved or copied from elsewhere. Delete it to redo this phase from its start")
+    return ckpt
+
+
+def restore_net(path: Path, net: torch.nn.Module, model: ModelConfig, phase: str) -> None:
+    """Load every block's weights (frozen ones included) from a finished phase's checkpoint into ``net``."""
+    weights = load_checkpoint(path, net, model, phase)["state_dict"]
+    net.load_state_dict({k[len("net."):]: v for k, v in weights.items() if k.startswith("net.")})

@@ -1,0 +1,129 @@
+"""What a checkpoint must carry, beyond Lightning's own state, for a killed run to resume exactly.
+
+Lightning saves the weights, optimizer, scheduler, loop counters and each callback's ``state_dict``.
+It does not save the random streams, yet the training loader's shuffle and the batch augmentation
+both draw from the global torch RNG at every epoch; ``RunState`` puts them (and the last epoch's
+metrics) into every checkpoint so that epochs after a resume draw the same numbers as an
+uninterrupted run. Checkpoints are written atomically (``AtomicCheckpointIO``), so a kill during a
+save leaves the previous checkpoint intact. Everything stored is a plain type or a tensor, so the
+files load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from lwt.config import ModelConfig
+from lwt.errors import LwtError
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    np_state = np.random.get_state(legacy=False)  # {'bit_generator', 'state': {'key', 'pos'}, 'has_gauss', 'gauss'}
+    state["numpy"] = {**np_state, "state": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+                                            "pos": int(np_state["state"]["pos"])}}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np_state = dict(state["numpy"])
+    np_state["state"] = {"key": np_state["state"]["key"].numpy().astype(np.uint32), "pos": np_state["state"]["pos"]}
+    np.random.set_state(np_state)
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def stage_seed(seed: int, stage: int) -> int:
+    """Each greedy stage starts from its own seed, so a run resumed at a stage boundary (no checkpoint of
+    the new stage yet) draws exactly what the uninterrupted run drew. Distinct for (seed, stage) pairs."""
+    return (seed * 1_000_003 + stage) % 2**32
+
+
+class RunState(L.Callback):
+    """RNG streams and last-epoch metrics in every checkpoint; ``checkpoint["lwt"]`` names the network
+    and the phase ("stage 2", "e2e") that wrote it, so a mismatched checkpoint can be named on resume."""
+
+    def __init__(self, model: ModelConfig, phase: str):
+        self.model, self.phase = dataclasses.asdict(model), phase
+        self.metrics: dict[str, float] = {}  # the last finished epoch's, restored when fit has nothing left to run
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+    def state_dict(self) -> dict:
+        return {"rng": rng_state(), "metrics": dict(self.metrics)}
+
+    def load_state_dict(self, state: dict) -> None:
+        set_rng_state(state["rng"])
+        self.metrics = dict(state["metrics"])
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["lwt"] = {"model": self.model, "phase": self.phase}
+
+
+class EpochTimer(L.Callback):
+    """Wall seconds spent in training epochs (validation excluded), for images/s; survives a resume."""
+
+    def __init__(self):
+        self.seconds, self._t0 = 0.0, 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.seconds += time.perf_counter() - self._t0
+
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seconds = state["seconds"]
+
+
+class FiniteLoss(L.Callback):
+    """Stops the run at the first non-finite training loss, before its backward pass, so the bad step
+    never reaches the weights and the checkpoint on disk (the last epoch end) stays the last good one."""
+
+    def __init__(self, phase: str, checkpoint: Path, hint: str):
+        self.phase, self.checkpoint, self.hint = phase, Path(checkpoint), hint
+
+    def on_before_backward(self, trainer, pl_module, loss):
+        loss = loss.detach()
+        if bool(torch.isfinite(loss)):  # one device sync per step: cheap next to the step itself
+            return
+        kept = (f"the last good checkpoint is {self.checkpoint}" if self.checkpoint.is_file()
+                else f"no checkpoint of {self.phase} was written before it")
+        raise LwtError(f"training loss became {float(loss)} at {self.phase}, epoch {trainer.current_epoch + 1}, "
+                       f"batch {trainer.fit_loop.epoch_loop.batch_progress.current.ready}; the run stopped and "
+                       f"{kept}. {self.hint}")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temp file beside it and renames it into place. (Lightning's own
+    "atomic" save goes through a temp file in /tmp, whose move is a plain copy across file systems.)"""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
