@@ -21,7 +21,7 @@ import yaml
 
 from lwt.errors import LwtError
 
-Mode = Literal["greedy", "e2e"]
+Mode = Literal["greedy", "e2e", "dgl"]  # dgl: decoupled greedy, all stages at once (lwt/training/dgl.py)
 
 
 @dataclass
@@ -72,6 +72,14 @@ class OptimConfig:
     schedule: Literal["step", "cosine", "constant"] = "step"
     step_size: int = 15  # step schedule: multiply lr by gamma every step_size epochs
     gamma: float = 0.2
+    # Layer-wise learning rates (a remedy for early layers that overfit their local problem): block k trains
+    # at lr * mult_k. In greedy and dgl modes, stage k's optimizer; in e2e mode, block k's param group
+    # (discriminative learning rates), with the classifier and the readout heads at the last block's
+    # multiplier. Give one of the two: an explicit list (one per block) or a geometric rule.
+    stage_lr_mult: list[float] | None = None  # one multiplier per block; None: 1.0 (or stage_lr_gamma)
+    stage_lr_gamma: float | None = None  # mult_k = gamma ** (K - k), K = number of blocks: gamma < 1 slows early blocks
+    stage_weight_decay: list[float] | None = None  # one weight decay per block (stronger on early blocks
+    #                                                 regularizes them); None: weight_decay everywhere
 
 
 @dataclass
@@ -83,11 +91,23 @@ class CurriculumConfig:
     critical_patience: int | None = None  # stop after this many new stages fail to pay; None: off
     critical_min_gain: float = 0.002  # a stage "pays" if it beats the best val acc by this much
     max_stages: int | None = None  # train only the first N stages; None: all blocks
+    stage_epochs: list[int] | None = None  # one epoch budget per block, overriding epochs_per_stage (fewer for
+    #                                        early stages: they overfit their local problem first); None: off
+
+
+@dataclass
+class FinetuneConfig:
+    """Greedy then fine-tune: after the greedy curriculum, train the blocks it trained and the last stage's
+    auxiliary head (the greedy network's classifier) end to end, so later layers can correct earlier ones."""
+
+    epochs: int = 0  # 0: no fine-tuning
+    lr: float | None = None  # None: optim.lr (momentum, weight decay and schedule are optim's)
+    stage_lr_gamma: float | None = None  # block k at lr * gamma ** (K' - k), K' = stages trained; None: all at lr
 
 
 @dataclass
 class TrainerConfig:
-    max_epochs: int | None = None  # e2e; None: the greedy budget (stages x epochs_per_stage)
+    max_epochs: int | None = None  # e2e, dgl; None: the greedy budget (stages x epochs_per_stage)
     accelerator: str = "auto"
     devices: str = "auto"
     precision: str = "32-true"
@@ -130,6 +150,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
@@ -137,9 +158,14 @@ class Config:
     def data_root(self) -> Path:
         return Path(self.data.root or os.environ.get("LWT_DATA_DIR") or "data")
 
+    def stage_epochs(self, stage: int) -> int:
+        """Greedy epoch budget of ``stage`` (1-based): curriculum.stage_epochs, else epochs_per_stage."""
+        c = self.curriculum
+        return c.stage_epochs[stage - 1] if c.stage_epochs else c.epochs_per_stage
+
     def e2e_epochs(self, num_stages: int) -> int:
-        """E2E epoch budget: explicit, or the same total as the greedy curriculum."""
-        return self.trainer.max_epochs or num_stages * self.curriculum.epochs_per_stage
+        """E2E (and dgl) epoch budget: explicit, or the same total as the greedy curriculum."""
+        return self.trainer.max_epochs or sum(self.stage_epochs(k) for k in range(1, num_stages + 1))
 
 
 # ---------------------------------------------------------------- loading and validation
@@ -332,8 +358,34 @@ def validate(cfg: Config) -> None:
             raise LwtError(f"{key}={value} must be at least 1")
     if cfg.optim.lr <= 0:
         raise LwtError(f"optim.lr={cfg.optim.lr} must be positive")
+    if cfg.finetune.epochs < 0:
+        raise LwtError(f"finetune.epochs={cfg.finetune.epochs} must be 0 (off) or more")
+    if cfg.finetune.epochs and cfg.mode != "greedy":
+        raise LwtError(f"finetune.epochs={cfg.finetune.epochs} fine-tunes a greedy curriculum; "
+                       f"mode={cfg.mode} has none")
+    if cfg.optim.stage_lr_mult is not None and cfg.optim.stage_lr_gamma is not None:
+        raise LwtError("optim.stage_lr_mult and optim.stage_lr_gamma both set the layer-wise learning rates; give one")
+    for key, value in {"optim.stage_lr_gamma": cfg.optim.stage_lr_gamma, "finetune.lr": cfg.finetune.lr,
+                       "finetune.stage_lr_gamma": cfg.finetune.stage_lr_gamma}.items():
+        if value is not None and value <= 0:
+            raise LwtError(f"{key}={value} must be positive")
+    for key, values in {"optim.stage_lr_mult": cfg.optim.stage_lr_mult,
+                        "optim.stage_weight_decay": cfg.optim.stage_weight_decay,
+                        "curriculum.stage_epochs": cfg.curriculum.stage_epochs}.items():
+        if values is not None and any(v < 0 or (v == 0 and key != "optim.stage_weight_decay") for v in values):
+            raise LwtError(f"{key}={values}: every entry must be positive")
     if cfg.analysis.probe_lr <= 0:
         raise LwtError(f"analysis.probe_lr={cfg.analysis.probe_lr} must be positive")
+
+
+def check_stage_lists(cfg: Config, num_blocks: int) -> None:
+    """Per-block lists must have one entry per block of the built network (known only once it is built)."""
+    lists = {"optim.stage_lr_mult": cfg.optim.stage_lr_mult, "optim.stage_weight_decay": cfg.optim.stage_weight_decay,
+             "curriculum.stage_epochs": cfg.curriculum.stage_epochs}
+    for key, values in lists.items():
+        if values is not None and len(values) != num_blocks:
+            raise LwtError(f"{key} has {len(values)} entries but model.name={cfg.model.name!r} has {num_blocks} "
+                           f"blocks (stages); give one value per block, e.g. {key}=[{', '.join(['1'] * num_blocks)}]")
 
 
 def to_dict(cfg: Config) -> dict:

@@ -19,4 +19,8 @@ def stage_table(result: dict) -> str:
     crit = result.get("critical")
     if crit and crit.get("fired"):
         out.append(f"critical layer: stage {crit['critical_layer']} (best val acc {crit['best_val_acc']:.4f})")
+    ft = result.get("finetune")
+    if ft:
+        out.append(f"fine-tuned end to end ({ft['epochs']} epochs): test acc {ft['test_acc_before']:.4f} -> "
+                   f"{ft['test_acc_after']:.4f}")
     return "\n".join(out)

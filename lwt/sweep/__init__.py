@@ -45,10 +45,12 @@ __all__ = ["Run", "Sweep", "add_subparser", "load_sweep", "select"]
 
 def _plan(r: Run) -> str:
     cfg = r.cfg
-    if cfg.mode == "e2e":
-        return f"e2e {cfg.e2e_epochs(r.num_stages)} ep"
+    if cfg.mode in ("e2e", "dgl"):
+        return f"{cfg.mode} {cfg.e2e_epochs(r.num_stages)} ep"
     stages = min(r.num_stages, cfg.curriculum.max_stages or r.num_stages)
-    return f"{stages} stages x {cfg.curriculum.epochs_per_stage} ep"
+    per_stage = "/".join(map(str, cfg.curriculum.stage_epochs[:stages])) if cfg.curriculum.stage_epochs \
+        else cfg.curriculum.epochs_per_stage
+    return f"{stages} stages x {per_stage} ep" + (f" + ft {cfg.finetune.epochs}" if cfg.finetune.epochs else "")
 
 
 def dry_run(sweep: Sweep, runs: list[Run]) -> None:

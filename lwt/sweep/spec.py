@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from lwt.config import Config, load_config, parse_overrides
+from lwt.config import Config, check_stage_lists, load_config, parse_overrides
 from lwt.errors import LwtError
 
 ROOT = Path(__file__).resolve().parents[2]  # the lwt checkout: relative base paths may start here
@@ -315,6 +315,7 @@ def expand(sweep: Sweep) -> list[Run]:
             try:
                 cfg = load_config(base.path, overrides)
                 num_stages = _check_model(cfg)
+                check_stage_lists(cfg, num_stages)
             except LwtError as e:
                 shown = " ".join(f"{k}={format_value(v)}" for k, v in axes.items())
                 raise LwtError(f"{sweep.path}: run {base.label} {shown} seed={seed}: {e}") from None

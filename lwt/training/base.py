@@ -36,6 +36,10 @@ class BaseModule(L.LightningModule):
     def trainable_parameters(self) -> list[nn.Parameter]:
         raise NotImplementedError
 
+    def param_groups(self) -> list[dict]:
+        """Optimizer param groups; a group's ``lr``/``weight_decay`` override optim's (layer-wise remedies)."""
+        return [{"params": self.trainable_parameters()}]
+
     def forward(self, x: Tensor) -> Tensor:
         return self.readouts(x)[self.main_depth]
 
@@ -64,14 +68,19 @@ class BaseModule(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
 
-    def configure_optimizers(self):
+    def make_optimizer(self, groups: list[dict]):
+        """SGD over ``groups`` and its epoch-wise scheduler (None for the constant schedule)."""
         o = self.optim_cfg
-        opt = torch.optim.SGD(self.trainable_parameters(), lr=o.lr, momentum=o.momentum,
-                              weight_decay=o.weight_decay, nesterov=o.nesterov)
+        opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+                              nesterov=o.nesterov)
         if o.schedule == "constant":
-            return opt
+            return opt, None
         if o.schedule == "step":
-            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=o.step_size, gamma=o.gamma)
-        else:
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.max_epochs)
+            return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=o.step_size, gamma=o.gamma)
+        return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.max_epochs)
+
+    def configure_optimizers(self):
+        opt, sched = self.make_optimizer(self.param_groups())
+        if sched is None:
+            return opt
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

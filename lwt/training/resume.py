@@ -31,12 +31,13 @@ def _how(key: str) -> bool:
 
 
 def checkpoint_path(run_dir: Path, phase: str) -> Path:
-    """``phase``: "stage3" or "e2e"."""
+    """``phase``: "stage3", "e2e", "dgl" or "finetune"."""
     return Path(run_dir) / "checkpoints" / phase / "last.ckpt"
 
 
 def phase_title(phase: str) -> str:
-    return "end-to-end training" if phase == "e2e" else phase.replace("stage", "stage ")
+    titles = {"e2e": "end-to-end training", "dgl": "decoupled greedy training", "finetune": "end-to-end fine-tuning"}
+    return titles.get(phase) or phase.replace("stage", "stage ")
 
 
 def resume_config(run_dir: Path | str, experiment: str | None = None, overrides: list[str] = ()) -> Config:

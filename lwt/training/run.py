@@ -1,7 +1,9 @@
-"""From a validated Config to a finished run directory: greedy curriculum or end-to-end training."""
+"""From a validated Config to a finished run directory: greedy curriculum (optionally fine-tuned end to end),
+end-to-end training, or decoupled greedy training (dgl)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -13,11 +15,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
 from lwt.analysis.gap import record_per_layer
-from lwt.config import Config
+from lwt.config import Config, check_stage_lists
 from lwt.data import build_datamodule
 from lwt.models import StagedNet, build_model
 from lwt.rundir import RESULT, atomic_write_json, git_revision, prepare_run_dir, reopen_run_dir
 from lwt.training.curriculum import Curriculum
+from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
 from lwt.training.loggers import make_loggers
 from lwt.training.resume import (
@@ -108,10 +111,10 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tup
 def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curriculum: Curriculum, stage: int) -> dict:
     curriculum.start_stage(stage)
     L.seed_everything(stage_seed(cfg.seed, stage), workers=True, verbose=False)
-    module = StageModule(net, stage - 1, cfg.optim, dm.num_classes, cfg.curriculum.epochs_per_stage)
+    budget = cfg.stage_epochs(stage)  # curriculum.stage_epochs[stage-1], else epochs_per_stage
+    module = StageModule(net, stage - 1, cfg.optim, dm.num_classes, budget)
     timer = EpochTimer()
-    trainer = make_trainer(cfg, run_dir, loggers, [curriculum, timer], cfg.curriculum.epochs_per_stage,
-                           f"stage{stage}")
+    trainer = make_trainer(cfg, run_dir, loggers, [curriculum, timer], budget, f"stage{stage}")
     t0 = time.perf_counter()
     fit(cfg, trainer, module, dm, run_dir, f"stage{stage}")
     seconds = time.perf_counter() - t0
@@ -131,11 +134,40 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curricu
 
 def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> list[dict]:
     epochs = cfg.e2e_epochs(net.num_blocks)
-    module = EndToEndModule(net, cfg.optim, dm.num_classes, epochs)
+    return train_joint(cfg, EndToEndModule(net, cfg.optim, dm.num_classes, epochs), dm, run_dir, loggers, epochs, "e2e")
+
+
+def train_dgl(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> list[dict]:
+    """Decoupled greedy: every stage at once (up to curriculum.max_stages), one row per stage."""
+    stages = min(net.num_blocks, cfg.curriculum.max_stages or net.num_blocks)
+    epochs = cfg.e2e_epochs(stages)
+    module = DecoupledModule(net, cfg.optim, dm.num_classes, epochs, stages)
+    return train_joint(cfg, module, dm, run_dir, loggers, epochs, "dgl")
+
+
+def finetune(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, rows: list[dict]) -> dict:
+    """Greedy then fine-tune: blocks[:K'] + aux_heads[K'-1] (the greedy network's classifier) trained end to
+    end for finetune.epochs, at finetune.lr with its own layer-wise rule. A kill during it resumes from
+    checkpoints/finetune/ (the greedy stages are kept)."""
+    ft, depth = cfg.finetune, len(rows)
+    optim = dataclasses.replace(cfg.optim, lr=ft.lr or cfg.optim.lr, stage_lr_mult=None,
+                                stage_lr_gamma=ft.stage_lr_gamma)
+    L.seed_everything(stage_seed(cfg.seed, net.num_blocks + 1), workers=True, verbose=False)  # unlike any stage's
+    module = EndToEndModule(net, optim, dm.num_classes, ft.epochs, depth=depth)
+    tuned = train_joint(cfg, module, dm, run_dir, loggers, ft.epochs, "finetune")
+    print(f"[lwt] fine-tune: test acc {rows[-1]['test_acc']:.4f} -> {tuned[-1]['test_acc']:.4f}", flush=True)
+    return {"epochs": ft.epochs, "lr": optim.lr, "stage_lr_gamma": ft.stage_lr_gamma, "depth": depth,
+            "test_acc_before": rows[-1]["test_acc"], "test_acc_after": tuned[-1]["test_acc"],
+            "val_acc_before": rows[-1]["val_acc"], "val_acc_after": tuned[-1]["val_acc"],
+            "train_acc_after": tuned[-1]["train_acc"], "seconds": tuned[-1]["seconds"], "depths": tuned}
+
+
+def train_joint(cfg: Config, module, dm, run_dir: Path, loggers, epochs: int, phase: str) -> list[dict]:
+    """All depths trained in one Trainer (e2e, dgl, finetune): one row per depth, read out by ``module``."""
     timer = EpochTimer()
-    trainer = make_trainer(cfg, run_dir, loggers, [timer], epochs, "e2e")
+    trainer = make_trainer(cfg, run_dir, loggers, [timer], epochs, phase)
     t0 = time.perf_counter()
-    fit(cfg, trainer, module, dm, run_dir, "e2e")
+    fit(cfg, trainer, module, dm, run_dir, phase)
     seconds = time.perf_counter() - t0
     state = next(c for c in trainer.callbacks if isinstance(c, RunState))
     train_val = {k: _metric(trainer, k) for k in {*trainer.callback_metrics, *state.metrics}}
@@ -163,12 +195,17 @@ def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) 
     dm.setup("fit")  # missing or corrupt data fails here, before a run directory is made
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape)  # a resume rebuilds it identically
+    check_stage_lists(cfg, net.num_blocks)
     run_dir = reopen_run_dir(Path(resume)) if resume is not None else prepare_run_dir(cfg, overwrite)
     loggers = make_loggers(cfg, run_dir)
     start = time.perf_counter()
-    decision = None
+    decision, tuned = None, None
     if cfg.mode == "greedy":
         rows, decision = train_greedy(cfg, net, dm, run_dir, loggers)
+        if cfg.finetune.epochs:
+            tuned = finetune(cfg, net, dm, run_dir, loggers, rows)
+    elif cfg.mode == "dgl":
+        rows = train_dgl(cfg, net, dm, run_dir, loggers)
     else:
         rows = train_e2e(cfg, net, dm, run_dir, loggers)
     torch.save(net.state_dict(), run_dir / "model.pt")
@@ -176,7 +213,8 @@ def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) 
         "experiment": cfg.experiment, "run_name": cfg.run_name, "sweep": cfg.sweep, "mode": cfg.mode, "seed": cfg.seed,
         "model": cfg.model.name, "dataset": cfg.data.name, "train_images": len(dm.train_set),
         "val_images": len(dm.val_set), "test_images": len(dm.test_set),
-        "git_revision": git_revision(), "stages": rows, "final_test_acc": rows[-1]["test_acc"],
+        "git_revision": git_revision(), "stages": rows,
+        "final_test_acc": tuned["test_acc_after"] if tuned else rows[-1]["test_acc"], "finetune": tuned,
         "critical": decision, "seconds": round(time.perf_counter() - start, 2),
         "run_dir": str(run_dir),
     }

@@ -8,6 +8,7 @@ from torch import Tensor
 from lwt.config import OptimConfig
 from lwt.models import StagedNet
 from lwt.training.base import BaseModule
+from lwt.training.layerwise import block_groups
 
 
 class StageModule(BaseModule):
@@ -38,6 +39,11 @@ class StageModule(BaseModule):
 
     def trainable_parameters(self):
         return [*self.block.parameters(), *self.head.parameters()]
+
+    def param_groups(self) -> list[dict]:
+        """One group: lr * this stage's multiplier, this stage's weight decay (optim.stage_*)."""
+        options = block_groups(self.optim_cfg, self.net.num_blocks)[self.stage]
+        return [{"params": self.trainable_parameters(), **options}]
 
     def train(self, mode: bool = True):
         super().train(False)  # everything frozen is in eval mode ...

@@ -1,0 +1,77 @@
+"""Decoupled greedy learning (Belilovsky et al., ICML 2020): every stage trains at once, each block on the
+*detached* output of the previous one through its own auxiliary head, with its own optimizer.
+
+Greedy training's stages are sequential; DGL runs them in parallel in one pass per batch, so it costs about
+one E2E epoch per epoch, while no gradient crosses a block boundary (each block solves its local problem,
+as in greedy training, but on inputs that keep moving). The result has greedy's schema: one row per stage,
+read out by that stage's auxiliary head.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from lwt.config import OptimConfig
+from lwt.models import StagedNet
+from lwt.training.base import BaseModule
+from lwt.training.layerwise import block_groups
+
+
+class DecoupledModule(BaseModule):
+    """Trains ``blocks[:stages]``, block k through ``aux_heads[k]`` on ``blocks[k-1]``'s detached output.
+
+    Manual optimization with one SGD optimizer (and scheduler) per stage, at that stage's learning-rate
+    multiplier and weight decay (optim.stage_*). The losses are summed before one backward pass: the
+    detaches make that exactly the per-stage backward passes, each loss reaching only its own block and head.
+    """
+
+    def __init__(self, net: StagedNet, optim: OptimConfig, num_classes: int, max_epochs: int, stages: int):
+        super().__init__(net, optim, num_classes, depths=list(range(1, stages + 1)), main_depth=stages,
+                         max_epochs=max_epochs)
+        self.automatic_optimization = False
+        self.stages = stages
+        for p in net.parameters():
+            p.requires_grad_(False)
+        for p in self.trainable_parameters():
+            p.requires_grad_(True)
+        net.train()
+
+    def stage_parameters(self, k: int) -> list:
+        return [*self.net.blocks[k].parameters(), *self.net.aux_heads[k].parameters()]
+
+    def trainable_parameters(self):
+        return [p for k in range(self.stages) for p in self.stage_parameters(k)]
+
+    def readouts(self, x: Tensor) -> dict[int, Tensor]:
+        logits = {}
+        for k in range(self.stages):
+            x = self.net.blocks[k](x.detach())  # (B, C, H, W); detached: no gradient reaches block k-1
+            logits[k + 1] = self.net.aux_heads[k](x)
+        return logits
+
+    def configure_optimizers(self):
+        options = block_groups(self.optim_cfg, self.net.num_blocks)
+        pairs = [self.make_optimizer([{"params": self.stage_parameters(k), **options[k]}])
+                 for k in range(self.stages)]
+        opts = [opt for opt, _ in pairs]
+        scheds = [sched for _, sched in pairs if sched is not None]
+        return (opts, scheds) if scheds else opts
+
+    def _optimizers(self) -> list:
+        opts = self.optimizers()
+        return opts if isinstance(opts, list) else [opts]
+
+    def training_step(self, batch, batch_idx):
+        opts = self._optimizers()
+        for opt in opts:
+            opt.zero_grad()
+        loss = self._step(batch, "train")  # sum of the per-stage losses
+        self.manual_backward(loss)
+        for opt in opts:
+            opt.step()
+        return loss.detach()
+
+    def on_train_epoch_end(self):
+        scheds = self.lr_schedulers()  # manual optimization: the schedulers are stepped here, per epoch
+        for sched in scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []:
+            sched.step()
