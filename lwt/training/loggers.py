@@ -8,6 +8,7 @@ mode that cannot reach the server falls back to offline with a warning: training
 from __future__ import annotations
 
 import csv
+import io
 import os
 import secrets
 import socket
@@ -55,15 +56,30 @@ def warn(message: str) -> None:
 
 def csv_logger(run_dir: Path) -> CSVLogger:
     """CSV metrics in run_dir/metrics.csv; a resumed run appends to the killed attempt's rows (Lightning's
-    writer deletes an existing file when it starts, so they are put back with their header)."""
+    writer deletes an existing file when it starts, so they are put back with their header).
+
+    Lightning rewrites the whole file in place when a new column appears (every greedy stage adds one);
+    a kill during that rewrite would lose the earlier rows, so the rewrite goes through temp file + rename.
+    """
     logger = CSVLogger(save_dir=str(run_dir), name="", version="")
     path = run_dir / "metrics.csv"
-    if path.is_file():
-        text = path.read_text()
-        writer = logger.experiment  # created now: this is when it deletes the file
+    text = path.read_text() if path.is_file() else None
+    writer = logger.experiment  # created now: this is when it deletes the file
+    if text is not None:
         path.write_text(text)
         with path.open(newline="") as f:
             writer.metrics_keys = next(csv.reader(f), [])  # known columns: new rows are appended under them
+
+    def rewrite_with_new_header(fieldnames: list[str]) -> None:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        out = io.StringIO()
+        table = csv.DictWriter(out, fieldnames=fieldnames)
+        table.writeheader()
+        table.writerows(rows)
+        atomic_write_text(path, out.getvalue())
+
+    writer._rewrite_with_new_header = rewrite_with_new_header  # Lightning's hook for the rewrite (2.x)
     return logger
 
 
