@@ -37,6 +37,24 @@ def setup(tiny, *extra, path=GREEDY):
     return cfg, dm, build_model(cfg.model, dm.num_classes, dm.input_shape)
 
 
+def stage_rows(result: dict) -> list[dict]:
+    """What a resumed run must reproduce exactly (not seconds)."""
+    return [{k: row[k] for k in ("stage", "train_acc", "val_acc", "test_acc", "epochs")} for row in result["stages"]]
+
+
+def crash_in_fresh_dir(tiny, extra, tmp_path, monkeypatch, module_cls, crash) -> Path:
+    """Run ``tiny + extra`` in its own output folder with ``crash`` as ``module_cls.on_train_epoch_start``
+    (it raises to stand in for a kill); return the killed run's directory."""
+    out = tmp_path / "killed"
+    cfg = load_config(GREEDY, [o for o in tiny if not o.startswith("logging.out_dir")] + extra
+                      + [f"logging.out_dir={out}"])
+    monkeypatch.setattr(module_cls, "on_train_epoch_start", crash, raising=False)
+    with pytest.raises(RuntimeError, match="killed"):
+        run(cfg)
+    monkeypatch.undo()
+    return out / cfg.experiment / cfg.run_name
+
+
 def group_of(opt: torch.optim.Optimizer) -> dict[int, dict]:
     """id(parameter) -> the param group holding it."""
     return {id(p): g for g in opt.param_groups for p in g["params"]}
@@ -123,17 +141,9 @@ def test_dgl_killed_mid_run_resumes_exactly(tiny, tmp_path, monkeypatch):
         if self.current_epoch == 1:
             raise RuntimeError("killed")
 
-    out = tmp_path / "killed"
-    cfg = load_config(GREEDY, [o for o in tiny if not o.startswith("logging.out_dir")] + extra
-                      + [f"logging.out_dir={out}"])
-    monkeypatch.setattr(DecoupledModule, "on_train_epoch_start", crash, raising=False)
-    with pytest.raises(RuntimeError, match="killed"):
-        run(cfg)
-    monkeypatch.undo()
-    run_dir = out / cfg.experiment / cfg.run_name
+    run_dir = crash_in_fresh_dir(tiny, extra, tmp_path, monkeypatch, DecoupledModule, crash)
     result = run(resume_config(run_dir), resume=run_dir)
-    keys = ("stage", "train_acc", "val_acc", "test_acc", "epochs")
-    assert [{k: s[k] for k in keys} for s in result["stages"]] == [{k: s[k] for k in keys} for s in expected["stages"]]
+    assert stage_rows(result) == stage_rows(expected)
     ref, got = (torch.load(Path(r["run_dir"]) / "model.pt", weights_only=True) for r in (expected, result))
     assert all(torch.equal(ref[k], got[k]) for k in ref)
 
@@ -163,19 +173,11 @@ def test_greedy_then_finetune_trains_end_to_end_and_resumes_exactly(tiny, tmp_pa
         if self.through_aux and self.current_epoch == 1:
             raise RuntimeError("killed")
 
-    out = tmp_path / "killed"
-    cfg = load_config(GREEDY, [o for o in tiny if not o.startswith("logging.out_dir")] + FINETUNE
-                      + [f"logging.out_dir={out}"])
-    monkeypatch.setattr(EndToEndModule, "on_train_epoch_start", crash, raising=False)
-    with pytest.raises(RuntimeError, match="killed"):
-        run(cfg)
-    monkeypatch.undo()
-    run_dir = out / cfg.experiment / cfg.run_name
+    run_dir = crash_in_fresh_dir(tiny, FINETUNE, tmp_path, monkeypatch, EndToEndModule, crash)
     assert json.loads((run_dir / "progress.json").read_text())["finished"]
     assert torch.load(run_dir / "checkpoints" / "finetune" / "last.ckpt", weights_only=True)["epoch"] == 0
     result = run(resume_config(run_dir), resume=run_dir)
-    keys = ("stage", "train_acc", "val_acc", "test_acc", "epochs")
-    assert [{k: s[k] for k in keys} for s in result["stages"]] == [{k: s[k] for k in keys} for s in expected["stages"]]
+    assert stage_rows(result) == stage_rows(expected)
     assert {k: v for k, v in result["finetune"].items() if k not in ("seconds", "depths")} == \
         {k: v for k, v in ft.items() if k not in ("seconds", "depths")}
     ref = torch.load(run_dir / "model.pt", weights_only=True)

@@ -40,6 +40,13 @@ class BaseModule(L.LightningModule):
         """Optimizer param groups; a group's ``lr``/``weight_decay`` override optim's (layer-wise remedies)."""
         return [{"params": self.trainable_parameters()}]
 
+    def freeze_all_but_trainable(self) -> None:
+        """``requires_grad`` only on ``trainable_parameters()``: the rest of the net is frozen."""
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        for p in self.trainable_parameters():
+            p.requires_grad_(True)
+
     def forward(self, x: Tensor) -> Tensor:
         return self.readouts(x)[self.main_depth]
 

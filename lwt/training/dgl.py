@@ -30,10 +30,7 @@ class DecoupledModule(BaseModule):
                          max_epochs=max_epochs)
         self.automatic_optimization = False
         self.stages = stages
-        for p in net.parameters():
-            p.requires_grad_(False)
-        for p in self.trainable_parameters():
-            p.requires_grad_(True)
+        self.freeze_all_but_trainable()
         net.train()
 
     def stage_parameters(self, k: int) -> list:

@@ -23,10 +23,7 @@ class StageModule(BaseModule):
         super().__init__(net, optim, num_classes, depths=[stage + 1], main_depth=stage + 1,
                          max_epochs=max_epochs, stage=stage + 1)
         self.stage = stage
-        for p in net.parameters():
-            p.requires_grad_(False)
-        for p in self.trainable_parameters():
-            p.requires_grad_(True)
+        self.freeze_all_but_trainable()
         self.train()
 
     @property
