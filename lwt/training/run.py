@@ -200,14 +200,22 @@ def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) 
     loggers = make_loggers(cfg, run_dir)
     start = time.perf_counter()
     decision, tuned = None, None
-    if cfg.mode == "greedy":
-        rows, decision = train_greedy(cfg, net, dm, run_dir, loggers)
-        if cfg.finetune.epochs:
-            tuned = finetune(cfg, net, dm, run_dir, loggers, rows)
-    elif cfg.mode == "dgl":
-        rows = train_dgl(cfg, net, dm, run_dir, loggers)
-    else:
-        rows = train_e2e(cfg, net, dm, run_dir, loggers)
+    try:
+        if cfg.mode == "greedy":
+            rows, decision = train_greedy(cfg, net, dm, run_dir, loggers)
+            if cfg.finetune.epochs:
+                tuned = finetune(cfg, net, dm, run_dir, loggers, rows)
+        elif cfg.mode == "dgl":
+            rows = train_dgl(cfg, net, dm, run_dir, loggers)
+        else:
+            rows = train_e2e(cfg, net, dm, run_dir, loggers)
+    except BaseException:
+        # close the W&B run as failed: left open, the next run in this process (a sweep, a test) would
+        # log into it instead of starting its own
+        for logger in loggers:
+            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                logger.experiment.finish(exit_code=1)
+        raise
     torch.save(net.state_dict(), run_dir / "model.pt")
     result = {
         "experiment": cfg.experiment, "run_name": cfg.run_name, "sweep": cfg.sweep, "mode": cfg.mode, "seed": cfg.seed,
