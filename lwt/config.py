@@ -109,8 +109,19 @@ class FinetuneConfig:
 class TrainerConfig:
     max_epochs: int | None = None  # e2e, dgl; None: the greedy budget (stages x epochs_per_stage)
     accelerator: str = "auto"
-    devices: str = "auto"
-    precision: str = "32-true"
+    devices: str = "auto"  # "auto", a count ("2") or a list ("[0,1]"); more than one: set strategy
+    num_nodes: int = 1
+    strategy: str = "auto"  # Lightning's: "ddp" for several devices or nodes (see docs/scaling.md)
+    precision: str = "auto"  # auto: bf16-mixed on a CUDA GPU that has bf16, else 32-true; or Lightning's values
+    # Speed (docs/scaling.md; lwt bench measures each). A greedy stage's frozen prefix output is computed once
+    # per stage and kept in memory when it is deterministic: always for val/test, and for training batches
+    # when data.augment=false. auto: cache when it fits in prefix_cache_gb (else recompute, with a note);
+    # always: same, but a cache that does not fit is an error; never: recompute the prefix for every batch.
+    prefix_cache: Literal["auto", "always", "never"] = "auto"
+    prefix_cache_dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # storage; batches are cast back
+    prefix_cache_gb: float | None = None  # memory the cache may use; None: half the memory available now
+    compile: bool = False  # torch.compile the block a greedy stage trains (the prefix runs uncompiled)
+    channels_last: bool = False  # NHWC activations: faster convolutions on recent GPUs, rarely on CPU
     log_every_n_steps: int = 20
     progress_bar: bool = True
     checkpoint_every_n_epochs: int = 1  # a kill loses at most this many epochs (see docs/reliability.md)
@@ -352,10 +363,14 @@ def validate(cfg: Config) -> None:
         "analysis.probe_epochs": cfg.analysis.probe_epochs, "analysis.cka_samples": cfg.analysis.cka_samples,
         "analysis.probe_batch_size": cfg.analysis.probe_batch_size,
         "trainer.checkpoint_every_n_epochs": cfg.trainer.checkpoint_every_n_epochs,
+        "trainer.num_nodes": cfg.trainer.num_nodes,
     }
     for key, value in positive.items():
         if value is not None and value < 1:
             raise LwtError(f"{key}={value} must be at least 1")
+    if cfg.trainer.prefix_cache_gb is not None and cfg.trainer.prefix_cache_gb <= 0:
+        raise LwtError(f"trainer.prefix_cache_gb={cfg.trainer.prefix_cache_gb} must be positive (or null: half "
+                       "the memory available)")
     if cfg.optim.lr <= 0:
         raise LwtError(f"optim.lr={cfg.optim.lr} must be positive")
     if cfg.finetune.epochs < 0:

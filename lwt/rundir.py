@@ -48,9 +48,20 @@ def atomic_write_json(path: Path, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def is_main_process() -> bool:
+    """False in the extra processes of a multi-process run (DDP ranks other than 0 launched by Lightning,
+    srun tasks): they train but leave the run directory to the main process."""
+    ranks = (os.environ.get(k) for k in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"))
+    return all(r in (None, "", "0") for r in ranks)
+
+
+def run_dir_of(cfg: Config) -> Path:
+    return Path(cfg.logging.out_dir) / cfg.experiment / cfg.run_name
+
+
 def prepare_run_dir(cfg: Config, overwrite: bool = False) -> Path:
     """Create the run directory and write config.yaml and meta.json into it, before any training."""
-    run_dir = Path(cfg.logging.out_dir) / cfg.experiment / cfg.run_name
+    run_dir = run_dir_of(cfg)
     if (run_dir / RESULT).exists() and not overwrite:
         raise LwtError(f"{run_dir} already holds a finished run ({RESULT}); pass --overwrite to replace it "
                        "or set run_name=... to keep both")

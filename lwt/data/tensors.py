@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class TensorPairs(Dataset):
@@ -22,13 +24,45 @@ class TensorPairs(Dataset):
         return self.x[idx], self.y[idx]
 
 
-def batch_loader(data: TensorPairs, batch_size: int, shuffle: bool) -> DataLoader:
-    """A DataLoader whose sampler yields index lists, so no per-image collation happens.
+class RankBatches(Sampler):
+    """Index lists of up to ``batch_size``: all of ``n`` items in one process, this rank's share under DDP.
 
-    Shuffling draws from the global torch RNG, so ``seed`` fixes the order.
+    Order: the global torch RNG (so ``seed`` fixes it and a resumed run, which restores the RNG, draws it
+    again). Under torch.distributed each rank draws the same order (same seed, same draws: every rank gets
+    equally many, equally sized batches, so the augmentation's draws match too), pads it to a multiple of
+    the world size by repeating its start (as DistributedSampler does) and keeps every world-th index.
+    Lightning's own sampler replacement is off (``use_distributed_sampler=False``): it would split the
+    batches into single images.
     """
-    sampler = RandomSampler(data) if shuffle else SequentialSampler(data)
-    return DataLoader(data, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None)
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool):
+        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+
+    @staticmethod
+    def _world() -> tuple[int, int]:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def _indices(self) -> Tensor:
+        order = torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
+        rank, world = self._world()
+        if world == 1:
+            return order
+        padded = torch.cat([order, order[: (-self.n) % world]])
+        return padded[rank::world]
+
+    def __iter__(self):
+        yield from self._indices().split(self.batch_size)
+
+    def __len__(self) -> int:
+        _, world = self._world()
+        return math.ceil(math.ceil(self.n / world) / self.batch_size)
+
+
+def batch_loader(data: TensorPairs, batch_size: int, shuffle: bool) -> DataLoader:
+    """A DataLoader whose sampler yields index lists, so no per-image collation happens."""
+    return DataLoader(data, sampler=RankBatches(len(data), batch_size, shuffle), batch_size=None)
 
 
 def split_indices(labels: Tensor, val_size: int, subset: int | None, seed: int) -> tuple[Tensor, Tensor]:

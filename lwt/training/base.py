@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from lwt.config import OptimConfig
+from lwt.config import OptimConfig, TrainerConfig
 from lwt.models import StagedNet
 
 SPLITS = ("train", "val", "test")
@@ -30,8 +30,21 @@ class BaseModule(L.LightningModule):
             f"{split}_{d}": MulticlassAccuracy(num_classes, average="micro") for split in SPLITS for d in depths
         })
 
+    channels_last = False  # set by use_speed_options
+
     def readouts(self, x: Tensor) -> dict[int, Tensor]:
         raise NotImplementedError
+
+    def step_readouts(self, x: Tensor, split: str) -> dict[int, Tensor]:
+        """The readouts of a training/val/test batch; a greedy stage may get cached prefix features here."""
+        return self.readouts(x)
+
+    def use_speed_options(self, cfg: TrainerConfig) -> BaseModule:
+        """trainer.channels_last (and, for a greedy stage, trainer.compile); returns self."""
+        self.channels_last = cfg.channels_last
+        if cfg.channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        return self
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         raise NotImplementedError
@@ -52,7 +65,9 @@ class BaseModule(L.LightningModule):
 
     def _step(self, batch, split: str) -> Tensor:
         x, y = batch
-        outs = self.readouts(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        outs = self.step_readouts(x, split)
         losses = {d: F.cross_entropy(logits, y) for d, logits in outs.items()}
         on_step = split == "train"
         for d, logits in outs.items():

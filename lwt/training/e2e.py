@@ -30,8 +30,7 @@ class EndToEndModule(BaseModule):
         super().__init__(net, optim, num_classes, depths=list(range(1, k + 1)), main_depth=k,
                          max_epochs=max_epochs)
         self.through_aux = depth is not None
-        for p in self.trainable_parameters():
-            p.requires_grad_(True)  # a greedy curriculum left them frozen ...
+        self.freeze_all_but_trainable()  # a greedy curriculum left them frozen; unused heads stay out of DDP ...
         net.train()  # ... and in eval mode (Lightning keeps the modes it finds)
 
     @property

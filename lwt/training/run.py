@@ -15,10 +15,18 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
 from lwt.analysis.gap import record_per_layer
-from lwt.config import Config, check_stage_lists
+from lwt.config import Config, TrainerConfig, check_stage_lists
 from lwt.data import build_datamodule
 from lwt.models import StagedNet, build_model
-from lwt.rundir import RESULT, atomic_write_json, git_revision, prepare_run_dir, reopen_run_dir
+from lwt.rundir import (
+    RESULT,
+    atomic_write_json,
+    git_revision,
+    is_main_process,
+    prepare_run_dir,
+    reopen_run_dir,
+    run_dir_of,
+)
 from lwt.training.curriculum import Curriculum
 from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
@@ -31,6 +39,7 @@ from lwt.training.resume import (
     restore_net,
     write_progress,
 )
+from lwt.training.prefix import PrefixCache, cache_wanted
 from lwt.training.stage import StageModule
 from lwt.training.state import AtomicCheckpointIO, EpochTimer, FiniteLoss, RunState, stage_seed
 
@@ -57,12 +66,22 @@ def make_trainer(cfg: Config, run_dir: Path, loggers, callbacks, max_epochs: int
                        hint=f"Lower optim.lr (now {cfg.optim.lr}), check the schedule and the data, "
                        "and start a new run")
     return L.Trainer(
-        max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, precision=t.precision,
+        max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy=t.strategy, precision=resolve_precision(t), use_distributed_sampler=False,  # see batch_loader
         logger=loggers, callbacks=[*callbacks, RunState(cfg.model, phase), guard, ckpt],
         default_root_dir=str(run_dir), enable_progress_bar=t.progress_bar, enable_model_summary=False,
         num_sanity_val_steps=0, log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic,
         plugins=[AtomicCheckpointIO()],
     )
+
+
+def resolve_precision(t: TrainerConfig) -> str:
+    """trainer.precision=auto: bf16 autocast on a CUDA GPU that supports it, full float32 otherwise (on CPU,
+    bf16 autocast is slower than float32 for these convolutions)."""
+    if t.precision != "auto":
+        return t.precision
+    gpu = t.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
 
 
 def fit(cfg: Config, trainer: L.Trainer, module: L.LightningModule, dm, run_dir: Path, phase: str) -> None:
@@ -98,8 +117,9 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tup
     while not finished:
         stage += 1
         rows.append(train_stage(cfg, net, dm, run_dir, loggers, curriculum, stage))
-        finished = curriculum.stage_done(stage, rows[-1]["val_acc"])
-        write_progress(run_dir, rows, curriculum.state_dict(), finished)
+        finished = curriculum.stage_done(stage, rows[-1]["val_acc"])  # val acc is reduced over DDP ranks
+        if is_main_process():
+            write_progress(run_dir, rows, curriculum.state_dict(), finished)
     decision = curriculum.critical.decision()
     if decision["fired"]:
         print(f"[lwt] critical layer: stage {decision['critical_layer']} (val acc {decision['best_val_acc']:.4f}); "
@@ -112,7 +132,9 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curricu
     curriculum.start_stage(stage)
     L.seed_everything(stage_seed(cfg.seed, stage), workers=True, verbose=False)
     budget = cfg.stage_epochs(stage)  # curriculum.stage_epochs[stage-1], else epochs_per_stage
-    module = StageModule(net, stage - 1, cfg.optim, dm.num_classes, budget)
+    module = StageModule(net, stage - 1, cfg.optim, dm.num_classes, budget).use_speed_options(cfg.trainer)
+    if cache_wanted(cfg.trainer, stage - 1):  # the frozen prefix's output, computed once for this stage
+        dm = PrefixCache(dm, net, stage - 1, cfg.trainer, augment=cfg.data.augment)
     timer = EpochTimer()
     trainer = make_trainer(cfg, run_dir, loggers, [curriculum, timer], budget, f"stage{stage}")
     t0 = time.perf_counter()
@@ -134,14 +156,15 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curricu
 
 def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> list[dict]:
     epochs = cfg.e2e_epochs(net.num_blocks)
-    return train_joint(cfg, EndToEndModule(net, cfg.optim, dm.num_classes, epochs), dm, run_dir, loggers, epochs, "e2e")
+    module = EndToEndModule(net, cfg.optim, dm.num_classes, epochs).use_speed_options(cfg.trainer)
+    return train_joint(cfg, module, dm, run_dir, loggers, epochs, "e2e")
 
 
 def train_dgl(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> list[dict]:
     """Decoupled greedy: every stage at once (up to curriculum.max_stages), one row per stage."""
     stages = min(net.num_blocks, cfg.curriculum.max_stages or net.num_blocks)
     epochs = cfg.e2e_epochs(stages)
-    module = DecoupledModule(net, cfg.optim, dm.num_classes, epochs, stages)
+    module = DecoupledModule(net, cfg.optim, dm.num_classes, epochs, stages).use_speed_options(cfg.trainer)
     return train_joint(cfg, module, dm, run_dir, loggers, epochs, "dgl")
 
 
@@ -153,7 +176,7 @@ def finetune(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, rows: list
     optim = dataclasses.replace(cfg.optim, lr=ft.lr or cfg.optim.lr, stage_lr_mult=None,
                                 stage_lr_gamma=ft.stage_lr_gamma)
     L.seed_everything(stage_seed(cfg.seed, net.num_blocks + 1), workers=True, verbose=False)  # unlike any stage's
-    module = EndToEndModule(net, optim, dm.num_classes, ft.epochs, depth=depth)
+    module = EndToEndModule(net, optim, dm.num_classes, ft.epochs, depth=depth).use_speed_options(cfg.trainer)
     tuned = train_joint(cfg, module, dm, run_dir, loggers, ft.epochs, "finetune")
     print(f"[lwt] fine-tune: test acc {rows[-1]['test_acc']:.4f} -> {tuned[-1]['test_acc']:.4f}", flush=True)
     return {"epochs": ft.epochs, "lr": optim.lr, "stage_lr_gamma": ft.stage_lr_gamma, "depth": depth,
@@ -196,8 +219,12 @@ def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape)  # a resume rebuilds it identically
     check_stage_lists(cfg, net.num_blocks)
-    run_dir = reopen_run_dir(Path(resume)) if resume is not None else prepare_run_dir(cfg, overwrite)
-    loggers = make_loggers(cfg, run_dir)
+    main = is_main_process()
+    if not main:  # a DDP worker: the main process made the run directory and logs; this one only trains
+        run_dir, loggers = (Path(resume) if resume is not None else run_dir_of(cfg)), []
+    else:
+        run_dir = reopen_run_dir(Path(resume)) if resume is not None else prepare_run_dir(cfg, overwrite)
+        loggers = make_loggers(cfg, run_dir)
     start = time.perf_counter()
     decision, tuned = None, None
     try:
@@ -216,7 +243,6 @@ def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) 
             if isinstance(logger, WandbLogger) and logger._experiment is not None:
                 logger.experiment.finish(exit_code=1)
         raise
-    torch.save(net.state_dict(), run_dir / "model.pt")
     result = {
         "experiment": cfg.experiment, "run_name": cfg.run_name, "sweep": cfg.sweep, "mode": cfg.mode, "seed": cfg.seed,
         "model": cfg.model.name, "dataset": cfg.data.name, "train_images": len(dm.train_set),
@@ -226,6 +252,9 @@ def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) 
         "critical": decision, "seconds": round(time.perf_counter() - start, 2),
         "run_dir": str(run_dir),
     }
+    if not main:
+        return result  # the main process writes model.pt and result.json
+    torch.save(net.state_dict(), run_dir / "model.pt")
     record_per_layer(result, cfg, net, dm, loggers)  # analysis.per_layer: un-augmented train acc and gap
     for logger in loggers:
         if isinstance(logger, WandbLogger):

@@ -5,24 +5,28 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lwt.config import OptimConfig
+from lwt.config import OptimConfig, TrainerConfig
 from lwt.models import StagedNet
 from lwt.training.base import BaseModule
 from lwt.training.layerwise import block_groups
+from lwt.training.prefix import PrefixCache
 
 
 class StageModule(BaseModule):
     """Trains ``net.blocks[stage]`` + ``net.aux_heads[stage]`` on top of the frozen ``net.blocks[:stage]``.
 
     The prefix stays in eval mode (BN running statistics untouched), has ``requires_grad=False`` and is
-    run under ``no_grad``, so it costs one forward pass and no autograd memory. Later blocks and heads
-    are frozen too (they are simply unused). ``stage`` is 0-based; the logged depth is ``stage + 1``.
+    run under ``inference_mode``, so it costs one forward pass and no autograd memory; for the splits a
+    ``PrefixCache`` serves (lwt/training/prefix.py) it costs nothing, as batches arrive as its output.
+    Later blocks and heads are frozen too (they are simply unused). ``stage`` is 0-based; the logged
+    depth is ``stage + 1``.
     """
 
     def __init__(self, net: StagedNet, stage: int, optim: OptimConfig, num_classes: int, max_epochs: int):
         super().__init__(net, optim, num_classes, depths=[stage + 1], main_depth=stage + 1,
                          max_epochs=max_epochs, stage=stage + 1)
         self.stage = stage
+        object.__setattr__(self, "block_fn", self.block)  # not a submodule: trainer.compile may wrap it
         self.freeze_all_but_trainable()
         self.train()
 
@@ -49,7 +53,29 @@ class StageModule(BaseModule):
         self.accuracy.train(mode)
         return self
 
+    def use_speed_options(self, cfg: TrainerConfig) -> StageModule:
+        super().use_speed_options(cfg)
+        if cfg.compile:
+            object.__setattr__(self, "block_fn", torch.compile(self.block))
+        return self
+
+    def prefix(self, x: Tensor) -> Tensor:
+        """The frozen prefix's output (B, C, H, W), without an autograd graph."""
+        if self.stage == 0:
+            return x
+        with torch.inference_mode():
+            h = self.net.features(x, self.stage)
+        return h.clone()  # an inference tensor cannot be saved for block k's backward pass; a copy can
+
+    @property
+    def cached_splits(self) -> tuple[str, ...]:
+        dm = self._trainer.datamodule if self._trainer is not None else None
+        return dm.cached if isinstance(dm, PrefixCache) else ()
+
     def readouts(self, x: Tensor) -> dict[int, Tensor]:
-        with torch.no_grad():
-            h = self.net.features(x, self.stage)  # (B, C, H, W) output of the frozen prefix
-        return {self.stage + 1: self.head(self.block(h))}
+        return {self.stage + 1: self.head(self.block_fn(self.prefix(x)))}
+
+    def step_readouts(self, x: Tensor, split: str) -> dict[int, Tensor]:
+        if split in self.cached_splits:  # x is already the prefix's output
+            return {self.stage + 1: self.head(self.block_fn(x))}
+        return self.readouts(x)
