@@ -213,6 +213,11 @@ def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) 
     ``resume``: the directory of a killed run of this ``cfg`` (see ``resume.resume_config``); its finished
     stages are kept and the current phase continues from its last checkpoint.
     """
+    return train(cfg, overwrite, resume)[0]
+
+
+def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) -> tuple[dict, StagedNet]:
+    """``run``, also returning the trained network (in every DDP process; only the main one writes files)."""
     dm = build_datamodule(cfg)
     dm.prepare_data()
     dm.setup("fit")  # missing or corrupt data fails here, before a run directory is made
@@ -253,7 +258,7 @@ def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) 
         "run_dir": str(run_dir),
     }
     if not main:
-        return result  # the main process writes model.pt and result.json
+        return result, net  # the main process writes model.pt and result.json
     torch.save(net.state_dict(), run_dir / "model.pt")
     record_per_layer(result, cfg, net, dm, loggers)  # analysis.per_layer: un-augmented train acc and gap
     for logger in loggers:
@@ -262,4 +267,4 @@ def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) 
             logger.experiment.summary.update({"final_test_acc": result["final_test_acc"]})
             logger.experiment.finish()
     atomic_write_json(run_dir / RESULT, result)
-    return result
+    return result, net
