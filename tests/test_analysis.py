@@ -21,6 +21,7 @@ from lwt.config import AnalysisConfig, load_config
 from lwt.errors import LwtError
 from lwt.models import StagedNet
 from lwt.training.curriculum import CriticalLayer
+from lwt.training.precision import autocast, resolve_precision
 from lwt.training.run import run
 
 from conftest import EXPERIMENTS
@@ -166,7 +167,7 @@ def test_per_layer_rows_measure_unaugmented_training_accuracy(runs):
         assert row["val_acc"] == pytest.approx(stage["val_acc"], abs=1e-6)
         assert row["test_acc"] == pytest.approx(stage["test_acc"], abs=1e-6)
         assert row["gap"] == pytest.approx(row["train_acc"] - row["test_acc"])
-        with torch.no_grad():
+        with torch.no_grad(), autocast(resolve_precision(greedy.cfg.trainer), torch.device("cpu")):  # as the run
             clean = net.aux_heads[d - 1](net.features(dm.preprocess(x, train=False), d)).argmax(1)
             torch.manual_seed(0)
             augmented = net.aux_heads[d - 1](net.features(dm.preprocess(x, train=True), d)).argmax(1)

@@ -16,6 +16,7 @@ from torch import Tensor
 from lwt.analysis.common import FinishedRun, batches, evaluating, format_table, readout, seeded_sample
 from lwt.config import AnalysisConfig
 from lwt.models import StagedNet
+from lwt.training.precision import autocast, resolve_precision
 
 COLUMNS = [("depth", "{:d}"), ("train_acc", "{:.4f}"), ("val_acc", "{:.4f}"), ("test_acc", "{:.4f}"),
            ("gap", "{:+.4f}"), ("train_images", "{:d}")]
@@ -40,13 +41,14 @@ def readout_accuracy(net: StagedNet, mode: str, depths: list[int], x: Tensor, y:
 
 
 def per_layer_accuracy(net: StagedNet, dm, mode: str, depths: list[int], acfg: AnalysisConfig,
-                       device: torch.device, batch_size: int = 500) -> list[dict]:
+                       device: torch.device, batch_size: int = 500, precision: str = "32-true") -> list[dict]:
     """One row per depth: un-augmented train accuracy (on a seeded sample of ``acfg.train_eval_size``
-    training images, or all), val and test accuracy, and ``gap`` = train - test."""
+    training images, or all), val and test accuracy, and ``gap`` = train - test. ``precision``: the run's
+    (trainer.precision, resolved), so val/test match what training reported."""
     idx = seeded_sample(len(dm.train_set), acfg.train_eval_size, acfg.seed)
     splits = {"train": (dm.train_set.x[idx], dm.train_set.y[idx]),
               "val": (dm.val_set.x, dm.val_set.y), "test": (dm.test_set.x, dm.test_set.y)}
-    with evaluating(net, device):
+    with evaluating(net, device), autocast(precision, device):
         acc = {split: readout_accuracy(net, mode, depths, x, y, dm.preprocess, batch_size, device)
                for split, (x, y) in splits.items()}
     return [
@@ -71,7 +73,7 @@ def record_per_layer(result: dict, cfg, net: StagedNet, dm, loggers) -> None:
 
     depths = [row["depth"] for row in result["stages"]]
     rows = per_layer_accuracy(net, dm, cfg.mode, depths, cfg.analysis, pick_device(cfg.trainer.accelerator),
-                              cfg.data.eval_batch_size)
+                              cfg.data.eval_batch_size, resolve_precision(cfg.trainer))
     result["per_layer"] = rows
     print(gap_table(rows, "[lwt] per-layer accuracy, un-augmented train images:"), flush=True)
     for logger in loggers:
@@ -87,6 +89,7 @@ def gap_of_run(run: FinishedRun) -> dict:
     dm = load_datamodule(run.cfg)
     net = load_network(run, dm)
     rows = per_layer_accuracy(net, dm, run.mode, run.depths(), run.cfg.analysis,
-                              pick_device(run.cfg.trainer.accelerator), run.cfg.data.eval_batch_size)
+                              pick_device(run.cfg.trainer.accelerator), run.cfg.data.eval_batch_size,
+                              resolve_precision(run.cfg.trainer))
     return {"run": run.label, "mode": run.mode, "model": run.cfg.model.name,
             "train_eval_size": run.cfg.analysis.train_eval_size, "seed": run.cfg.analysis.seed, "rows": rows}

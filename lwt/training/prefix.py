@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import nullcontext
 
 import lightning as L
 import torch
-from torch import Tensor
 
 from lwt.config import TrainerConfig
 from lwt.data.tensors import TensorPairs, batch_loader
@@ -121,10 +121,13 @@ class PrefixCache(L.LightningDataModule):
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         self.net.to(device)
         self.cached = self.plan(device)
+        dtype = DTYPES[self.cfg.prefix_cache_dtype]
         for split in self.cached:
-            self.sets[split] = prefix_features(self.net, self.stage, self._images(split),
-                                               lambda x: self.dm.preprocess(x, train=False), device, DTYPES[self.cfg.prefix_cache_dtype],
-                                               self.dm.cfg.eval_batch_size)
+            # in the precision the stage trains in (bf16 autocast, ...): the features the prefix would give
+            with self.trainer.precision_plugin.forward_context() if self.trainer is not None else nullcontext():
+                self.sets[split] = prefix_features(self.net, self.stage, self._images(split),
+                                                   lambda x: self.dm.preprocess(x, train=False), device, dtype,
+                                                   self.dm.cfg.eval_batch_size)
         self._ready = True
 
     def _loader(self, split: str, shuffle: bool):
@@ -145,11 +148,6 @@ class PrefixCache(L.LightningDataModule):
         if x.dtype == torch.uint8:  # a split that stayed images
             return self.dm.preprocess(x, train=self.trainer is not None and self.trainer.training), y
         return x.float(), y  # cached features, stored in prefix_cache_dtype
-
-
-def cache_wanted(cfg: TrainerConfig, stage: int) -> bool:
-    """Whether greedy stage ``stage`` (0-based) reads its inputs through a PrefixCache."""
-    return cfg.prefix_cache != "never" and stage >= 1
 
 
 

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
 from lwt.analysis.gap import record_per_layer
-from lwt.config import Config, TrainerConfig, check_stage_lists
+from lwt.config import Config, check_stage_lists
 from lwt.data import build_datamodule
 from lwt.models import StagedNet, build_model
 from lwt.rundir import (
@@ -31,6 +31,8 @@ from lwt.training.curriculum import Curriculum
 from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
 from lwt.training.loggers import make_loggers
+from lwt.training.precision import resolve_precision
+from lwt.training.prefix import PrefixCache, cache_wanted
 from lwt.training.resume import (
     checkpoint_path,
     load_checkpoint,
@@ -39,7 +41,6 @@ from lwt.training.resume import (
     restore_net,
     write_progress,
 )
-from lwt.training.prefix import PrefixCache, cache_wanted
 from lwt.training.stage import StageModule
 from lwt.training.state import AtomicCheckpointIO, EpochTimer, FiniteLoss, RunState, stage_seed
 
@@ -73,15 +74,6 @@ def make_trainer(cfg: Config, run_dir: Path, loggers, callbacks, max_epochs: int
         num_sanity_val_steps=0, log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic,
         plugins=[AtomicCheckpointIO()],
     )
-
-
-def resolve_precision(t: TrainerConfig) -> str:
-    """trainer.precision=auto: bf16 autocast on a CUDA GPU that supports it, full float32 otherwise (on CPU,
-    bf16 autocast is slower than float32 for these convolutions)."""
-    if t.precision != "auto":
-        return t.precision
-    gpu = t.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-    return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
 
 
 def fit(cfg: Config, trainer: L.Trainer, module: L.LightningModule, dm, run_dir: Path, phase: str) -> None:

@@ -1,0 +1,106 @@
+"""What every benchmark section shares: the real data and models, one way to time a training loop, and the
+device under test."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from lwt.config import Config, load_config
+from lwt.data import build_datamodule
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments" / "cifar10"
+
+
+@dataclass
+class Size:
+    """How much each section measures: ``steps`` timed batches of 128 after ``warmup`` untimed ones, in
+    ``rounds`` alternating rounds (greedy section; the slower E2E section has its own counts)."""
+
+    warmup: int = 2
+    steps: int = 8
+    rounds: int = 2
+    e2e_steps: int = 5
+    e2e_rounds: int = 2
+    memory_stages: list[int] | None = field(default_factory=lambda: [2])  # None: every stage
+
+    def images(self, steps: int) -> int:
+        return 128 * (self.warmup + steps)
+
+
+QUICK = Size()  # 2 CPU cores: about 3 minutes
+FULL = Size(warmup=3, steps=30, rounds=3, e2e_steps=15, e2e_rounds=2, memory_stages=None)
+
+
+def experiment(name: str, overrides: list[str] = ()) -> Config:
+    """An experiment file of experiments/cifar10 with the benchmark's own small splits."""
+    return load_config(EXPERIMENTS / f"{name}.yaml", ["data.val_size=500", "data.test_subset=500",
+                                                      "logging.wandb=disabled", *overrides])
+
+
+def datamodule(cfg: Config):
+    dm = build_datamodule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Clock:
+    """Timestamps after each training step; images/s over the steps after the warm-up ones."""
+
+    def __init__(self, warmup: int, device: torch.device):
+        self.warmup, self.device = warmup, device
+        self.marks: list[tuple[float, int]] = []  # (time after the step, images in the step)
+
+    def tick(self, images: int) -> None:
+        sync(self.device)
+        self.marks.append((time.perf_counter(), images))
+
+    def images_per_s(self) -> float:
+        timed = self.marks[self.warmup:]
+        assert len(timed) >= 2, f"only {len(self.marks)} steps ran, {self.warmup} of them warm-up"
+        images = sum(n for _, n in timed[1:])
+        return images / (timed[-1][0] - timed[0][0])
+
+
+class ClockCallback(L.Callback):
+    """The same clock inside a Lightning fit."""
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.clock.tick(len(batch[1]))
+
+
+def bench_trainer(device: torch.device, steps: int, clock: Clock, precision: str = "32-true") -> L.Trainer:
+    """A Trainer as lwt's runs configure it, minus what a throughput measurement must not include
+    (validation, checkpoints, progress bar, loggers)."""
+    return L.Trainer(accelerator=device.type, devices=1, max_steps=steps, max_epochs=-1, limit_val_batches=0,
+                     logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                     enable_model_summary=False, num_sanity_val_steps=0, precision=precision,
+                     callbacks=[ClockCallback(clock)], use_distributed_sampler=False)
+
+
+def loss_of(readouts: dict[int, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+    return sum(F.cross_entropy(logits, y) for logits in readouts.values())
+
+
+def best(values: list[float]) -> float:
+    """The fastest round: interference from other processes only ever slows a round down."""
+    return max(values)
+
+
+def spread(values: list[float]) -> float:
+    return statistics.pstdev(values) / statistics.mean(values) if len(values) > 1 else 0.0
