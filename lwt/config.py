@@ -114,7 +114,7 @@ class TrainerConfig:
     strategy: str = "auto"  # Lightning's: "ddp" for several devices or nodes (see docs/scaling.md)
     precision: str = "auto"  # auto: bf16-mixed on a CUDA GPU that has bf16, else 32-true; or Lightning's values
     # Speed (docs/scaling.md; lwt bench measures each). A greedy stage's frozen prefix output is computed once
-    # per stage and kept in memory when it is deterministic: always for val/test, and for training batches
+    # per stage and kept in memory when it is deterministic: always for val, and for training batches
     # when data.augment=false. auto: cache when it fits in prefix_cache_gb (else recompute, with a note);
     # always: same, but a cache that does not fit is an error; never: recompute the prefix for every batch.
     prefix_cache: Literal["auto", "always", "never"] = "auto"

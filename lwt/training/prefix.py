@@ -2,9 +2,10 @@
 
 Stage k trains block k on ``blocks[:k-1](x)``. The prefix is frozen, so for an un-augmented image its output
 never changes during the stage: computing it once and training block k from the stored tensors removes the
-prefix from every later step. Validation and test images are never augmented, so their features are always
-cacheable; training images are when ``data.augment=false``. Augmented training batches stay images and the
-stage module runs the prefix on them under ``torch.inference_mode``.
+prefix from every later epoch. Validation images are never augmented and are read every epoch, so their
+features are always cached; training images are when ``data.augment=false``. (Test images are read once
+per stage: caching them would cost what it saves.) Augmented training batches stay images and the stage
+module runs the prefix on them under ``torch.inference_mode``.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class PrefixCache(L.LightningDataModule):
         assert stage >= 1, "stage 1 has no prefix to cache"
         self.dm, self.net, self.stage, self.cfg = dm, net, stage, cfg
         self.num_classes = dm.num_classes
-        self.wanted = ("val", "test") if augment else ("val", "test", "train")
+        # val is read every epoch; test once per stage, so caching it would cost what it saves
+        self.wanted = ("val",) if augment else ("val", "train")
         self.sets: dict[str, TensorPairs] = {}
         self.cached: tuple[str, ...] = ()
         self._ready = False
@@ -90,7 +92,7 @@ class PrefixCache(L.LightningDataModule):
         return available_bytes(device) // 2
 
     def plan(self, device: torch.device) -> tuple[str, ...]:
-        """The wanted splits that fit the budget, in order (val, test, train); the others are named once."""
+        """The wanted splits that fit the budget, in order (val, train); the others are named once."""
         dtype = DTYPES[self.cfg.prefix_cache_dtype]
         x = self._images("val")[[0]][0].to(device)
         with torch.no_grad():
@@ -129,6 +131,11 @@ class PrefixCache(L.LightningDataModule):
                                                    lambda x: self.dm.preprocess(x, train=False), device, dtype,
                                                    self.dm.cfg.eval_batch_size)
         self._ready = True
+
+    def release(self) -> None:
+        """Drop the cached features (the stage is over)."""
+        self.sets.clear()
+        self.cached, self._ready = (), False
 
     def _loader(self, split: str, shuffle: bool):
         batch = self.dm.cfg.batch_size if split == "train" else self.dm.cfg.eval_batch_size

@@ -141,6 +141,8 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curricu
         "stop_reason": curriculum.stop_reason[stage],
     }
     row["test_acc"] = trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"]
+    if isinstance(dm, PrefixCache):
+        dm.release()  # now, not when the trainer <-> datamodule cycle is collected: the next stage builds its own
     print(f"[lwt] stage {stage}: val acc {row['val_acc']:.4f}, test acc {row['test_acc']:.4f}, "
           f"{epochs} epochs, {seconds:.0f}s", flush=True)
     return row
