@@ -84,10 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
 
-    from lwt import bench, results, sweep  # lwt sweep, results, bench: their options live with their code
+    from lwt import bench, figures, results, sweep  # their options live with their code
 
     sweep.add_subparser(sub)
     results.add_subparser(sub)
+    figures.add_subparser(sub)
     bench.add_subparser(sub)
     return parser
 

@@ -43,19 +43,10 @@ def cka_heatmap(matrix: list[list[float]], depths_a: list[int], depths_b: list[i
                 label_a: str = "network A", label_b: str = "network B", title: str | None = None) -> list[Path]:
     """Linear CKA between the blocks of two networks (rows: A's depths, columns: B's), on a fixed 0-1
     colour scale so heatmaps of different pairs compare. Writes ``out_stem.png`` and ``.pdf``."""
-    import numpy as np
-
-    values = np.asarray(matrix, dtype=float)  # (len(depths_a), len(depths_b))
     fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(depths_b), 1.0 + 0.45 * len(depths_a)), dpi=150)
-    im = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="magma", origin="lower")
-    if values.size <= 144:  # numbers stay legible up to about 12 x 12 blocks
-        for (i, j), v in np.ndenumerate(values):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < 0.6 else "black")
-    ax.set_xticks(range(len(depths_b)), [str(d) for d in depths_b], fontsize=7)
-    ax.set_yticks(range(len(depths_a)), [str(d) for d in depths_a], fontsize=7)
+    draw_cka(ax, matrix, depths_a, depths_b, fontsize=6)
     ax.set_xlabel(f"{label_b}: block", fontsize=7)
     ax.set_ylabel(f"{label_a}: block", fontsize=7)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
     if title:
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
@@ -67,3 +58,18 @@ def cka_heatmap(matrix: list[list[float]], depths_a: list[int], depths_b: list[i
         fig.savefig(p)
     plt.close(fig)
     return paths
+
+
+def draw_cka(ax, matrix: list[list[float]], depths_a: list[int], depths_b: list[int], fontsize: float = 6) -> None:
+    """A CKA matrix (rows: A's depths, columns: B's) on ``ax``, fixed 0-1 colour scale, with its colour bar."""
+    import numpy as np
+
+    values = np.asarray(matrix, dtype=float)  # (len(depths_a), len(depths_b))
+    im = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="magma", origin="lower")
+    if values.size <= 144:  # numbers stay legible up to about 12 x 12 blocks
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=fontsize,
+                    color="white" if v < 0.6 else "black")
+    ax.set_xticks(range(len(depths_b)), [str(d) for d in depths_b], fontsize=fontsize + 1)
+    ax.set_yticks(range(len(depths_a)), [str(d) for d in depths_a], fontsize=fontsize + 1)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=fontsize)

@@ -1,0 +1,110 @@
+"""``lwt figures``: every paper figure, rebuilt from result tables (never from typed-in numbers).
+
+Each ``figN_<slug>.py`` here reads one kind of table and writes ``figN_<slug>.png`` and ``.pdf``:
+``lwt results`` CSVs under ``results/`` (figures 1-5; the full sweep's table when present, else its
+``_cpu`` variant's), or the JSON reports of ``lwt cka`` / ``lwt probe`` copied into ``results/cka/``
+and ``results/probes/`` (figures 6-7). paper_figures/README.md says which sweep and command made each.
+A figure whose table is missing is skipped with the command that makes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FIGURES = ["fig1_depth", "fig2_gap", "fig3_overfitting", "fig4_critical", "fig5_remedies", "fig6_cka", "fig7_probes"]
+
+
+def add_subparser(sub) -> None:
+    p = sub.add_parser("figures", help="rebuild every paper figure (PNG + PDF) from the result tables")
+    p.add_argument("--results", default="results",
+                   help="folder of result tables (default: results/), or one table, e.g. results/gap_cpu.csv, "
+                        "for the figures of its sweep")
+    p.add_argument("--out", default="paper_figures", help="output folder (default: paper_figures/)")
+    p.add_argument("--only", help="comma-separated figure numbers, e.g. 1,3")
+    p.add_argument("--wandb", choices=["offline", "online"],
+                   help="also log the figures (images) and tables to one W&B run, job_type=figures")
+    p.set_defaults(func=cmd_figures)
+
+
+def _source(module, results: Path) -> tuple[object, str]:
+    """(what the figure reads, its name for the title) for ``module``; MissingTable if absent."""
+    from lwt.figures.common import MissingTable, read_table
+
+    if hasattr(module, "load"):
+        folder = results if results.is_dir() else results.parent
+        return module.load(folder), f"{folder.name}/{module.FOLDER}"
+    if results.is_file():
+        if results.name.startswith(module.SWEEP):
+            return read_table(results), results.name
+        raise MissingTable(f"{results} is not a {module.SWEEP} table")
+    for name in module.TABLES:
+        if (results / name).is_file():
+            return read_table(results / name), name
+    raise MissingTable(" or ".join(str(results / n) for n in module.TABLES))
+
+
+def make_figures(results: Path, out: Path, only: list[int] | None = None) -> tuple[list[Path], list[str]]:
+    """Every figure (or ``only`` those numbers) from ``results``: (paths written, lines naming skipped ones)."""
+    import importlib
+
+    import matplotlib.pyplot as plt
+
+    from lwt.figures.common import STYLE, MissingTable
+
+    written, skipped = [], []
+    with plt.rc_context(STYLE):
+        for i, name in enumerate(FIGURES, start=1):
+            if only and i not in only:
+                continue
+            module = importlib.import_module(f"lwt.figures.{name}")
+            try:
+                data, source = _source(module, results)
+            except MissingTable as e:
+                how = (f"lwt sweep experiments/sweeps/{module.SWEEP}.yaml [--variant cpu], then lwt results runs/ "
+                       f"--sweep {module.SWEEP}[_cpu] --out {results}/{module.SWEEP}[_cpu].csv"
+                       if hasattr(module, "SWEEP") else f"lwt {'cka' if 'cka' in name else 'probe'} on finished runs, "
+                       f"then copy the JSON into {results}/{module.FOLDER}/")
+                skipped.append(f"{name}: no table ({e}); make it with: {how}")
+                continue
+            written += module.make(data, out, source)
+    return written, skipped
+
+
+def log_to_wandb(paths: list[Path], results: Path, mode: str) -> None:
+    """One W&B run (job_type=figures) holding every PNG as an image and every results CSV as a table."""
+    import csv
+
+    import wandb
+
+    run = wandb.init(project="lwt", job_type="figures", name="paper_figures", mode=mode, dir=str(results))
+    for p in (p for p in paths if p.suffix == ".png"):
+        run.log({f"figures/{p.stem}": wandb.Image(str(p))})
+    for table in sorted(results.glob("*.csv")) if results.is_dir() else [results]:
+        with table.open(newline="") as f:
+            rows = list(csv.reader(f))
+        if rows:
+            run.log({f"tables/{table.stem}": wandb.Table(columns=rows[0], data=rows[1:])})
+    run.finish()
+
+
+def cmd_figures(args) -> int:
+    from lwt.errors import LwtError
+
+    results, out = Path(args.results), Path(args.out)
+    if not results.exists():
+        raise LwtError(f"--results {results} does not exist; give the folder of `lwt results` tables "
+                       "(default results/) or one table")
+    try:
+        only = [int(x) for x in args.only.split(",")] if args.only else None
+    except ValueError:
+        raise LwtError(f"--only {args.only!r}: give figure numbers 1-{len(FIGURES)}, e.g. --only 1,3") from None
+    if only and not all(1 <= i <= len(FIGURES) for i in only):
+        raise LwtError(f"--only {args.only}: figures are numbered 1-{len(FIGURES)}")
+    written, skipped = make_figures(results, out, only)
+    for line in skipped:
+        print(f"skipped {line}")
+    for p in written:
+        print(f"written: {p}")
+    if args.wandb and written:
+        log_to_wandb(written, results, args.wandb)
+    return 0 if written else 1

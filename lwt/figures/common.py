@@ -1,0 +1,128 @@
+"""What every paper figure shares: reading result tables, averaging over seeds, one style, PNG + PDF out."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import statistics
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLUMN_IN = 3.4  # a paper column, inches; full width is 2 columns
+MODES = {"greedy": dict(color="#1f77b4", marker="o", label="layerwise (greedy)"),
+         "e2e": dict(color="#d62728", marker="s", label="end-to-end")}
+STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6, "xtick.labelsize": 6,
+         "ytick.labelsize": 6, "lines.linewidth": 1.2, "lines.markersize": 3, "axes.grid": True, "grid.alpha": 0.3,
+         "savefig.dpi": 200, "figure.dpi": 200, "pdf.fonttype": 42}
+
+
+class MissingTable(Exception):
+    """A figure's result table is not there: the figure is skipped with the command that makes it."""
+
+
+def read_table(path: Path) -> list[dict]:
+    """A ``lwt results`` CSV: numbers as floats, empty cells as None."""
+    if not path.is_file():
+        raise MissingTable(str(path))
+    with path.open(newline="") as f:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def read_reports(folder: Path) -> list[dict]:
+    """The JSON reports in ``folder`` (``lwt cka`` / ``lwt probe`` output), in file-name order."""
+    paths = sorted(folder.glob("*.json"))
+    if not paths:
+        raise MissingTable(str(folder / "*.json"))
+    return [json.loads(p.read_text()) for p in paths]
+
+
+def _number(text: str):
+    if text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def depth_columns(rows: list[dict], prefix: str) -> list[int]:
+    """The depths k that have a column ``{prefix}{k}`` (e.g. test_acc_stage3), in order."""
+    found = {int(m.group(1)) for r in rows for c in r for m in [re.fullmatch(re.escape(prefix) + r"(\d+)", c)] if m}
+    return sorted(found)
+
+
+def mean_std(values: list[float | None]) -> tuple[float, float, int]:
+    """(mean, sample std or 0, n) of the values that are present; (nan, nan, 0) if none are."""
+    xs = [v for v in values if v is not None]
+    if not xs:
+        return math.nan, math.nan, 0
+    return statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0, len(xs)
+
+
+def curve(rows: list[dict], prefix: str) -> tuple[list[int], list[float], list[float]]:
+    """Mean and std over ``rows`` (seeds) of ``{prefix}{k}`` at each depth k, in %; depths no run reached
+    are left out."""
+    depths, means, stds = [], [], []
+    for k in depth_columns(rows, prefix):
+        m, s, n = mean_std([r.get(f"{prefix}{k}") for r in rows])
+        if n:
+            depths.append(k)
+            means.append(100 * m)
+            stds.append(100 * s)
+    return depths, means, stds
+
+
+def group(rows: list[dict], *keys: str) -> dict[tuple, list[dict]]:
+    """Rows grouped by the values of ``keys``, in first-seen order."""
+    out: dict[tuple, list[dict]] = {}
+    for r in rows:
+        out.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    return out
+
+
+def arch_label(row: dict) -> str:
+    """The architecture as a reader names it: the model and, for the plain CNN, its widths."""
+    return str(row.get("model"))
+
+
+def dataset_label(row: dict) -> str:
+    if row.get("dataset") == "imagefolder":
+        return "Tiny-ImageNet subset"
+    return {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}.get(str(row.get("dataset")), str(row.get("dataset")))
+
+
+def errorband(ax, depths, means, stds, mode: str, linestyle: str = "-", label: str | None = None) -> None:
+    style = MODES[mode]
+    ax.plot(depths, means, color=style["color"], marker=style["marker"], linestyle=linestyle,
+            label=style["label"] if label is None else label)
+    lo = [m - s for m, s in zip(means, stds)]
+    hi = [m + s for m, s in zip(means, stds)]
+    ax.fill_between(depths, lo, hi, color=style["color"], alpha=0.15, linewidth=0)
+
+
+def panels(n: int, width_in: float = 2 * COLUMN_IN, per_row: int = 4, height_in: float = 1.7):
+    """A grid of n panels, ``per_row`` wide; returns the figure and a flat list of n axes (extras removed)."""
+    cols = min(n, per_row)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width_in, height_in * rows + 0.3), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.remove()
+    return fig, flat[:n]
+
+
+def save(fig, out_dir: Path, name: str) -> list[Path]:
+    """``out_dir/name.png`` and ``.pdf``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
+    for p in paths:
+        fig.savefig(p, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,31 @@
+"""Figure 1: test accuracy vs depth, layerwise vs end-to-end, one panel per architecture (CIFAR-10).
+
+Greedy at depth k: the network after stage k, read out by aux head k. E2E at depth k: block k's auxiliary
+readout on detached features (the last depth: the network's classifier). Mean +- std over seeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lwt.figures.common import MODES, arch_label, curve, errorband, group, panels, save
+
+TABLES = ["gap.csv", "gap_cpu.csv"]  # the first present is used
+SWEEP = "gap"
+
+
+def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
+    cifar = [r for r in rows if r.get("dataset") == "cifar10"]
+    models = group(cifar, "model")
+    fig, axes = panels(len(models))
+    for ax, ((_model,), members) in zip(axes, models.items()):
+        for mode in MODES:
+            runs = [r for r in members if r["mode"] == mode]
+            if runs:
+                errorband(ax, *curve(runs, "test_acc_stage"), mode)
+        ax.set_title(f"{arch_label(members[0])} (n={len(members) // 2} seeds)")
+        ax.set_xlabel("depth (stages / blocks)")
+        ax.set_ylabel("test accuracy (%)")
+    axes[0].legend(frameon=False)
+    fig.suptitle(f"Test accuracy vs depth on CIFAR-10 ({source})", fontsize=7)
+    return save(fig, out_dir, "fig1_depth")

@@ -1,0 +1,32 @@
+"""Figure 3: early-layer overfitting: per depth, accuracy on the (un-augmented) training images vs on test
+images, greedy vs E2E, one panel per architecture and training-set size. Mean +- std over seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lwt.figures.common import MODES, arch_label, curve, errorband, group, panels, save
+
+TABLES = ["early_overfitting.csv", "early_overfitting_cpu.csv"]
+SWEEP = "early_overfitting"
+
+
+def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
+    size_key = "data.train_subset" if any("data.train_subset" in r for r in rows) else None
+    groups = group(rows, "model", size_key) if size_key else group(rows, "model")
+    fig, axes = panels(len(groups), per_row=4, height_in=1.9)
+    for ax, (key, members) in zip(axes, groups.items()):
+        for mode in MODES:
+            runs = [r for r in members if r["mode"] == mode]
+            if not runs:
+                continue
+            label = MODES[mode]["label"]
+            errorband(ax, *curve(runs, "train_acc_depth"), mode, linestyle="--", label=f"{label}: train")
+            errorband(ax, *curve(runs, "test_acc_stage"), mode, label=f"{label}: test")
+        size = f", {int(key[1])} train images" if size_key and key[1] is not None else ""
+        ax.set_title(f"{arch_label(members[0])}{size}")
+        ax.set_xlabel("depth")
+        ax.set_ylabel("accuracy (%)")
+    axes[0].legend(frameon=False)
+    fig.suptitle(f"Train (dashed, no augmentation) vs test accuracy per depth ({source})", fontsize=7)
+    return save(fig, out_dir, "fig3_overfitting")
