@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 COLUMN_IN = 3.4  # a paper column, inches; full width is 2 columns
 MODES = {"greedy": dict(color="#1f77b4", marker="o", label="layerwise (greedy)"),
@@ -101,6 +102,7 @@ def errorband(ax, depths, means, stds, mode: str, linestyle: str = "-", label: s
     style = MODES[mode]
     ax.plot(depths, means, color=style["color"], marker=style["marker"], linestyle=linestyle,
             label=style["label"] if label is None else label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depths are whole blocks
     lo = [m - s for m, s in zip(means, stds)]
     hi = [m + s for m, s in zip(means, stds)]
     ax.fill_between(depths, lo, hi, color=style["color"], alpha=0.15, linewidth=0)

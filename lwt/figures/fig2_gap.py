@@ -26,6 +26,7 @@ def paired_gaps(rows: list[dict]) -> dict[tuple[str, str], list[float]]:
 
 def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     gaps = {k: v for k, v in paired_gaps(rows).items() if v}
+    gaps = dict(sorted(gaps.items(), key=lambda kv: list(dict.fromkeys(d for _, d in gaps)).index(kv[0][1])))
     datasets = list(dict.fromkeys(d for _, d in gaps))
     fig, ax = plt.subplots(figsize=(2 * COLUMN_IN, 2.0))
     colors = ["#4c72b0", "#dd8452", "#55a868"]
