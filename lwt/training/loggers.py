@@ -3,6 +3,9 @@
 The W&B run id is kept in ``run_dir/wandb_id.txt``, so a resumed lwt run continues the same W&B run
 (online) or writes a second offline folder under the same id (``wandb sync`` both, in order). Online
 mode that cannot reach the server falls back to offline with a warning: training never waits on W&B.
+
+Besides Lightning's x-axis (``trainer/global_step``), a greedy run's ``test/acc`` and ``test/loss`` (logged once
+per stage) are plotted against ``stage``, and the per-depth series of ``log_depth_curve`` against ``depth``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from lwt.config import Config, flatten, to_dict
 from lwt.rundir import atomic_write_text
@@ -27,6 +31,7 @@ PROBE_TIMEOUT_S = 5.0
 # wandb.init's own limit (W&B's default is 90 s) for servers that accept the connection but do not answer;
 # past it, wandb raises and the run falls back to offline. WANDB_INIT_TIMEOUT, if set, wins.
 INIT_TIMEOUT_S = 30.0
+DEPTH_KEYS = ("test_acc", "val_acc", "train_acc")  # result["stages"] columns logged as depth/<key>
 
 
 def wandb_run_id(run_dir: Path) -> str:
@@ -83,6 +88,42 @@ def csv_logger(run_dir: Path) -> CSVLogger:
     return logger
 
 
+class RunWandbLogger(WandbLogger):
+    """A WandbLogger that declares lwt's x-axes as soon as its W&B run starts (lazily, as Lightning starts it:
+    a logger that never logs starts no run)."""
+
+    def __init__(self, *args, greedy: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._greedy = greedy
+
+    @property
+    @rank_zero_experiment  # other DDP ranks get Lightning's no-op dummy and never start a W&B run
+    def experiment(self):
+        new = self._experiment is None
+        run = super().experiment
+        if new:
+            # Exact names, not globs: Lightning declares the glob "*" (x = trainer/global_step), and wandb-core
+            # picks among overlapping globs in no fixed order; an exact name always wins over a glob.
+            if self._greedy:  # only greedy stages log `stage`; elsewhere test/acc would have no x value
+                run.define_metric("stage")
+                for key in ("test/acc", "test/loss"):
+                    run.define_metric(key, step_metric="stage")
+            run.define_metric("depth")
+            for key in DEPTH_KEYS:
+                run.define_metric(f"depth/{key}", step_metric="depth")
+        return run
+
+
+def log_depth_curve(loggers: list[Logger], rows: list[dict]) -> None:
+    """One W&B row per depth of ``result["stages"]`` (``depth``, ``depth/test_acc``, ...): with x = depth, greedy
+    and E2E runs of a group overlay as accuracy-vs-depth lines in one panel. Call before the run is finished."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            for row in rows:
+                logger.experiment.log({"depth": row["depth"], **{
+                    f"depth/{k}": row[k] for k in DEPTH_KEYS if row.get(k) is not None}})
+
+
 def make_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
     loggers: list[Logger] = [csv_logger(run_dir)]
     if cfg.logging.wandb == "disabled":
@@ -94,10 +135,10 @@ def make_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
             import wandb
 
             extra["settings"] = wandb.Settings(init_timeout=INIT_TIMEOUT_S)
-        return WandbLogger(
+        return RunWandbLogger(
             project=cfg.logging.project, name=f"{cfg.experiment}/{cfg.run_name}", group=cfg.sweep or cfg.experiment,
             job_type=cfg.mode, save_dir=str(run_dir), offline=offline, config=flatten(to_dict(cfg)),
-            id=wandb_run_id(run_dir), **extra,
+            id=wandb_run_id(run_dir), greedy=cfg.mode == "greedy", **extra,
         )
 
     if cfg.logging.wandb == "offline":

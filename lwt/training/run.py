@@ -30,7 +30,7 @@ from lwt.rundir import (
 from lwt.training.curriculum import Curriculum
 from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
-from lwt.training.loggers import make_loggers
+from lwt.training.loggers import log_depth_curve, make_loggers
 from lwt.training.precision import resolve_precision
 from lwt.training.prefix import PrefixCache, cache_wanted
 from lwt.training.resume import (
@@ -255,6 +255,7 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
         return result, net  # the main process writes model.pt and result.json
     torch.save(net.state_dict(), run_dir / "model.pt")
     record_per_layer(result, cfg, net, dm, loggers)  # analysis.per_layer: un-augmented train acc and gap
+    log_depth_curve(loggers, rows)  # W&B: accuracy vs depth, x = depth
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             logger.log_table("stages", columns=list(rows[0]), data=[list(r.values()) for r in rows])
