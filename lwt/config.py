@@ -60,6 +60,9 @@ class ModelConfig:
     pooling: Literal["max", "space_to_depth"] = "max"  # simple_cnn: how blocks downsample
     stage_grouping: Literal["unit", "pool"] = "unit"  # unit: a conv layer / residual block per stage;
     #                                                   pool: one stage per resolution (pooling) stage
+    # Dropout on each block's output while it trains (a remedy: regularize the early blocks that overfit their
+    # local problem): one probability per block; frozen blocks are in eval mode, so it never acts on them.
+    stage_dropout: list[float] | None = None
     aux: AuxConfig = field(default_factory=AuxConfig)
 
 
@@ -371,6 +374,8 @@ def validate(cfg: Config) -> None:
     if cfg.trainer.prefix_cache_gb is not None and cfg.trainer.prefix_cache_gb <= 0:
         raise LwtError(f"trainer.prefix_cache_gb={cfg.trainer.prefix_cache_gb} must be positive (or null: half "
                        "the memory available)")
+    if cfg.model.stage_dropout is not None and not all(0 <= p < 1 for p in cfg.model.stage_dropout):
+        raise LwtError(f"model.stage_dropout={cfg.model.stage_dropout}: every entry must be in [0, 1)")
     if cfg.optim.lr <= 0:
         raise LwtError(f"optim.lr={cfg.optim.lr} must be positive")
     if cfg.finetune.epochs < 0:
@@ -396,7 +401,7 @@ def validate(cfg: Config) -> None:
 def check_stage_lists(cfg: Config, num_blocks: int) -> None:
     """Per-block lists must have one entry per block of the built network (known only once it is built)."""
     lists = {"optim.stage_lr_mult": cfg.optim.stage_lr_mult, "optim.stage_weight_decay": cfg.optim.stage_weight_decay,
-             "curriculum.stage_epochs": cfg.curriculum.stage_epochs}
+             "curriculum.stage_epochs": cfg.curriculum.stage_epochs, "model.stage_dropout": cfg.model.stage_dropout}
     for key, values in lists.items():
         if values is not None and len(values) != num_blocks:
             raise LwtError(f"{key} has {len(values)} entries but model.name={cfg.model.name!r} has {num_blocks} "

@@ -194,3 +194,23 @@ def test_per_stage_epochs_and_weight_decay_apply(tiny):
     for stage in (1, 2):
         ckpt = torch.load(run_dir / "checkpoints" / f"stage{stage}" / "last.ckpt", weights_only=True)
         assert ckpt["optimizer_states"][0]["param_groups"][0]["weight_decay"] == DECAYS[stage - 1]
+
+
+def test_stage_dropout_acts_on_the_block_being_trained_only(tiny):
+    cfg, dm, net = setup(tiny, "model.stage_dropout=[0.5, 0.5, 0.0, 0.0]")
+    module = StageModule(net, 1, cfg.optim, dm.num_classes, max_epochs=1)  # trains block 2 on frozen block 1
+    module.train()
+    x = dm.preprocess(dm.train_set.x[:64], train=False)
+    with torch.no_grad():
+        prefix = [module.prefix(x) for _ in range(2)]
+        trained = [module.block(prefix[0]) for _ in range(2)]
+    assert torch.equal(prefix[0], prefix[1])  # block 1's dropout is off: it is frozen, in eval mode
+    assert not torch.equal(trained[0], trained[1])  # block 2's is on while it trains
+    assert (trained[0] == 0).float().mean() > 0.4  # about half of block 2's outputs dropped (ReLU adds zeros)
+    module.eval()
+    with torch.no_grad():
+        assert torch.equal(module.block(prefix[0]), module.block(prefix[0]))  # and off when evaluating
+    with pytest.raises(LwtError, match=r"model.stage_dropout has 2 entries but .* 4 blocks"):
+        check_stage_lists(load_config(GREEDY, tiny + ["model.stage_dropout=[0.1, 0.1]"]), 4)
+    with pytest.raises(LwtError, match=r"model.stage_dropout=\[1.0, 0.0, 0.0, 0.0\]: every entry must be in \[0, 1\)"):
+        load_config(GREEDY, tiny + ["model.stage_dropout=[1.0, 0.0, 0.0, 0.0]"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from torch import nn
+
 from lwt.config import ModelConfig
 from lwt.models import belilovsky, resnet, simple_cnn, vgg  # noqa: F401  (register the architectures)
 from lwt.models.heads import AuxHead, DGLHead, make_head
@@ -16,6 +18,10 @@ def build_model(cfg: ModelConfig, num_classes: int, input_shape: tuple[int, int,
     spec = MODELS[cfg.name]
     aux_k = cfg.aux.k or spec.aux_k
     net = spec.builder(cfg, num_classes, input_shape, aux_k)
+    if cfg.stage_dropout is not None and len(cfg.stage_dropout) == net.num_blocks:  # else: check_stage_lists
+        for k, p in enumerate(cfg.stage_dropout):
+            if p > 0:  # (B, C, H, W) -> same; keys of the block's parameters gain a ".0"
+                net.blocks[k] = nn.Sequential(net.blocks[k], nn.Dropout(p))
     batch_norm = spec.batch_norm if cfg.batch_norm is None else cfg.batch_norm
     for width in net.widths:
         net.aux_heads.append(make_head(cfg.aux, width, num_classes, aux_k, batch_norm))
