@@ -76,7 +76,9 @@ def log_to_wandb(paths: list[Path], results: Path, mode: str) -> None:
 
     import wandb
 
-    run = wandb.init(project="lwt", job_type="figures", name="paper_figures", mode=mode, dir=str(results))
+    where = Path("runs") / "figures"  # the W&B files stay out of results/ and paper_figures/
+    where.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(project="lwt", job_type="figures", name="paper_figures", mode=mode, dir=str(where))
     for p in (p for p in paths if p.suffix == ".png"):
         run.log({f"figures/{p.stem}": wandb.Image(str(p))})
     for table in sorted(results.glob("*.csv")) if results.is_dir() else [results]:
