@@ -66,6 +66,7 @@ def draw_cka(ax, matrix: list[list[float]], depths_a: list[int], depths_b: list[
 
     values = np.asarray(matrix, dtype=float)  # (len(depths_a), len(depths_b))
     im = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="magma", origin="lower")
+    ax.grid(False)  # grid lines would cut through the cells
     if values.size <= 144:  # numbers stay legible up to about 12 x 12 blocks
         for (i, j), v in np.ndenumerate(values):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=fontsize,
