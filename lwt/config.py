@@ -115,7 +115,7 @@ class TrainerConfig:
     devices: str = "auto"  # "auto", a count ("2") or a list ("[0,1]"); more than one: set strategy
     num_nodes: int = 1
     strategy: str = "auto"  # Lightning's: "ddp" for several devices or nodes (see docs/scaling.md)
-    precision: str = "auto"  # auto: bf16-mixed on a CUDA GPU that has bf16, else 32-true; or Lightning's values
+    precision: str = "auto"  # auto: bf16-mixed where the hardware has native bf16 (GPU or CPU), else 32-true
     # Speed (docs/scaling.md; lwt bench measures each). A greedy stage's frozen prefix output is computed once
     # per stage and kept in memory when it is deterministic: always for val, and for training batches
     # when data.augment=false. auto: cache when it fits in prefix_cache_gb (else recompute, with a note);

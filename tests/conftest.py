@@ -9,6 +9,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
+GREEDY = EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml"
+
+
+def build_tiny(tiny: list[str], *extra: str, path: Path = GREEDY, width: int = 32):
+    """(cfg, datamodule set up, freshly built network) of a real experiment file shrunk by ``tiny``, at
+    ``model.width=width``, seeded as ``lwt train`` seeds it."""
+    import lightning as L
+
+    from lwt.config import load_config
+    from lwt.data import build_datamodule
+    from lwt.models import build_model
+
+    cfg = load_config(path, tiny + [f"model.width={width}", *extra])
+    L.seed_everything(cfg.seed, verbose=False)
+    dm = build_datamodule(cfg)
+    dm.setup("fit")
+    return cfg, dm, build_model(cfg.model, dm.num_classes, dm.input_shape)
 
 
 def _data_root() -> Path:

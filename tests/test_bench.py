@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 
 from lwt.bench import greedy
 from lwt.bench.common import Clock, Size
 from lwt.cli import main
-from lwt.config import load_config
-from lwt.data import build_datamodule
-from lwt.models import build_model
 
-from conftest import EXPERIMENTS
+from conftest import build_tiny
 
 
 def test_naive_reference_loop_trains_only_the_stage(tiny):
     """The naive loop is slow on purpose (per-image transforms, autograd through the prefix) but must be a
     correct greedy stage, or comparing with it would mean nothing: the prefix stays bit-identical."""
-    cfg = load_config(EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml", tiny + ["model.width=32"])
-    dm = build_datamodule(cfg)
-    dm.setup("fit")
-    L.seed_everything(0, verbose=False)
-    net = build_model(cfg.model, dm.num_classes, dm.input_shape)
+    _, dm, net = build_tiny(tiny)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     speed = greedy.naive_loop(net, dm, Size(warmup=1, steps=2), torch.device("cpu"))
     after = net.state_dict()

@@ -3,33 +3,20 @@ computes what it computes from images, and a full run gives the same result eith
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
 
 from lwt.config import load_config
-from lwt.data import build_datamodule
 from lwt.errors import LwtError
-from lwt.models import build_model
 from lwt.training import StageModule
 from lwt.training.prefix import PrefixCache
 from lwt.training.run import run
 
-from conftest import EXPERIMENTS
-
-GREEDY = EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml"
-
-
-def build(tiny, *extra):
-    cfg = load_config(GREEDY, tiny + ["model.width=32", *extra])
-    L.seed_everything(cfg.seed, verbose=False)
-    dm = build_datamodule(cfg)
-    dm.setup("fit")
-    return cfg, dm, build_model(cfg.model, dm.num_classes, dm.input_shape)
+from conftest import GREEDY, build_tiny
 
 
 def test_cached_features_equal_the_prefix_and_give_the_same_stage_outputs(tiny):
-    cfg, dm, net = build(tiny, "data.augment=false")
+    cfg, dm, net = build_tiny(tiny, "data.augment=false")
     stage = 2  # block 3 on top of frozen blocks 1-2
     # train the prefix a little first, so BN statistics are not the identity and eval mode matters
     net.train()
@@ -54,7 +41,7 @@ def test_cached_features_equal_the_prefix_and_give_the_same_stage_outputs(tiny):
 
 
 def test_bfloat16_cache_is_close_and_a_cache_that_does_not_fit_is_named(tiny):
-    cfg, dm, net = build(tiny, "data.augment=false", "trainer.prefix_cache_dtype=bfloat16")
+    cfg, dm, net = build_tiny(tiny, "data.augment=false", "trainer.prefix_cache_dtype=bfloat16")
     cache = PrefixCache(dm, net, 1, cfg.trainer, augment=False)
     cache.setup("fit")
     assert cache.sets["train"].x.dtype == torch.bfloat16
@@ -63,10 +50,10 @@ def test_bfloat16_cache_is_close_and_a_cache_that_does_not_fit_is_named(tiny):
     torch.testing.assert_close(cache.sets["train"].x[:50].float(), exact.detach(), rtol=2e-2, atol=2e-2)
 
     # 1 MB: the val split of 256 images at 32x16x16 float32 (8 MB) does not fit
-    cfg, dm, net = build(tiny, "trainer.prefix_cache=always", "trainer.prefix_cache_gb=0.001")
+    cfg, dm, net = build_tiny(tiny, "trainer.prefix_cache=always", "trainer.prefix_cache_gb=0.001")
     with pytest.raises(LwtError, match=r"prefix cache of stage 2 \(val: 256 images.*prefix_cache_dtype=bfloat16"):
         PrefixCache(dm, net, 1, cfg.trainer, augment=True).setup("fit")
-    cfg, dm, net = build(tiny, "trainer.prefix_cache_gb=0.001")  # auto: recompute instead, with a note
+    cfg, dm, net = build_tiny(tiny, "trainer.prefix_cache_gb=0.001")  # auto: recompute instead, with a note
     cache = PrefixCache(dm, net, 1, cfg.trainer, augment=True)
     cache.setup("fit")
     assert cache.cached == ()

@@ -7,34 +7,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 
 from lwt.config import check_stage_lists, load_config
-from lwt.data import build_datamodule
 from lwt.errors import LwtError
-from lwt.models import build_model
 from lwt.report import stage_table
 from lwt.training import EndToEndModule, StageModule
 from lwt.training.dgl import DecoupledModule
 from lwt.training.resume import resume_config
 from lwt.training.run import run
 
-from conftest import EXPERIMENTS
+from conftest import EXPERIMENTS, GREEDY, build_tiny
 
-GREEDY = EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml"
 E2E = EXPERIMENTS / "cifar10" / "belilovsky_k2_e2e.yaml"
 MULTS = [0.1, 0.2, 0.5, 1.0]  # belilovsky_k2 has 4 blocks
 DECAYS = [1e-3, 5e-4, 2e-4, 1e-4]
 
 
 def setup(tiny, *extra, path=GREEDY):
-    cfg = load_config(path, tiny + ["model.width=16", *extra])
-    L.seed_everything(cfg.seed, verbose=False)
-    dm = build_datamodule(cfg)
-    dm.setup("fit")
-    return cfg, dm, build_model(cfg.model, dm.num_classes, dm.input_shape)
+    return build_tiny(tiny, *extra, path=path, width=16)
 
 
 def stage_rows(result: dict) -> list[dict]:

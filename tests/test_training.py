@@ -10,23 +10,12 @@ import pytest
 import torch
 
 from lwt.config import load_config
-from lwt.data import build_datamodule
-from lwt.models import build_model
 from lwt.training import EndToEndModule, StageModule
 from lwt.training.run import run
 
-from conftest import EXPERIMENTS
+from conftest import EXPERIMENTS, GREEDY, build_tiny
 
-GREEDY = EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml"
 E2E = EXPERIMENTS / "cifar10" / "belilovsky_k2_e2e.yaml"
-
-
-def setup(tiny, *extra):
-    cfg = load_config(GREEDY, tiny + ["model.width=32", *extra])
-    L.seed_everything(cfg.seed, verbose=False)
-    dm = build_datamodule(cfg)
-    dm.setup("fit")
-    return cfg, dm, build_model(cfg.model, dm.num_classes, dm.input_shape)
 
 
 def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -41,7 +30,7 @@ def fit_batches(module, dm, batches: int) -> None:
 
 
 def test_frozen_prefix_is_bit_identical_after_greedy_steps(tiny):
-    cfg, dm, net = setup(tiny)
+    cfg, dm, net = build_tiny(tiny)
     stage = 2  # 0-based: trains block 3 on top of frozen blocks 1-2
     before = snapshot(net)
     fit_batches(StageModule(net, stage, cfg.optim, dm.num_classes, max_epochs=1), dm, batches=3)
@@ -58,7 +47,7 @@ def test_frozen_prefix_is_bit_identical_after_greedy_steps(tiny):
 
 
 def test_stage_optimizer_holds_only_the_current_stage(tiny):
-    cfg, dm, net = setup(tiny)
+    cfg, dm, net = build_tiny(tiny)
     module = StageModule(net, 1, cfg.optim, dm.num_classes, max_epochs=1)
     opt = module.configure_optimizers()["optimizer"]
     in_opt = {id(p) for group in opt.param_groups for p in group["params"]}
@@ -70,7 +59,7 @@ def test_stage_optimizer_holds_only_the_current_stage(tiny):
 
 
 def test_e2e_aux_readouts_do_not_change_the_network_gradients(tiny):
-    cfg, dm, net = setup(tiny)
+    cfg, dm, net = build_tiny(tiny)
     module = EndToEndModule(net, cfg.optim, dm.num_classes, max_epochs=1)
     x, y = next(iter(dm.train_dataloader()))
     x = dm.preprocess(x, train=False)

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from lwt.config import Config, load_config
-from lwt.data import build_datamodule
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments" / "cifar10"
 
@@ -42,13 +41,6 @@ def experiment(name: str, overrides: list[str] = ()) -> Config:
     """An experiment file of experiments/cifar10 with the benchmark's own small splits."""
     return load_config(EXPERIMENTS / f"{name}.yaml", ["data.val_size=500", "data.test_subset=500",
                                                       "logging.wandb=disabled", *overrides])
-
-
-def datamodule(cfg: Config):
-    dm = build_datamodule(cfg)
-    dm.prepare_data()
-    dm.setup("fit")
-    return dm
 
 
 def sync(device: torch.device) -> None:

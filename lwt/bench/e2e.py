@@ -12,7 +12,8 @@ import time
 import lightning as L
 import torch
 
-from lwt.bench.common import Clock, Size, bench_trainer, best, datamodule, experiment, loss_of, spread, sync
+from lwt.analysis.common import load_datamodule
+from lwt.bench.common import Clock, Size, bench_trainer, best, experiment, loss_of, spread, sync
 from lwt.models import build_model
 from lwt.training import EndToEndModule
 
@@ -44,7 +45,7 @@ def bare_loop(module: EndToEndModule, dm, size: Size, device: torch.device) -> t
 
 def run(size: Size, device: torch.device) -> dict:
     cfg = experiment(f"{MODEL}_e2e", [f"data.train_subset={size.images(size.e2e_steps)}"])
-    dm = datamodule(cfg)
+    dm = load_datamodule(cfg)
     L.seed_everything(0, verbose=False)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape).to(device)
     module = EndToEndModule(net, cfg.optim, dm.num_classes, max_epochs=1)

@@ -20,7 +20,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from lwt.bench.common import Clock, Size, bench_trainer, best, datamodule, experiment, loss_of, spread, sync
+from lwt.analysis.common import load_datamodule
+from lwt.bench.common import Clock, Size, bench_trainer, best, experiment, loss_of, spread, sync
 from lwt.models import build_model
 from lwt.training import StageModule
 from lwt.training.precision import resolve_precision
@@ -75,7 +76,7 @@ def lightning_stage(cfg, net, dm, size: Size, device: torch.device, precision: s
 
 def run(size: Size, device: torch.device) -> dict:
     cfg = experiment("belilovsky_k2_greedy", [f"data.train_subset={size.images(size.steps)}"])
-    dm = datamodule(cfg)
+    dm = load_datamodule(cfg)
     L.seed_everything(0, verbose=False)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape).to(device)
 

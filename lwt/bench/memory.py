@@ -27,13 +27,14 @@ def measure(phase: str, stage: int, device_name: str) -> dict:
     """In the child: peak memory delta of STEPS steps of ``phase`` ("e2e" or "stage" ``stage``, 1-based)."""
     import torch
 
-    from lwt.bench.common import datamodule, experiment, loss_of
+    from lwt.analysis.common import load_datamodule
+    from lwt.bench.common import experiment, loss_of
     from lwt.models import build_model
     from lwt.training import EndToEndModule, StageModule
 
     device = torch.device(device_name)
     cfg = experiment(f"{MODEL}_{'e2e' if phase == 'e2e' else 'greedy'}", ["data.train_subset=128"])
-    dm = datamodule(cfg)
+    dm = load_datamodule(cfg)
     torch.manual_seed(0)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape).to(device)
     module = (EndToEndModule(net, cfg.optim, dm.num_classes, max_epochs=1) if phase == "e2e"

@@ -108,6 +108,17 @@ def errorband(ax, depths, means, stds, mode: str, linestyle: str = "-", label: s
     ax.fill_between(depths, lo, hi, color=style["color"], alpha=0.15, linewidth=0)
 
 
+def mode_curves(ax, members: list[dict], prefix: str = "test_acc_stage", linestyle: str = "-",
+                suffix: str | None = None) -> None:
+    """One mean +- std curve of ``{prefix}{k}`` per training mode present among ``members`` (seeds),
+    labelled by the mode (and ``suffix``, e.g. "train", when several curves share a panel)."""
+    for mode in MODES:
+        runs = [r for r in members if r["mode"] == mode]
+        if runs:
+            label = None if suffix is None else f"{MODES[mode]['label']}: {suffix}"
+            errorband(ax, *curve(runs, prefix), mode, linestyle=linestyle, label=label)
+
+
 def panels(n: int, width_in: float = 2 * COLUMN_IN, per_row: int = 4, height_in: float = 1.7):
     """A grid of n panels, ``per_row`` wide; returns the figure and a flat list of n axes (extras removed)."""
     cols = min(n, per_row)

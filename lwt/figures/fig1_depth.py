@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import MODES, arch_label, curve, errorband, group, panels, save
+from lwt.figures.common import arch_label, group, mode_curves, panels, save
 
 TABLES = ["gap.csv", "gap_cpu.csv"]  # the first present is used
 SWEEP = "gap"
@@ -19,10 +19,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     models = group(cifar, "model")
     fig, axes = panels(len(models))
     for ax, ((_model,), members) in zip(axes, models.items()):
-        for mode in MODES:
-            runs = [r for r in members if r["mode"] == mode]
-            if runs:
-                errorband(ax, *curve(runs, "test_acc_stage"), mode)
+        mode_curves(ax, members)
         ax.set_title(f"{arch_label(members[0])} (n={len(members) // 2} seeds)")
         ax.set_xlabel("depth (stages / blocks)")
         ax.set_ylabel("test accuracy (%)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import MODES, arch_label, curve, errorband, group, panels, save
+from lwt.figures.common import arch_label, group, mode_curves, panels, save
 
 TABLES = ["early_overfitting.csv", "early_overfitting_cpu.csv"]
 SWEEP = "early_overfitting"
@@ -16,13 +16,8 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     groups = group(rows, "model", size_key) if size_key else group(rows, "model")
     fig, axes = panels(len(groups), per_row=4, height_in=1.9)
     for ax, (key, members) in zip(axes, groups.items()):
-        for mode in MODES:
-            runs = [r for r in members if r["mode"] == mode]
-            if not runs:
-                continue
-            label = MODES[mode]["label"]
-            errorband(ax, *curve(runs, "train_acc_depth"), mode, linestyle="--", label=f"{label}: train")
-            errorband(ax, *curve(runs, "test_acc_stage"), mode, label=f"{label}: test")
+        mode_curves(ax, members, "train_acc_depth", linestyle="--", suffix="train")
+        mode_curves(ax, members, "test_acc_stage", suffix="test")
         size = f", {int(key[1])} train images" if size_key and key[1] is not None else ""
         ax.set_title(f"{arch_label(members[0])}{size}")
         ax.set_xlabel("depth")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import MODES, arch_label, curve, errorband, group, mean_std, panels, save
+from lwt.figures.common import MODES, arch_label, group, mean_std, mode_curves, panels, save
 
 TABLES = ["critical_layer.csv", "critical_layer_cpu.csv"]
 SWEEP = "critical_layer"
@@ -15,10 +15,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     models = group(rows, "model")
     fig, axes = panels(len(models), per_row=3, height_in=1.9)
     for ax, ((_model,), members) in zip(axes, models.items()):
-        for mode in MODES:
-            runs = [r for r in members if r["mode"] == mode]
-            if runs:
-                errorband(ax, *curve(runs, "test_acc_stage"), mode)
+        mode_curves(ax, members)
         fired = [r["critical_layer"] for r in members if r["mode"] == "greedy" and r.get("critical_layer")]
         for k in fired:
             ax.axvline(k, color=MODES["greedy"]["color"], linestyle=":", linewidth=0.9)

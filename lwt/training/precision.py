@@ -13,7 +13,7 @@ AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 def resolve_precision(t: TrainerConfig) -> str:
     """trainer.precision=auto: bf16 autocast where the hardware computes in bf16 natively (a CUDA GPU with
-    bf16, or a CPU with AVX512-BF16 or AMX: `lwt bench` measured a greedy stage about 2x faster so on a
+    bf16, or a CPU with AVX512-BF16 or AMX: `lwt bench` measured a greedy stage about 2x faster that way on a
     2-core AVX512-BF16 machine), full float32 elsewhere, where emulated bf16 would be slower."""
     if t.precision != "auto":
         return t.precision

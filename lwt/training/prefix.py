@@ -17,6 +17,7 @@ from contextlib import nullcontext
 import lightning as L
 import torch
 
+from lwt.analysis.common import evaluating
 from lwt.config import TrainerConfig
 from lwt.data.tensors import TensorPairs, batch_loader
 from lwt.errors import LwtError
@@ -40,25 +41,19 @@ def available_bytes(device: torch.device) -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-@torch.no_grad()
 def prefix_features(net: StagedNet, depth: int, data: TensorPairs, preprocess, device: torch.device,
                     dtype: torch.dtype, batch_size: int) -> TensorPairs:
     """``blocks[:depth]`` of every image of ``data`` (``preprocess``: uint8 batch -> normalized, un-augmented
-    batch), in eval mode, stored as ``dtype`` on ``device``: (N, C, H, W) features with the same labels."""
-    blocks = net.blocks[:depth]
-    modes = [b.training for b in blocks]
-    blocks.eval()  # BN uses its running statistics, as the frozen prefix does during the stage
+    batch), in eval mode (BN on its running statistics, as the frozen prefix during the stage), stored as
+    ``dtype`` on ``device``: (N, C, H, W) features with the same labels."""
     out = None
-    try:
+    with evaluating(net, device):
         for start in range(0, len(data), batch_size):
             x, _ = data[range(start, min(start + batch_size, len(data)))]
             h = net.features(preprocess(x.to(device)), depth)  # (B, C, H, W)
             if out is None:
                 out = torch.empty((len(data), *h.shape[1:]), dtype=dtype, device=device)
             out[start:start + len(h)] = h.to(dtype)
-    finally:
-        for b, mode in zip(blocks, modes):
-            b.train(mode)
     return TensorPairs(out, data.y.to(device))
 
 
