@@ -75,6 +75,10 @@ class OptimConfig:
     schedule: Literal["step", "cosine", "constant"] = "step"
     step_size: int = 15  # step schedule: multiply lr by gamma every step_size epochs
     gamma: float = 0.2
+    # Linear learning-rate warm-up over the first warmup_epochs of every optimizer (each greedy stage, E2E,
+    # fine-tuning, each DGL stage): step s runs at lr * min(1, (s+1) / steps), on top of the schedule.
+    # 0: off. Deep BN nets trained end to end at lr 0.1 (VGG) can blow up in their first steps without it.
+    warmup_epochs: float = 0.0
     # Layer-wise learning rates (a remedy for early layers that overfit their local problem): block k trains
     # at lr * mult_k. In greedy and dgl modes, stage k's optimizer; in e2e mode, block k's param group
     # (discriminative learning rates), with the classifier and the readout heads at the last block's
@@ -378,6 +382,8 @@ def validate(cfg: Config) -> None:
         raise LwtError(f"model.stage_dropout={cfg.model.stage_dropout}: every entry must be in [0, 1)")
     if cfg.optim.lr <= 0:
         raise LwtError(f"optim.lr={cfg.optim.lr} must be positive")
+    if cfg.optim.warmup_epochs < 0:
+        raise LwtError(f"optim.warmup_epochs={cfg.optim.warmup_epochs} must be 0 (off) or more")
     if cfg.finetune.epochs < 0:
         raise LwtError(f"finetune.epochs={cfg.finetune.epochs} must be 0 (off) or more")
     if cfg.finetune.epochs and cfg.mode != "greedy":

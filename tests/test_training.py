@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from lwt.config import load_config
+from lwt.errors import LwtError
 from lwt.training import EndToEndModule, StageModule
+from lwt.training.dgl import DecoupledModule
 from lwt.training.run import run
 
 from conftest import EXPERIMENTS, GREEDY, build_tiny
@@ -128,3 +130,39 @@ def test_critical_layer_stops_the_curriculum_and_is_recorded(tiny, mode_file):
     assert len(result["stages"]) == 2
     crit = result["critical"]
     assert crit["fired"] and crit["critical_layer"] in (1, 2) and len(crit["history"]) == 2
+
+
+class LrLog(L.Callback):
+    """The learning rate of every group as each optimizer step applies it."""
+
+    def __init__(self):
+        self.lrs: list[list[float]] = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.lrs.append([g["lr"] for g in optimizer.param_groups])
+
+
+@pytest.mark.parametrize("mode", ["e2e", "dgl"])
+def test_warmup_scales_the_first_steps_and_leaves_the_schedule_alone(tiny, mode):
+    cfg, dm, net = build_tiny(tiny, f"mode={mode}", "optim.schedule=step", "optim.step_size=1", "optim.gamma=0.5",
+                              "optim.warmup_epochs=1.5", width=16)
+    module = (EndToEndModule(net, cfg.optim, dm.num_classes, max_epochs=2) if mode == "e2e"
+              else DecoupledModule(net, cfg.optim, dm.num_classes, max_epochs=2, stages=2))
+    log = LrLog()
+    trainer = L.Trainer(max_epochs=2, limit_train_batches=4, limit_val_batches=1, logger=False, callbacks=[log],
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0, accelerator="cpu")
+    trainer.fit(module, datamodule=dm)
+    # 1.5 epochs x 4 batches = 6 warm-up steps: factor (s+1)/6, times the step schedule (0.1, then 0.05)
+    expected = [0.1 * f / 6 for f in (1, 2, 3, 4)] + [0.05 * 5 / 6, 0.05, 0.05, 0.05]
+    per_optimizer = 1 if mode == "e2e" else 2
+    got = [lrs[0] for lrs in log.lrs[::per_optimizer]]
+    assert got == pytest.approx(expected)
+    assert all(len(set(lrs)) == 1 for lrs in log.lrs)  # every group, every optimizer
+    opts = trainer.optimizers
+    assert all(g["lr"] == pytest.approx(0.1 * 0.5 ** 2) for opt in opts for g in opt.param_groups)  # unscaled
+
+
+def test_warmup_must_not_be_negative(tiny):
+    with pytest.raises(LwtError, match=r"optim.warmup_epochs=-1.0 must be 0 \(off\) or more"):
+        load_config(GREEDY, tiny + ["optim.warmup_epochs=-1"])

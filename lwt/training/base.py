@@ -7,6 +7,9 @@ depth (``readouts``: depth -> logits). Every readout adds its cross-entropy to t
 
 from __future__ import annotations
 
+import math
+from contextlib import contextmanager
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -100,6 +103,32 @@ class BaseModule(L.LightningModule):
         if o.schedule == "step":
             return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=o.step_size, gamma=o.gamma)
         return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.max_epochs)
+
+    def warmup_factor(self, batch_idx: int) -> float:
+        """The learning-rate factor of this epoch's batch ``batch_idx`` under optim.warmup_epochs (1: none)."""
+        batches = self.trainer.num_training_batches
+        if not self.optim_cfg.warmup_epochs or not math.isfinite(batches):
+            return 1.0
+        steps = max(1, math.ceil(self.optim_cfg.warmup_epochs * batches))
+        return min(1.0, (self.current_epoch * batches + batch_idx + 1) / steps)
+
+    @contextmanager
+    def warmed_up(self, optimizer, batch_idx: int):
+        """Every group's lr times the warm-up factor for one optimizer step, then restored: the epoch-wise
+        scheduler never sees the factor, so the schedule after warm-up is the one without it."""
+        factor = self.warmup_factor(batch_idx)
+        saved = [g["lr"] for g in optimizer.param_groups]
+        for g in optimizer.param_groups:
+            g["lr"] *= factor
+        try:
+            yield
+        finally:
+            for g, lr in zip(optimizer.param_groups, saved):
+                g["lr"] = lr
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None):
+        with self.warmed_up(optimizer, batch_idx):
+            super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
 
     def configure_optimizers(self):
         opt, sched = self.make_optimizer(self.param_groups())

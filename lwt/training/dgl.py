@@ -65,7 +65,8 @@ class DecoupledModule(BaseModule):
         loss = self._step(batch, "train")  # sum of the per-stage losses
         self.manual_backward(loss)
         for opt in opts:
-            opt.step()
+            with self.warmed_up(opt, batch_idx):
+                opt.step()
         return loss.detach()
 
     def on_train_epoch_end(self):
