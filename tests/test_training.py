@@ -24,11 +24,12 @@ def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def fit_batches(module, dm, batches: int) -> None:
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=batches, limit_val_batches=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, accelerator="cpu")
+def fit_batches(module, dm, batches: int, epochs: int = 1, callbacks=()) -> L.Trainer:
+    trainer = L.Trainer(max_epochs=epochs, limit_train_batches=batches, limit_val_batches=1, logger=False,
+                        callbacks=list(callbacks), enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu")
     trainer.fit(module, datamodule=dm)
+    return trainer
 
 
 def test_frozen_prefix_is_bit_identical_after_greedy_steps(tiny):
@@ -149,10 +150,7 @@ def test_warmup_scales_the_first_steps_and_leaves_the_schedule_alone(tiny, mode)
     module = (EndToEndModule(net, cfg.optim, dm.num_classes, max_epochs=2) if mode == "e2e"
               else DecoupledModule(net, cfg.optim, dm.num_classes, max_epochs=2, stages=2))
     log = LrLog()
-    trainer = L.Trainer(max_epochs=2, limit_train_batches=4, limit_val_batches=1, logger=False, callbacks=[log],
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, accelerator="cpu")
-    trainer.fit(module, datamodule=dm)
+    trainer = fit_batches(module, dm, batches=4, epochs=2, callbacks=[log])
     # 1.5 epochs x 4 batches = 6 warm-up steps: factor (s+1)/6, times the step schedule (0.1, then 0.05)
     expected = [0.1 * f / 6 for f in (1, 2, 3, 4)] + [0.05 * 5 / 6, 0.05, 0.05, 0.05]
     per_optimizer = 1 if mode == "e2e" else 2

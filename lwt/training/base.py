@@ -117,6 +117,9 @@ class BaseModule(L.LightningModule):
         """Every group's lr times the warm-up factor for one optimizer step, then restored: the epoch-wise
         scheduler never sees the factor, so the schedule after warm-up is the one without it."""
         factor = self.warmup_factor(batch_idx)
+        if factor == 1.0:  # off, or warm-up over: the step runs untouched
+            yield
+            return
         saved = [g["lr"] for g in optimizer.param_groups]
         for g in optimizer.param_groups:
             g["lr"] *= factor
