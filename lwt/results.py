@@ -8,6 +8,12 @@ per-depth un-augmented train accuracy and train - test gap when the run measured
 differ only by seed are then averaged: mean and sample std per metric. Both tables are written as CSV
 (``NAME.csv``: one row per run; ``NAME_mean.csv``: one row per group); the averaged one is printed as
 Markdown (accuracies in %).
+
+Beside them, ``NAME_runs.jsonl`` archives what the tables were computed from: each run's ``result.json``
+and flat config, one line per run (a few KB each, so it can be committed with the tables). Run folders
+hold checkpoints and rarely outlive the machine that trained them; with ``--update`` the tables are
+computed from the archive with the runs found on disk added or replacing the archived run of the same
+sweep, experiment and run name, so a sweep can be completed or partly rerun on another machine.
 """
 
 from __future__ import annotations
@@ -49,6 +55,43 @@ def find_runs(root: Path, sweep: str | None = None) -> list[dict]:
             continue
         runs.append({"result": result, "config": config, "dir": path.parent})
     return runs
+
+
+def run_key(run: dict) -> tuple:
+    """Identifies a run across machines: (sweep, experiment, run name), not its folder."""
+    res, cfg = run["result"], run["config"]
+    return (res.get("sweep") or cfg.get("sweep"), res.get("experiment", cfg.get("experiment")),
+            res.get("run_name", Path(run["dir"]).name))
+
+
+def archive_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}_runs.jsonl")
+
+
+def write_archive(path: Path, runs: list[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps({"run_dir": str(r["dir"]), "result": r["result"],
+                                                "config": r["config"]}, sort_keys=True) + "\n" for r in runs))
+
+
+def read_archive(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise LwtError(f"--update: no archive {path} to update (it is written by `lwt results ... --out` "
+                       f"next to the table); run without --update first, or check --out")
+    runs = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            record = json.loads(line)
+            runs.append({"result": record["result"], "config": record["config"], "dir": Path(record["run_dir"])})
+        except (ValueError, KeyError, TypeError) as e:
+            raise LwtError(f"{path}, line {n}: not an lwt results archive record ({e})") from None
+    return runs
+
+
+def merge_runs(archived: list[dict], found: list[dict]) -> list[dict]:
+    """The archived runs with each found run added, or replacing the archived run with its key."""
+    merged = {run_key(r): r for r in archived}
+    merged.update({run_key(r): r for r in found})
+    return list(merged.values())
 
 
 def _key(value: Any) -> str:
@@ -156,19 +199,27 @@ def to_markdown(columns: list[str], rows: list[dict]) -> str:
 
 
 def cmd_results(args) -> int:
-    runs = find_runs(Path(args.dir), args.sweep)
-    if not runs:
+    out = Path(args.out or f"results/{args.sweep or Path(args.dir).resolve().name}.csv")
+    archive = archive_path(out)
+    archived = read_archive(archive) if args.update else []
+    found = find_runs(Path(args.dir), args.sweep)
+    if not found and not archived:
         raise LwtError(f"no finished runs (result.json) under {args.dir}"
                        + (f" for sweep '{args.sweep}'" if args.sweep else ""))
+    runs = merge_runs(archived, found)
     columns, rows = run_rows(runs)
     agg_columns, agg_rows = aggregate(columns, rows)
-    out = Path(args.out or f"results/{args.sweep or Path(args.dir).resolve().name}.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     mean_out = out.with_name(f"{out.stem}_mean{out.suffix or '.csv'}")
     atomic_write_text(out, to_csv(columns, rows))
     atomic_write_text(mean_out, to_csv(agg_columns, agg_rows))
+    write_archive(archive, runs)
     print(to_markdown(agg_columns, agg_rows))
-    print(f"\n{len(rows)} runs in {len(agg_rows)} groups; tables: {out} (one row per run), {mean_out} (mean ± std)")
+    if args.update:
+        kept = len(runs) - len(found)
+        print(f"\n--update: {len(found)} runs found under {args.dir}, {kept} kept from {archive}")
+    print(f"\n{len(rows)} runs in {len(agg_rows)} groups; tables: {out} (one row per run), {mean_out} (mean ± std), "
+          f"{archive} (the runs' results and configs)")
     return 0
 
 
@@ -177,5 +228,9 @@ def add_subparser(sub) -> None:
     p.add_argument("dir", help="folder searched for result.json files, e.g. runs/ or runs/sweeps/gap_cpu")
     p.add_argument("--sweep", help="only the runs of this sweep (the sweep name in their config)")
     p.add_argument("--out", help="CSV path (default: results/<sweep or folder name>.csv); "
-                                 "the averaged table goes beside it as <name>_mean.csv")
+                                 "the averaged table goes beside it as <name>_mean.csv, the runs' records "
+                                 "as <name>_runs.jsonl")
+    p.add_argument("--update", action="store_true",
+                   help="start from the runs archived in <name>_runs.jsonl and add the runs found (a found run "
+                        "replaces the archived one with the same sweep, experiment and run name)")
     p.set_defaults(func=cmd_results)

@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -291,3 +292,33 @@ seeds: [0, 1]
         shown = f"{100 * statistics.mean(accs):.2f} ± {100 * statistics.stdev(accs):.2f}"
         assert shown in markdown
 
+
+    # the archive beside the tables rebuilds them when the run folders are gone (another machine) ...
+    archive = tmp_path / "results" / "tiny_runs.jsonl"
+    assert len(archive.read_text().splitlines()) == 4
+    before = table.read_bytes(), (tmp_path / "results" / "tiny_mean.csv").read_bytes()
+    moved = tmp_path / "elsewhere"
+    (tmp_path / "runs").rename(moved)
+    (tmp_path / "runs").mkdir()
+    assert main(["results", str(tmp_path / "runs"), "--sweep", "tiny", "--out", str(table), "--update"]) == 0
+    assert "0 runs found" in capsys.readouterr().out
+    assert (table.read_bytes(), (tmp_path / "results" / "tiny_mean.csv").read_bytes()) == before
+    # ... and a rerun found on disk replaces the archived run of the same name, the others stay
+    rerun = tmp_path / "runs" / "rerun"
+    shutil.copytree(moved / first.run_dir.relative_to(tmp_path / "runs"), rerun)
+    result = json.loads((rerun / "result.json").read_text())
+    result["final_test_acc"] = 0.875
+    (rerun / "result.json").write_text(json.dumps(result))
+    assert main(["results", str(tmp_path / "runs"), "--sweep", "tiny", "--out", str(table), "--update"]) == 0
+    assert "1 runs found" in capsys.readouterr().out
+    updated = {(r["experiment"], r["run_name"]): r for r in csv.DictReader(table.open())}
+    assert len(updated) == 4
+    for row in rows:
+        key = (row["experiment"], row["run_name"])
+        new = "0.875" if f"{key[0]}/{key[1]}" == first.id else row["final_test_acc"]
+        assert updated[key]["final_test_acc"] == new
+    # without --update the tables hold only the runs found; --update without an archive says so
+    assert main(["results", str(tmp_path / "runs"), "--sweep", "tiny", "--out", str(table)]) == 0
+    assert len(list(csv.DictReader(table.open()))) == 1
+    assert main(["results", str(moved), "--sweep", "tiny", "--out", str(tmp_path / "other.csv"), "--update"]) == 2
+    assert "--update: no archive" in capsys.readouterr().err
