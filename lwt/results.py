@@ -88,10 +88,9 @@ def read_archive(path: Path) -> list[dict]:
 
 
 def merge_runs(archived: list[dict], found: list[dict]) -> list[dict]:
-    """The archived runs with each found run added, or replacing the archived run with its key."""
-    merged = {run_key(r): r for r in archived}
-    merged.update({run_key(r): r for r in found})
-    return list(merged.values())
+    """The found runs, and the archived runs whose key none of them has."""
+    replaced = {run_key(r) for r in found}
+    return [r for r in archived if run_key(r) not in replaced] + found
 
 
 def _key(value: Any) -> str:
