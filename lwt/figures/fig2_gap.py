@@ -40,6 +40,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
                 va="bottom" if m >= 0 else "top", fontsize=5)
         labels.append(f"{key[0]}\n(n={n})")
     ax.axhline(0, color="black", linewidth=0.6)
+    ax.margins(y=0.15)  # room for the value labels above (or below) the bars
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("E2E - greedy test acc. (points)")
     ax.legend(frameon=False)
