@@ -61,7 +61,7 @@ def run_key(run: dict) -> tuple:
     """Identifies a run across machines: (sweep, experiment, run name), not its folder."""
     res, cfg = run["result"], run["config"]
     return (res.get("sweep") or cfg.get("sweep"), res.get("experiment", cfg.get("experiment")),
-            res.get("run_name", Path(run["dir"]).name))
+            res.get("run_name", run["dir"].name))
 
 
 def archive_path(out: Path) -> Path:

@@ -292,7 +292,6 @@ seeds: [0, 1]
         shown = f"{100 * statistics.mean(accs):.2f} ± {100 * statistics.stdev(accs):.2f}"
         assert shown in markdown
 
-
     # the archive beside the tables rebuilds them when the run folders are gone (another machine) ...
     archive = tmp_path / "results" / "tiny_runs.jsonl"
     assert len(archive.read_text().splitlines()) == 4
