@@ -23,6 +23,7 @@ def build_model(cfg: ModelConfig, num_classes: int, input_shape: tuple[int, int,
             if p > 0:  # (B, C, H, W) -> same; keys of the block's parameters gain a ".0"
                 net.blocks[k] = nn.Sequential(net.blocks[k], nn.Dropout(p))
     batch_norm = spec.batch_norm if cfg.batch_norm is None else cfg.batch_norm
+    pool_bn = batch_norm and spec.pool_bn
     for width in net.widths:
-        net.aux_heads.append(make_head(cfg.aux, width, num_classes, aux_k, batch_norm))
+        net.aux_heads.append(make_head(cfg.aux, width, num_classes, aux_k, batch_norm, pool_bn=pool_bn))
     return net

@@ -15,11 +15,12 @@ class AuxHead(nn.Sequential):
     """Belilovsky et al.'s auxiliary problem of depth k.
 
     k=1: average-pool to pool x pool -> linear. k>1: (k-1) x [3x3 conv, BN, ReLU] then the same.
+    ``pool_bn``: a BN between pooling and the linear layer, as in the authors' code (their presets).
     (B, C, H, W) -> (B, num_classes).
     """
 
     def __init__(self, in_channels: int, num_classes: int, k: int = 1, width: int | None = None,
-                 pool: int = 2, batch_norm: bool = True):
+                 pool: int = 2, batch_norm: bool = True, pool_bn: bool = False):
         width = width or in_channels
         layers: list[nn.Module] = []
         channels = in_channels
@@ -29,7 +30,10 @@ class AuxHead(nn.Sequential):
                 layers.append(nn.BatchNorm2d(width))
             layers.append(nn.ReLU(inplace=True))
             channels = width
-        layers += [nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(channels * pool * pool, num_classes)]
+        layers.append(nn.AdaptiveAvgPool2d(pool))  # (B, C, pool, pool)
+        if pool_bn:
+            layers.append(nn.BatchNorm2d(channels))
+        layers += [nn.Flatten(), nn.Linear(channels * pool * pool, num_classes)]
         super().__init__(*layers)
 
 
@@ -62,8 +66,10 @@ class DGLHead(nn.Sequential):
         super().__init__(*layers)
 
 
-def make_head(aux: AuxConfig, in_channels: int, num_classes: int, k: int, batch_norm: bool) -> nn.Module:
-    """The auxiliary head ``aux.kind`` names, of depth ``k`` (already resolved against the preset)."""
+def make_head(aux: AuxConfig, in_channels: int, num_classes: int, k: int, batch_norm: bool,
+              pool_bn: bool = False) -> nn.Module:
+    """The auxiliary head ``aux.kind`` names, of depth ``k`` (already resolved against the preset);
+    ``pool_bn`` applies to the conv kind only."""
     if aux.kind == "dgl":
         return DGLHead(in_channels, num_classes, k, aux.hidden, aux.pool, batch_norm)
-    return AuxHead(in_channels, num_classes, k, aux.width, aux.pool, batch_norm)
+    return AuxHead(in_channels, num_classes, k, aux.width, aux.pool, batch_norm, pool_bn)
