@@ -72,11 +72,15 @@ class OptimConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     nesterov: bool = False
+    # Every schedule is a function of the optimizer step, scaled to the phase's budget (a greedy stage's
+    # epochs, E2E's, DGL's, fine-tuning's), so a 3-epoch stage anneals as a 50-epoch one does.
+    # step: lr * gamma^(number of milestones passed); milestones are fractions of the budget (the paper's
+    # lr / 5 at epochs 15, 30, 45 of 50 = [0.3, 0.6, 0.9]). cosine: lr * (1 + cos(pi * step / steps)) / 2.
     schedule: Literal["step", "cosine", "constant"] = "step"
-    step_size: int = 15  # step schedule: multiply lr by gamma every step_size epochs
+    milestones: list[float] = field(default_factory=lambda: [0.3, 0.6, 0.9])
     gamma: float = 0.2
     # Linear learning-rate warm-up over the first warmup_epochs of every optimizer (each greedy stage, E2E,
-    # fine-tuning, each DGL stage): step s runs at lr * min(1, (s+1) / steps), on top of the schedule.
+    # fine-tuning, each DGL stage): step s runs at lr * min(1, (s+1) / steps) times the schedule.
     # 0: off. Deep BN nets trained end to end at lr 0.1 (VGG) can blow up in their first steps without it.
     warmup_epochs: float = 0.0
     # Layer-wise learning rates (a remedy for early layers that overfit their local problem): block k trains
@@ -382,6 +386,10 @@ def validate(cfg: Config) -> None:
         raise LwtError(f"model.stage_dropout={cfg.model.stage_dropout}: every entry must be in [0, 1)")
     if cfg.optim.lr <= 0:
         raise LwtError(f"optim.lr={cfg.optim.lr} must be positive")
+    m = cfg.optim.milestones
+    if not all(0 < f <= 1 for f in m) or m != sorted(m):
+        raise LwtError(f"optim.milestones={m}: fractions of the phase's budget, increasing, each in (0, 1], "
+                       "e.g. [0.3, 0.6, 0.9] (the paper's epochs 15, 30, 45 of 50)")
     if cfg.optim.warmup_epochs < 0:
         raise LwtError(f"optim.warmup_epochs={cfg.optim.warmup_epochs} must be 0 (off) or more")
     if cfg.finetune.epochs < 0:

@@ -204,10 +204,10 @@ def test_finished_run_is_refused_without_overwrite(baseline, data_root, capsys):
 
 @pytest.fixture
 def diverged(tiny, tmp_path, capsys):
-    """A run whose loss turns NaN in epoch 2 (the step schedule multiplies lr by 1e30 after epoch 1):
+    """A run whose loss turns NaN in epoch 2 (the step schedule multiplies lr by 1e30 at the first step of epoch 2):
     the run directory of a failed run, with epoch 1's checkpoint and no result."""
     argv = ["train", GREEDY, *tiny, "model.width=16", "curriculum.max_stages=1", "curriculum.epochs_per_stage=2",
-            "optim.step_size=1", "optim.gamma=1e30"]
+            "optim.milestones=[0.5]", "optim.gamma=1e30"]
     line = lwt_error(capsys, argv)
     cfg = load_config(GREEDY, argv[2:])
     return argv, line, tmp_path / "runs" / cfg.experiment / cfg.run_name

@@ -4,6 +4,7 @@ detached stays detached, and short real runs learn."""
 from __future__ import annotations
 
 import json
+import math
 
 import lightning as L
 import pytest
@@ -12,6 +13,7 @@ import torch
 from lwt.config import load_config
 from lwt.errors import LwtError
 from lwt.training import EndToEndModule, StageModule
+from lwt.training.base import lr_factor
 from lwt.training.dgl import DecoupledModule
 from lwt.training.run import run
 
@@ -52,7 +54,7 @@ def test_frozen_prefix_is_bit_identical_after_greedy_steps(tiny):
 def test_stage_optimizer_holds_only_the_current_stage(tiny):
     cfg, dm, net = build_tiny(tiny)
     module = StageModule(net, 1, cfg.optim, dm.num_classes, max_epochs=1)
-    opt = module.configure_optimizers()["optimizer"]
+    (opt,) = fit_batches(module, dm, batches=1).optimizers
     in_opt = {id(p) for group in opt.param_groups for p in group["params"]}
     expected = {id(p) for p in [*net.blocks[1].parameters(), *net.aux_heads[1].parameters()]}
     assert in_opt == expected
@@ -144,21 +146,49 @@ class LrLog(L.Callback):
 
 
 @pytest.mark.parametrize("mode", ["e2e", "dgl"])
-def test_warmup_scales_the_first_steps_and_leaves_the_schedule_alone(tiny, mode):
-    cfg, dm, net = build_tiny(tiny, f"mode={mode}", "optim.schedule=step", "optim.step_size=1", "optim.gamma=0.5",
-                              "optim.warmup_epochs=1.5", width=16)
+def test_warmup_scales_the_first_steps_of_the_schedule(tiny, mode):
+    cfg, dm, net = build_tiny(tiny, f"mode={mode}", "optim.schedule=step", "optim.milestones=[0.5]",
+                              "optim.gamma=0.5", "optim.warmup_epochs=1.5", width=16)
     module = (EndToEndModule(net, cfg.optim, dm.num_classes, max_epochs=2) if mode == "e2e"
               else DecoupledModule(net, cfg.optim, dm.num_classes, max_epochs=2, stages=2))
     log = LrLog()
     trainer = fit_batches(module, dm, batches=4, epochs=2, callbacks=[log])
-    # 1.5 epochs x 4 batches = 6 warm-up steps: factor (s+1)/6, times the step schedule (0.1, then 0.05)
+    # 2 epochs x 4 batches = 8 steps, milestone 0.5 at step 4; 1.5 epochs = 6 warm-up steps: factor (s+1)/6
     expected = [0.1 * f / 6 for f in (1, 2, 3, 4)] + [0.05 * 5 / 6, 0.05, 0.05, 0.05]
     per_optimizer = 1 if mode == "e2e" else 2
     got = [lrs[0] for lrs in log.lrs[::per_optimizer]]
     assert got == pytest.approx(expected)
     assert all(len(set(lrs)) == 1 for lrs in log.lrs)  # every group, every optimizer
-    opts = trainer.optimizers
-    assert all(g["lr"] == pytest.approx(0.1 * 0.5 ** 2) for opt in opts for g in opt.param_groups)  # unscaled
+    assert all(g["lr"] == pytest.approx(0.05) for opt in trainer.optimizers for g in opt.param_groups)
+
+
+def test_paper_schedule_is_milestone_fractions_of_the_budget():
+    """50 epochs of 391 batches (45,000 images / 128): lr / 5 exactly at the first step of epochs 15, 30, 45."""
+    o = load_config(GREEDY).optim
+    steps, per_epoch = 50 * 391, 391
+    factors = {e: lr_factor(o, e * per_epoch, steps) for e in (0, 14, 15, 29, 30, 44, 45, 49)}
+    assert factors == pytest.approx({0: 1, 14: 1, 15: 0.2, 29: 0.2, 30: 0.04, 44: 0.04, 45: 0.008, 49: 0.008})
+    assert lr_factor(o, 15 * per_epoch - 1, steps) == 1
+
+
+@pytest.mark.parametrize("schedule", ["step", "cosine"])
+def test_a_three_epoch_stage_anneals_step_by_step(tiny, schedule):
+    """The learning rate a greedy stage's optimizer applies at each of its 3 x 4 = 12 steps."""
+    cfg, dm, net = build_tiny(tiny, f"optim.schedule={schedule}", width=16)
+    log = LrLog()
+    fit_batches(StageModule(net, 1, cfg.optim, dm.num_classes, max_epochs=3), dm, batches=4, epochs=3,
+                callbacks=[log])
+    got = [lrs[0] for lrs in log.lrs]
+    if schedule == "step":  # milestones 0.3, 0.6, 0.9 of 12 steps: steps 4, 7, 11
+        expected = [0.1] * 4 + [0.02] * 3 + [0.004] * 4 + [0.0008]
+    else:
+        expected = [0.05 * (1 + math.cos(math.pi * s / 12)) for s in range(12)]
+    assert got == pytest.approx(expected)
+
+
+def test_milestones_must_be_increasing_fractions(tiny):
+    with pytest.raises(LwtError, match=r"optim.milestones=\[0.6, 0.3\]: fractions"):
+        load_config(GREEDY, tiny + ["optim.milestones=[0.6,0.3]"])
 
 
 def test_warmup_must_not_be_negative(tiny):

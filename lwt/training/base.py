@@ -8,7 +8,6 @@ depth (``readouts``: depth -> logits). Every readout adds its cross-entropy to t
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import lightning as L
 import torch
@@ -94,47 +93,33 @@ class BaseModule(L.LightningModule):
         self._step(batch, "test")
 
     def make_optimizer(self, groups: list[dict]):
-        """SGD over ``groups`` and its epoch-wise scheduler (None for the constant schedule)."""
+        """SGD over ``groups`` and its per-step scheduler (warm-up times the schedule) over this phase's steps."""
         o = self.optim_cfg
         opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
                               nesterov=o.nesterov)
-        if o.schedule == "constant":
-            return opt, None
-        if o.schedule == "step":
-            return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=o.step_size, gamma=o.gamma)
-        return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.max_epochs)
-
-    def warmup_factor(self, batch_idx: int) -> float:
-        """The learning-rate factor of this epoch's batch ``batch_idx`` under optim.warmup_epochs (1: none)."""
-        batches = self.trainer.num_training_batches
-        if not self.optim_cfg.warmup_epochs or not math.isfinite(batches):
-            return 1.0
-        steps = max(1, math.ceil(self.optim_cfg.warmup_epochs * batches))
-        return min(1.0, (self.current_epoch * batches + batch_idx + 1) / steps)
-
-    @contextmanager
-    def warmed_up(self, optimizer, batch_idx: int):
-        """Every group's lr times the warm-up factor for one optimizer step, then restored: the epoch-wise
-        scheduler never sees the factor, so the schedule after warm-up is the one without it."""
-        factor = self.warmup_factor(batch_idx)
-        if factor == 1.0:  # off, or warm-up over: the step runs untouched
-            yield
-            return
-        saved = [g["lr"] for g in optimizer.param_groups]
-        for g in optimizer.param_groups:
-            g["lr"] *= factor
-        try:
-            yield
-        finally:
-            for g, lr in zip(optimizer.param_groups, saved):
-                g["lr"] = lr
-
-    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None):
-        with self.warmed_up(optimizer, batch_idx):
-            super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        if self._trainer is None:  # built outside a Trainer (to inspect its param groups): no budget, no schedule
+            return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+        steps = max(1, int(self.trainer.estimated_stepping_batches))  # max_epochs x batches per epoch
+        warmup = math.ceil(o.warmup_epochs * steps / self.max_epochs) if o.warmup_epochs else 0
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(o, step, steps, warmup))
 
     def configure_optimizers(self):
         opt, sched = self.make_optimizer(self.param_groups())
-        if sched is None:
-            return opt
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def lr_factor(o: OptimConfig, step: int, steps: int, warmup: int = 0) -> float:
+    """The learning-rate multiplier of optimizer step ``step`` (0-based) of ``steps``: the schedule's
+    factor, times the linear warm-up's (s+1)/warmup over the first ``warmup`` steps.
+
+    Milestone fraction f falls at step round(f * steps): with 50 epochs it is the first step of epoch 50f,
+    so [0.3, 0.6, 0.9] is exactly the paper's epochs 15, 30, 45."""
+    if o.schedule == "step":
+        factor = o.gamma ** sum(step >= round(f * steps) for f in o.milestones)
+    elif o.schedule == "cosine":
+        factor = 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+    else:
+        factor = 1.0
+    if warmup and step < warmup:
+        factor *= (step + 1) / warmup
+    return factor

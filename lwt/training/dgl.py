@@ -20,7 +20,7 @@ from lwt.training.layerwise import block_groups
 class DecoupledModule(BaseModule):
     """Trains ``blocks[:stages]``, block k through ``aux_heads[k]`` on ``blocks[k-1]``'s detached output.
 
-    Manual optimization with one SGD optimizer (and scheduler) per stage, at that stage's learning-rate
+    Manual optimization with one SGD optimizer (and per-step scheduler) per stage, at that stage's learning-rate
     multiplier and weight decay (optim.stage_*). The losses are summed before one backward pass: the
     detaches make that exactly the per-stage backward passes, each loss reaching only its own block and head.
     """
@@ -50,26 +50,17 @@ class DecoupledModule(BaseModule):
         options = block_groups(self.optim_cfg, self.net.num_blocks)
         pairs = [self.make_optimizer([{"params": self.stage_parameters(k), **options[k]}])
                  for k in range(self.stages)]
-        opts = [opt for opt, _ in pairs]
-        scheds = [sched for _, sched in pairs if sched is not None]
-        return (opts, scheds) if scheds else opts
-
-    def _optimizers(self) -> list:
-        opts = self.optimizers()
-        return opts if isinstance(opts, list) else [opts]
+        return [opt for opt, _ in pairs], [sched for _, sched in pairs]
 
     def training_step(self, batch, batch_idx):
-        opts = self._optimizers()
+        opts, scheds = self.optimizers(), self.lr_schedulers()  # manual optimization: steps them here
+        opts = opts if isinstance(opts, list) else [opts]
+        scheds = scheds if isinstance(scheds, list) else [scheds]
         for opt in opts:
             opt.zero_grad()
         loss = self._step(batch, "train")  # sum of the per-stage losses
         self.manual_backward(loss)
-        for opt in opts:
-            with self.warmed_up(opt, batch_idx):
-                opt.step()
+        for opt, sched in zip(opts, scheds):
+            opt.step()
+            sched.step()  # per-step schedule
         return loss.detach()
-
-    def on_train_epoch_end(self):
-        scheds = self.lr_schedulers()  # manual optimization: the schedulers are stepped here, per epoch
-        for sched in scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []:
-            sched.step()
