@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 COLUMNS = [("stage", "{:d}"), ("train_acc", "{:.4f}"), ("val_acc", "{:.4f}"), ("test_acc", "{:.4f}"),
-           ("epochs", "{:d}"), ("seconds", "{:.1f}")]
+           ("ensemble_test_acc", "{:.4f}"), ("epochs", "{:d}"), ("seconds", "{:.1f}"), ("images_per_s", "{:.1f}")]
 
 
 def stage_table(result: dict) -> str:
@@ -16,6 +16,10 @@ def stage_table(result: dict) -> str:
            f"seed {result['seed']})"]
     out.append("  ".join(h.rjust(w) for h, w in zip(header, widths)))
     out += ["  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in lines]
+    if result.get("selected_depth") is not None and result["mode"] != "e2e":
+        out.append(f"last stage {result['stages'][-1]['depth']}: test acc {result['stages'][-1]['test_acc']:.4f}; "
+                   f"selected on validation: stage {result['selected_depth']} (val acc "
+                   f"{result['selected_val_acc']:.4f}, test acc {result['selected_test_acc']:.4f})")
     crit = result.get("critical")
     if crit and crit.get("fired"):
         out.append(f"critical layer: stage {crit['critical_layer']} (best val acc {crit['best_val_acc']:.4f})")

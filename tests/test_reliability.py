@@ -117,7 +117,7 @@ def test_resume_at_a_stage_boundary_matches_too(baseline, tmp_path, killed):
     cfg, expected = baseline
     run_dir = tmp_path / "run"
     shutil.copytree(expected["run_dir"], run_dir)
-    curriculum = Curriculum(cfg.curriculum, num_stages=4)  # the state the runner records after stage 1
+    curriculum = Curriculum(cfg.curriculum, num_stages=4, val_images=256)  # the state the runner records after stage 1
     curriculum.start_stage(1)
     curriculum.stage_done(1, expected["stages"][0]["val_acc"])
     write_progress(run_dir, expected["stages"][:1], curriculum.state_dict(), finished=False)

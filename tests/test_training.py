@@ -15,7 +15,8 @@ from lwt.errors import LwtError
 from lwt.training import EndToEndModule, StageModule
 from lwt.training.base import lr_factor
 from lwt.training.dgl import DecoupledModule
-from lwt.training.run import run
+from lwt.analysis.common import load_datamodule
+from lwt.training.run import run, train
 
 from conftest import EXPERIMENTS, GREEDY, build_tiny
 
@@ -106,6 +107,29 @@ def test_e2e_run_learns_with_one_row_per_block(tiny):
     assert [s["depth"] for s in result["stages"]] == [1, 2, 3, 4]
     assert result["final_test_acc"] > 0.25, result["stages"]
     assert all(0.0 <= s["test_acc"] <= 1.0 and s["train_acc"] is not None for s in result["stages"])
+
+
+def test_greedy_result_has_the_val_selected_depth_and_the_ensemble(tiny):
+    cfg = load_config(GREEDY, tiny + ["curriculum.max_stages=3", "curriculum.epochs_per_stage=1", "model.width=16",
+                                      "trainer.precision=32-true"])
+    result, net = train(cfg)
+    stages = result["stages"]
+    best = max(stages, key=lambda s: s["val_acc"])
+    assert (result["selected_depth"], result["selected_test_acc"]) == (best["depth"], best["test_acc"])
+    assert result["final_test_acc"] == stages[-1]["test_acc"]  # "final" stays the last stage
+    # the ensemble by hand: Z_k = sum_j 2^j z_j over the aux heads' logits of stages 1..k, on the test set
+    dm = load_datamodule(cfg)
+    x, y = dm.test_set.x, dm.test_set.y
+    net.eval()
+    with torch.no_grad():
+        h, z, expected = dm.preprocess(x, train=False), 0, []
+        for j in range(3):
+            h = net.blocks[j](h)
+            z = z + 2.0 ** j * net.aux_heads[j](h)
+            expected.append(int((z.argmax(1) == y).sum()) / len(y))
+    assert [s["ensemble_test_acc"] for s in stages] == expected
+    assert result["ensemble_test_acc"] == stages[-1]["ensemble_test_acc"]
+    assert stages[0]["ensemble_test_acc"] == result["per_layer"][0]["test_acc"]  # one stage: its own readout
 
 
 def cfg_run_dir(cfg):

@@ -3,7 +3,7 @@
 The thesis's claim is that layerwise training "quickly saturates after a certain critical layer". The
 report gives what is needed to check it on any run: the accuracy-vs-depth curve, the marginal gain of
 every stage over the one before (val and test), the stages that beat the best val accuracy so far by
-``critical_min_gain``, and where the curriculum's criterion fired (or that it did not, or was off).
+the threshold (``critical_min_gain``: fixed, or ``auto``, in standard errors), and where the curriculum's criterion fired (or that it did not, or was off).
 When the run measured ``per_layer`` accuracy, each row also carries the un-augmented train accuracy
 and the gap, so saturation and early-layer overfitting can be read side by side.
 """
@@ -14,7 +14,7 @@ from lwt.analysis.common import format_table
 from lwt.errors import LwtError
 
 COLUMNS = [("stage", "{:d}"), ("val_acc", "{:.4f}"), ("val_gain", "{:+.4f}"), ("test_acc", "{:.4f}"),
-           ("test_gain", "{:+.4f}"), ("pays", "{}"), ("train_acc_clean", "{:.4f}"), ("gap", "{:+.4f}")]
+           ("test_gain", "{:+.4f}"), ("threshold", "{:.4f}"), ("pays", "{}"), ("train_acc_clean", "{:.4f}"), ("gap", "{:+.4f}")]
 
 
 def _gain(rows: list[dict], i: int, key: str) -> float | None:
@@ -36,6 +36,13 @@ def fired_at(history: list[dict], patience: int | None) -> int | None:
     return None
 
 
+def rule(decision: dict) -> str | None:
+    """The threshold rule as a reader needs it: ``0.002``, or ``auto (2 SE of val acc, 5000 images)``."""
+    if decision.get("min_gain") == "auto":
+        return f"auto ({decision.get('z')} SE of val acc, {decision.get('val_images')} images)"
+    return None if decision.get("min_gain") is None else str(decision["min_gain"])
+
+
 def critical_report(result: dict) -> dict:
     if result.get("mode") != "greedy":
         raise LwtError(f"the critical-layer report needs a greedy run; {result.get('run_dir', 'this run')} is "
@@ -43,12 +50,13 @@ def critical_report(result: dict) -> dict:
     stages = result["stages"]
     decision = result.get("critical") or {}
     pays = {h["stage"]: h["pays"] for h in decision.get("history", [])}
+    thresholds = {h["stage"]: h.get("threshold") for h in decision.get("history", [])}
     clean = {r["depth"]: r for r in result.get("per_layer") or []}
     curve = []
     for i, s in enumerate(stages):
         row = {"stage": s["stage"], "depth": s["depth"], "val_acc": s.get("val_acc"), "test_acc": s.get("test_acc"),
                "val_gain": _gain(stages, i, "val_acc"), "test_gain": _gain(stages, i, "test_acc"),
-               "pays": pays.get(s["stage"])}
+               "threshold": thresholds.get(s["stage"]), "pays": pays.get(s["stage"])}
         if s["depth"] in clean:
             row["train_acc_clean"] = clean[s["depth"]]["train_acc"]
             row["gap"] = clean[s["depth"]]["gap"]
@@ -67,7 +75,7 @@ def critical_report(result: dict) -> dict:
             "enabled": decision.get("patience") is not None, "fired": bool(decision.get("fired")),
             "critical_layer": critical, "fired_at_stage": fired_at(decision.get("history", []),
                                                                    decision.get("patience")),
-            "patience": decision.get("patience"), "min_gain": decision.get("min_gain"),
+            "patience": decision.get("patience"), "min_gain": rule(decision),
         },
         "best_val_stage": best("val_acc"), "best_test_stage": best("test_acc"),
         "test_acc_at_critical": by_stage[critical]["test_acc"] if critical in by_stage else None,

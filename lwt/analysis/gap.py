@@ -19,43 +19,62 @@ from lwt.models import StagedNet
 from lwt.training.precision import autocast, resolve_precision
 
 COLUMNS = [("depth", "{:d}"), ("train_acc", "{:.4f}"), ("val_acc", "{:.4f}"), ("test_acc", "{:.4f}"),
-           ("gap", "{:+.4f}"), ("train_images", "{:d}")]
+           ("gap", "{:+.4f}"), ("ensemble_test_acc", "{:.4f}"), ("train_images", "{:d}")]
 
 
 def readout_accuracy(net: StagedNet, mode: str, depths: list[int], x: Tensor, y: Tensor, preprocess,
-                     batch_size: int, device: torch.device) -> dict[int, float]:
-    """Accuracy at each depth on uint8 images ``x`` (N, C, H, W) with labels ``y`` (N,), un-augmented.
-
-    ``preprocess(x, train=False)`` normalizes a batch (the DataModule's). Call inside ``evaluating``.
+                     batch_size: int, device: torch.device) -> tuple[dict[int, float], dict[int, float]]:
+    """Accuracy at each depth on uint8 images ``x`` (N, C, H, W) with labels ``y`` (N,), un-augmented, and
+    (greedy and dgl) the ensemble's at each depth: Belilovsky et al.'s Z_k = sum_{j<=k} 2^j z_j over the
+    stages' auxiliary logits z_j, deeper stages weighted more. ``preprocess(x, train=False)`` normalizes a
+    batch (the DataModule's). Call inside ``evaluating``.
     """
     heads = {d: readout(net, mode, d) for d in depths}
-    correct = dict.fromkeys(depths, 0)
+    ensemble = mode != "e2e"  # E2E's lower readouts are probes of one network, not stages of a greedy one
+    correct, ens_correct = dict.fromkeys(depths, 0), dict.fromkeys(depths, 0)
     for xb, yb in batches(x, y, size=batch_size):
         h = preprocess(xb.to(device), train=False)  # (B, C, H, W) float
         yb = yb.to(device)
+        z = 0.0
         for k in range(max(depths)):
             h = net.blocks[k](h)  # output of block k+1
             if k + 1 in heads:
-                correct[k + 1] += int((heads[k + 1](h).argmax(1) == yb).sum())
-    return {d: correct[d] / max(len(y), 1) for d in depths}
+                logits = heads[k + 1](h).float()  # (B, classes)
+                correct[k + 1] += int((logits.argmax(1) == yb).sum())
+                if ensemble:
+                    z = z + 2.0 ** k * logits
+                    ens_correct[k + 1] += int((z.argmax(1) == yb).sum())
+    n = max(len(y), 1)
+    return {d: correct[d] / n for d in depths}, ({d: ens_correct[d] / n for d in depths} if ensemble else {})
 
 
 def per_layer_accuracy(net: StagedNet, dm, mode: str, depths: list[int], acfg: AnalysisConfig,
                        device: torch.device, batch_size: int = 500, precision: str = "32-true") -> list[dict]:
     """One row per depth: un-augmented train accuracy (on a seeded sample of ``acfg.train_eval_size``
-    training images, or all), val and test accuracy, and ``gap`` = train - test. ``precision``: the run's
-    (trainer.precision, resolved), so val/test match what training reported."""
+    training images, or all), val and test accuracy, ``gap`` = train - test, and (greedy, dgl) the ensemble's
+    val and test accuracy. ``precision``: the run's (trainer.precision, resolved), so val/test match what
+    training reported."""
     idx = seeded_sample(len(dm.train_set), acfg.train_eval_size, acfg.seed)
     splits = {"train": (dm.train_set.x[idx], dm.train_set.y[idx]),
               "val": (dm.val_set.x, dm.val_set.y), "test": (dm.test_set.x, dm.test_set.y)}
     with evaluating(net, device), autocast(precision, device):
-        acc = {split: readout_accuracy(net, mode, depths, x, y, dm.preprocess, batch_size, device)
+        out = {split: readout_accuracy(net, mode, depths, x, y, dm.preprocess, batch_size, device)
                for split, (x, y) in splits.items()}
+    acc = {split: a for split, (a, _) in out.items()}
     return [
         {"stage": d, "depth": d, "train_acc": acc["train"][d], "val_acc": acc["val"][d],
-         "test_acc": acc["test"][d], "gap": acc["train"][d] - acc["test"][d], "train_images": len(idx)}
+         "test_acc": acc["test"][d], "gap": acc["train"][d] - acc["test"][d], "train_images": len(idx),
+         "ensemble_val_acc": out["val"][1].get(d), "ensemble_test_acc": out["test"][1].get(d)}
         for d in depths
     ]
+
+
+def ensemble_test_accuracy(net: StagedNet, dm, mode: str, depths: list[int], device: torch.device,
+                           batch_size: int = 500, precision: str = "32-true") -> dict[int, float]:
+    """The ensemble's test accuracy at each depth (empty for e2e), when the per-layer analysis is off."""
+    with evaluating(net, device), autocast(precision, device):
+        return readout_accuracy(net, mode, depths, dm.test_set.x, dm.test_set.y, dm.preprocess, batch_size,
+                                device)[1]
 
 
 def gap_table(rows: list[dict], title: str | None = None) -> str:
@@ -79,6 +98,30 @@ def record_per_layer(result: dict, cfg, net: StagedNet, dm, loggers) -> None:
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             logger.log_table("per_layer", columns=list(rows[0]), data=[list(r.values()) for r in rows])
+
+
+def record_depth_choice(result: dict, cfg, net: StagedNet, dm) -> None:
+    """Beside the last stage, the depth validation picks and Belilovsky's ensemble, in ``result``:
+    ``selected_depth`` / ``selected_val_acc`` / ``selected_test_acc`` (greedy, dgl: the stage with the best
+    validation accuracy, the shallowest on ties; e2e: the network itself, its last depth) and, for greedy
+    and dgl, ``ensemble_test_acc`` per stage row and at the last stage. Call after ``record_per_layer``."""
+    from lwt.analysis.common import pick_device
+
+    rows = result["stages"]
+    best = rows[-1] if cfg.mode == "e2e" else max(rows, key=lambda r: r["val_acc"])  # max: first of equals
+    result.update(selected_depth=best["depth"], selected_val_acc=best["val_acc"], selected_test_acc=best["test_acc"])
+    if cfg.mode == "e2e":
+        result["ensemble_test_acc"] = None
+        return
+    if result.get("per_layer"):
+        ens = {r["depth"]: r["ensemble_test_acc"] for r in result["per_layer"]}
+    else:
+        ens = ensemble_test_accuracy(net, dm, cfg.mode, [r["depth"] for r in rows],
+                                     pick_device(cfg.trainer.accelerator), cfg.data.eval_batch_size,
+                                     resolve_precision(cfg.trainer))
+    for row in rows:
+        row["ensemble_test_acc"] = ens[row["depth"]]
+    result["ensemble_test_acc"] = ens[rows[-1]["depth"]]
 
 
 def gap_of_run(run: FinishedRun) -> dict:

@@ -29,25 +29,42 @@ class Plateau:
 
 
 class CriticalLayer:
-    """Curriculum end: ``patience`` consecutive new stages fail to beat the best val accuracy so far by
-    ``min_gain``. The best stage is then the critical layer. ``patience=None`` never fires."""
+    """Curriculum end: ``patience`` consecutive new stages fail to beat the best val accuracy so far by the
+    threshold. The best stage is then the critical layer. ``patience=None`` never fires.
 
-    def __init__(self, patience: int | None, min_gain: float):
-        self.patience, self.min_gain = patience, min_gain
+    The threshold is ``min_gain``, or with ``min_gain="auto"`` ``z`` binomial standard errors of the best
+    accuracy p on ``val_images`` images, z * sqrt(p (1 - p) / n): a gain smaller than the noise of the
+    validation estimate does not count as one.
+    """
+
+    def __init__(self, patience: int | None, min_gain: float | str, z: float = 2.0, val_images: int | None = None):
+        if min_gain == "auto" and not val_images:
+            raise ValueError("critical_min_gain=auto needs the validation set's size")
+        self.patience, self.min_gain, self.z, self.val_images = patience, min_gain, z, val_images
         self.best_acc, self.best_stage, self.misses = -math.inf, None, 0
         self.history: list[dict] = []
         self.fired, self.critical_stage = False, None  # sticky: once fired, the curriculum is over
 
+    def threshold(self) -> float:
+        """The gain over the best so far that a new stage must exceed."""
+        if self.min_gain != "auto":
+            return float(self.min_gain)
+        p = min(max(self.best_acc, 0.0), 1.0)
+        return self.z * math.sqrt(p * (1 - p) / self.val_images)
+
     def update(self, stage: int, acc: float) -> bool:
-        gain = acc - self.best_acc if self.best_stage is not None else None
-        pays = self.best_stage is None or acc > self.best_acc + self.min_gain
+        first = self.best_stage is None
+        gain = None if first else acc - self.best_acc
+        threshold = None if first else self.threshold()
+        pays = first or acc > self.best_acc + threshold
         if pays:
             self.misses = 0
         else:
             self.misses += 1
         if acc > self.best_acc:
             self.best_acc, self.best_stage = acc, stage
-        self.history.append({"stage": stage, "val_acc": acc, "gain_over_best": gain, "pays": pays})
+        self.history.append({"stage": stage, "val_acc": acc, "gain_over_best": gain, "threshold": threshold,
+                             "pays": pays})
         if not self.fired and self.patience is not None and self.misses >= self.patience:
             self.fired, self.critical_stage = True, self.best_stage
         return self.fired
@@ -59,8 +76,10 @@ class CriticalLayer:
             "best_stage": self.best_stage,
             "best_val_acc": self.best_acc if self.best_stage is not None else None,
             "patience": self.patience,
-            "min_gain": self.min_gain,
-            "history": self.history,
+            "min_gain": self.min_gain,  # the rule: a number, or "auto" (then z and val_images say which)
+            "z": self.z if self.min_gain == "auto" else None,
+            "val_images": self.val_images,
+            "history": self.history,  # each stage's threshold is in its entry
         }
 
 
@@ -71,12 +90,12 @@ class Curriculum(L.Callback):
     each stage and answers whether to stop the curriculum.
     """
 
-    def __init__(self, cfg: CurriculumConfig, num_stages: int):
+    def __init__(self, cfg: CurriculumConfig, num_stages: int, val_images: int | None = None):
         self.cfg = cfg
         self.num_stages = min(num_stages, cfg.max_stages or num_stages)
         self.stage = 1
         self.plateau = self._new_plateau()
-        self.critical = CriticalLayer(cfg.critical_patience, cfg.critical_min_gain)
+        self.critical = CriticalLayer(cfg.critical_patience, cfg.critical_min_gain, cfg.critical_z, val_images)
         self.stop_reason: dict[int, str] = {}
 
     def _new_plateau(self) -> Plateau:

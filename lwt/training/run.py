@@ -14,7 +14,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
-from lwt.analysis.gap import record_per_layer
+from lwt.analysis.gap import record_depth_choice, record_per_layer
 from lwt.config import Config, check_stage_lists
 from lwt.data import build_datamodule
 from lwt.models import StagedNet, build_model
@@ -98,7 +98,7 @@ def _metric(trainer: L.Trainer, key: str) -> float | None:
 
 def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tuple[list[dict], dict]:
     """Train stage after stage; stages finished by an earlier (killed) attempt are kept, not retrained."""
-    curriculum = Curriculum(cfg.curriculum, net.num_blocks)
+    curriculum = Curriculum(cfg.curriculum, net.num_blocks, val_images=len(dm.val_set))
     progress = read_progress(run_dir)
     rows, finished = progress["stages"], progress["finished"]
     if progress["curriculum"] is not None:
@@ -115,8 +115,8 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tup
     decision = curriculum.critical.decision()
     if decision["fired"]:
         print(f"[lwt] critical layer: stage {decision['critical_layer']} (val acc {decision['best_val_acc']:.4f}); "
-              f"{curriculum.critical.patience} later stage(s) did not beat it by {cfg.curriculum.critical_min_gain}",
-              flush=True)
+              f"{curriculum.critical.patience} later stage(s) did not beat it by "
+              f"{decision['history'][-1]['threshold']:.4f}", flush=True)
     return rows, decision
 
 
@@ -255,11 +255,13 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
         return result, net  # the main process writes model.pt and result.json
     torch.save(net.state_dict(), run_dir / "model.pt")
     record_per_layer(result, cfg, net, dm, loggers)  # analysis.per_layer: un-augmented train acc and gap
+    record_depth_choice(result, cfg, net, dm)  # the val-selected depth and the ensemble, beside the last stage
     log_depth_curve(loggers, rows)  # W&B: accuracy vs depth, x = depth
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             logger.log_table("stages", columns=list(rows[0]), data=[list(r.values()) for r in rows])
-            logger.experiment.summary.update({"final_test_acc": result["final_test_acc"]})
+            logger.experiment.summary.update({k: result[k] for k in (
+                "final_test_acc", "selected_depth", "selected_test_acc", "ensemble_test_acc")})
             logger.experiment.finish()
     atomic_write_json(run_dir / RESULT, result)
     return result, net
