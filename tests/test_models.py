@@ -28,7 +28,8 @@ def stage_params(net, k: int) -> int:
 # k=2 (nlin=1), M=128, downsampling before block 3:
 #   block 1: conv(3->128) 3,456 + BN 256 = 3,712;  block 2: conv(128->128) 147,456 + 256 = 147,712
 #   head at 128: conv 147,456 + BN 256 + pool-BN 256 + linear 5,130 = 153,098
-#   block 3: conv(4*128=512 -> 256) 1,179,648 + BN 512 = 1,180,160;  block 4: conv(256->256) 589,824 + 512 = 590,336
+#   block 3: conv(4*128=512 -> 256) 1,179,648 + BN 512 = 1,180,160
+#   block 4: conv(256->256) 589,824 + 512 = 590,336
 #   head at 256: conv 589,824 + 512 + 512 + linear 10,250 = 601,098
 K2 = [3_712 + 153_098, 147_712 + 153_098, 1_180_160 + 601_098, 590_336 + 601_098]
 # k=3 (nlin=2): the heads get a second conv + BN at the same width:

@@ -10,12 +10,12 @@ import lightning as L
 import pytest
 import torch
 
+from lwt.analysis.common import load_datamodule
 from lwt.config import load_config
 from lwt.errors import LwtError
 from lwt.training import EndToEndModule, StageModule
 from lwt.training.base import lr_factor
 from lwt.training.dgl import DecoupledModule
-from lwt.analysis.common import load_datamodule
 from lwt.training.run import run, train
 
 from conftest import EXPERIMENTS, GREEDY, build_tiny

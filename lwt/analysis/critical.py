@@ -14,7 +14,8 @@ from lwt.analysis.common import format_table
 from lwt.errors import LwtError
 
 COLUMNS = [("stage", "{:d}"), ("val_acc", "{:.4f}"), ("val_gain", "{:+.4f}"), ("test_acc", "{:.4f}"),
-           ("test_gain", "{:+.4f}"), ("threshold", "{:.4f}"), ("pays", "{}"), ("train_acc_clean", "{:.4f}"), ("gap", "{:+.4f}")]
+           ("test_gain", "{:+.4f}"), ("threshold", "{:.4f}"), ("pays", "{}"), ("train_acc_clean", "{:.4f}"),
+           ("gap", "{:+.4f}")]
 
 
 def _gain(rows: list[dict], i: int, key: str) -> float | None:
