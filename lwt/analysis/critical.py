@@ -3,7 +3,8 @@
 The thesis's claim is that layerwise training "quickly saturates after a certain critical layer". The
 report gives what is needed to check it on any run: the accuracy-vs-depth curve, the marginal gain of
 every stage over the one before (val and test), the stages that beat the best val accuracy so far by
-the threshold (``critical_min_gain``: fixed, or ``auto``, in standard errors), and where the curriculum's criterion fired (or that it did not, or was off).
+the threshold (``critical_min_gain``: fixed, or ``auto``, in standard errors), and where the curriculum's
+criterion fired (or that it did not, or was off).
 When the run measured ``per_layer`` accuracy, each row also carries the un-augmented train accuracy
 and the gap, so saturation and early-layer overfitting can be read side by side.
 """
