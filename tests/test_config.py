@@ -87,10 +87,10 @@ def test_parse_overrides_reads_yaml_scalars():
 
 
 def test_demo_trains_both_modes_on_the_same_data_and_budget():
-    from lwt.cli import DEMO_OVERRIDES
+    from lwt.cli import DEMO_NET, DEMO_OVERRIDES
 
-    greedy = load_config(GREEDY, DEMO_OVERRIDES)
-    e2e = load_config(EXPERIMENTS / "cifar10" / "belilovsky_k2_e2e.yaml", DEMO_OVERRIDES)
+    greedy = load_config(EXPERIMENTS / "cifar10" / f"{DEMO_NET}_greedy.yaml", DEMO_OVERRIDES)
+    e2e = load_config(EXPERIMENTS / "cifar10" / f"{DEMO_NET}_e2e.yaml", DEMO_OVERRIDES)
     assert greedy.data == e2e.data and greedy.model == e2e.model and greedy.seed == e2e.seed
     stages = 4
     assert e2e.e2e_epochs(stages) == stages * greedy.curriculum.epochs_per_stage  # same total epochs
