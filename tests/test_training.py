@@ -218,3 +218,33 @@ def test_milestones_must_be_increasing_fractions(tiny):
 def test_warmup_must_not_be_negative(tiny):
     with pytest.raises(LwtError, match=r"optim.warmup_epochs=-1.0 must be 0 \(off\) or more"):
         load_config(GREEDY, tiny + ["optim.warmup_epochs=-1"])
+
+
+def test_epoch_timer_counts_the_training_loop_alone():
+    """Scripted clock: 2 epochs of 3 training batches (1 s each), each followed by a 10 s validation pass."""
+    from types import SimpleNamespace
+
+    from lwt.training.state import EpochTimer
+
+    now = [0.0]
+    timer = EpochTimer(clock=lambda: now[0])
+    trainer = SimpleNamespace(sanity_checking=False)
+    for _ in range(2):
+        timer.on_train_epoch_start(trainer, None)
+        for b in range(3):
+            now[0] += 1
+            timer.on_train_batch_end(trainer, None, None, None, b)
+        timer.on_validation_epoch_start(trainer, None)
+        now[0] += 10
+        timer.on_validation_epoch_end(trainer, None)
+        now[0] += 5  # the epoch-end checkpoint
+        timer.on_train_epoch_end(trainer, None)
+    assert (timer.seconds, timer.val_seconds) == (6.0, 20.0)
+
+
+def test_stage_rows_report_training_speed_and_evaluation_time_apart(tiny):
+    cfg = load_config(GREEDY, tiny + ["curriculum.max_stages=2", "curriculum.epochs_per_stage=1", "model.width=16"])
+    for row in run(cfg)["stages"]:
+        assert 0 < row["train_seconds"] and 0 < row["eval_seconds"]
+        assert row["train_seconds"] + row["eval_seconds"] <= row["seconds"]
+        assert row["images_per_s"] == pytest.approx(512 / row["train_seconds"], rel=0.01)  # 512 images, 1 epoch

@@ -131,21 +131,29 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curricu
     trainer = make_trainer(cfg, run_dir, loggers, [curriculum, timer], budget, f"stage{stage}")
     t0 = time.perf_counter()
     fit(cfg, trainer, module, dm, run_dir, f"stage{stage}")
+    t_test = time.perf_counter()
+    test_acc = trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"]
     seconds = time.perf_counter() - t0
     epochs = trainer.current_epoch
     row = {
         "stage": stage, "depth": stage,
-        "train_acc": _metric(trainer, "train/acc"), "val_acc": _metric(trainer, "val/acc"),
-        "epochs": epochs, "seconds": round(seconds, 2),
-        "images_per_s": round(len(dm.train_set) * epochs / max(timer.seconds, 1e-9), 1),
+        "train_acc": _metric(trainer, "train/acc"), "val_acc": _metric(trainer, "val/acc"), "test_acc": test_acc,
+        "epochs": epochs, "seconds": round(seconds, 2), **speed(timer, len(dm.train_set) * epochs,
+                                                             time.perf_counter() - t_test),
         "stop_reason": curriculum.stop_reason[stage],
     }
-    row["test_acc"] = trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"]
     if isinstance(dm, PrefixCache):
         dm.release()  # now, not when the trainer <-> datamodule cycle is collected: the next stage builds its own
     print(f"[lwt] stage {stage}: val acc {row['val_acc']:.4f}, test acc {row['test_acc']:.4f}, "
           f"{epochs} epochs, {seconds:.0f}s", flush=True)
     return row
+
+
+def speed(timer: EpochTimer, images: int, test_seconds: float) -> dict:
+    """``images_per_s`` over the training loop alone (validation, test and checkpoints excluded), and the
+    seconds of the phase's evaluation passes (validation every epoch, the test pass at its end)."""
+    return {"images_per_s": round(images / max(timer.seconds, 1e-9), 1), "train_seconds": round(timer.seconds, 2),
+            "eval_seconds": round(timer.val_seconds + test_seconds, 2)}
 
 
 def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> list[dict]:
@@ -185,17 +193,17 @@ def train_joint(cfg: Config, module, dm, run_dir: Path, loggers, epochs: int, ph
     trainer = make_trainer(cfg, run_dir, loggers, [timer], epochs, phase)
     t0 = time.perf_counter()
     fit(cfg, trainer, module, dm, run_dir, phase)
-    seconds = time.perf_counter() - t0
     state = next(c for c in trainer.callbacks if isinstance(c, RunState))
     train_val = {k: _metric(trainer, k) for k in {*trainer.callback_metrics, *state.metrics}}
+    t_test = time.perf_counter()
     test = trainer.test(module, datamodule=dm, verbose=False)[0]
+    seconds = time.perf_counter() - t0
+    rates = speed(timer, len(dm.train_set) * trainer.current_epoch, time.perf_counter() - t_test)
     return [
         {
             "stage": d, "depth": d, "train_acc": train_val.get(f"train/acc_depth{d}"),
             "val_acc": train_val.get(f"val/acc_depth{d}"), "test_acc": test[f"test/acc_depth{d}"],
-            "epochs": trainer.current_epoch, "seconds": round(seconds, 2),
-            "images_per_s": round(len(dm.train_set) * trainer.current_epoch / max(timer.seconds, 1e-9), 1),
-            "stop_reason": "budget",
+            "epochs": trainer.current_epoch, "seconds": round(seconds, 2), **rates, "stop_reason": "budget",
         }
         for d in module.depths
     ]

@@ -76,22 +76,39 @@ class RunState(L.Callback):
 
 
 class EpochTimer(L.Callback):
-    """Wall seconds spent in training epochs (validation excluded), for images/s; survives a resume."""
+    """Wall seconds of the training loop alone (``seconds``: from an epoch's start to its last training
+    batch's end, so the validation pass and the checkpoint that follow are not in it), for images/s, and of
+    the validation passes (``val_seconds``); both survive a resume. ``clock``: for tests."""
 
-    def __init__(self):
-        self.seconds, self._t0 = 0.0, 0.0
+    def __init__(self, clock=time.perf_counter):
+        self.clock = clock
+        self.seconds, self.val_seconds = 0.0, 0.0
+        self._t0 = self._last = self._val0 = None
 
     def on_train_epoch_start(self, trainer, pl_module):
-        self._t0 = time.perf_counter()
+        self._t0 = self._last = self.clock()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._last = self.clock()
 
     def on_train_epoch_end(self, trainer, pl_module):
-        self.seconds += time.perf_counter() - self._t0
+        if self._t0 is not None:
+            self.seconds += self._last - self._t0
+        self._t0 = None
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        self._val0 = self.clock()
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if self._val0 is not None and not trainer.sanity_checking:
+            self.val_seconds += self.clock() - self._val0
+        self._val0 = None
 
     def state_dict(self) -> dict:
-        return {"seconds": self.seconds}
+        return {"seconds": self.seconds, "val_seconds": self.val_seconds}
 
     def load_state_dict(self, state: dict) -> None:
-        self.seconds = state["seconds"]
+        self.seconds, self.val_seconds = state["seconds"], state.get("val_seconds", 0.0)
 
 
 class FiniteLoss(L.Callback):
