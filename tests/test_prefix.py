@@ -25,7 +25,7 @@ def test_cached_features_equal_the_prefix_and_give_the_same_stage_outputs(tiny):
     module = StageModule(net, stage, cfg.optim, dm.num_classes, max_epochs=1)
     cache = PrefixCache(dm, net, stage, cfg.trainer, augment=False)
     cache.setup("fit")
-    assert cache.cached == ("val", "train")  # test is read once per stage: not worth caching
+    assert cache.cached == ("val", "train", "test")
 
     x, y = dm.val_set[range(100)]
     images = dm.preprocess(x, train=False)
@@ -38,6 +38,27 @@ def test_cached_features_equal_the_prefix_and_give_the_same_stage_outputs(tiny):
         from_images = module.readouts(images)[stage + 1]
         from_cache = module.head(module.block(cached_x))
     torch.testing.assert_close(from_cache, from_images, rtol=1e-5, atol=1e-5)
+
+
+def test_incremental_cache_equals_the_cache_built_from_scratch(tiny):
+    """Stage 3's features as block 2 over stage 2's cache, against blocks 1-2 over the images: equal, float32."""
+    cfg, dm, net = build_tiny(tiny, "data.augment=false", width=16)
+    net.train()
+    with torch.no_grad():  # BN statistics that are not the identity, so eval mode matters
+        net.features(dm.preprocess(dm.train_set.x[:256], train=False), 3)
+    stage2 = PrefixCache(dm, net, 1, cfg.trainer, augment=False)
+    stage2.setup("fit")
+    carry = stage2.handoff()
+    assert set(carry) == {"val", "train", "test"} and stage2.sets == {}
+    incremental = PrefixCache(dm, net, 2, cfg.trainer, augment=False, carry=carry)
+    scratch = PrefixCache(dm, net, 2, cfg.trainer, augment=False)
+    for cache in (incremental, scratch):
+        cache.setup("fit")
+    assert incremental.cached == scratch.cached == ("val", "train", "test")
+    for split in scratch.cached:
+        assert torch.equal(incremental.sets[split].x, scratch.sets[split].x), split
+        assert torch.equal(incremental.sets[split].y, scratch.sets[split].y)
+    assert incremental.carry == {}  # the carried depth-2 features are dropped once used
 
 
 def test_bfloat16_cache_is_close_and_a_cache_that_does_not_fit_is_named(tiny):
@@ -72,4 +93,4 @@ def test_greedy_run_with_cached_prefix_matches_recomputed_prefix(tiny):
     for on, off in zip(results["always"]["stages"], results["never"]["stages"]):
         assert on["val_acc"] == pytest.approx(off["val_acc"], abs=1 / 256)
         assert on["test_acc"] == pytest.approx(off["test_acc"], abs=2 / 500)
-    assert results["always"]["stages"][1]["test_acc"] > 0.2  # and it learned: chance is 0.1
+    assert results["always"]["stages"][1]["test_acc"] > 0.15  # and it learned: chance is 0.1 (SE 0.013 on 500)

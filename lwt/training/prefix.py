@@ -2,10 +2,14 @@
 
 Stage k trains block k on ``blocks[:k-1](x)``. The prefix is frozen, so for an un-augmented image its output
 never changes during the stage: computing it once and training block k from the stored tensors removes the
-prefix from every later epoch. Validation images are never augmented and are read every epoch, so their
-features are always cached; training images are when ``data.augment=false``. (Test images are read once
-per stage: caching them would cost what it saves.) Augmented training batches stay images and the stage
-module runs the prefix on them under ``torch.inference_mode``.
+prefix from every later epoch. Validation and test images are never augmented, so their features are
+always cached; training images are when ``data.augment=false``. Augmented training batches stay images and
+the stage module runs the prefix on them under ``torch.inference_mode``.
+
+The caches are built incrementally: stage k+1's features are block k run once over stage k's (``carry``),
+so building them, and evaluating a stage, costs one block's forward pass, not the whole prefix's. In
+float32 storage the result is exactly the from-scratch prefix (same batches, same kernels); bfloat16
+storage rounds at every depth instead of once.
 """
 
 from __future__ import annotations
@@ -57,19 +61,34 @@ def prefix_features(net: StagedNet, depth: int, data: TensorPairs, preprocess, d
     return TensorPairs(out, data.y.to(device))
 
 
+def next_features(block, data: TensorPairs, device: torch.device, dtype: torch.dtype, batch_size: int) -> TensorPairs:
+    """``block`` (frozen, eval mode) over cached features: the depth-d cache becomes the depth-(d+1) one."""
+    out = None
+    with evaluating(block, device):
+        for start in range(0, len(data), batch_size):
+            h = block(data.x[start:start + batch_size].to(device).float())  # (B, C, H, W)
+            if out is None:
+                out = torch.empty((len(data), *h.shape[1:]), dtype=dtype, device=device)
+            out[start:start + len(h)] = h.to(dtype)
+    return TensorPairs(out, data.y.to(device))
+
+
 class PrefixCache(L.LightningDataModule):
     """The run's DataModule as greedy stage ``stage`` (0-based, at least 1) sees it: the splits in
     ``wanted`` are served as cached prefix features, computed in ``setup`` on the training device (per
     rank under DDP); ``cached`` lists those that fit the memory budget. Other splits pass through as images.
+    ``carry``: the previous stage's cached features (``handoff()``), from which this stage's are one block away.
     """
 
-    def __init__(self, dm, net: StagedNet, stage: int, cfg: TrainerConfig, augment: bool):
+    def __init__(self, dm, net: StagedNet, stage: int, cfg: TrainerConfig, augment: bool,
+                 carry: dict[str, TensorPairs] | None = None):
         super().__init__()
         assert stage >= 1, "stage 1 has no prefix to cache"
         self.dm, self.net, self.stage, self.cfg = dm, net, stage, cfg
         self.num_classes = dm.num_classes
-        # val is read every epoch; test once per stage, so caching it would cost what it saves
-        self.wanted = ("val",) if augment else ("val", "train")
+        self.carry = dict(carry or {})
+        # val and (un-augmented) train are read every epoch; test once per stage, but it carries forward
+        self.wanted = ("val", "test") if augment else ("val", "train", "test")
         self.sets: dict[str, TensorPairs] = {}
         self.cached: tuple[str, ...] = ()
         self._ready = False
@@ -90,7 +109,7 @@ class PrefixCache(L.LightningDataModule):
         """The wanted splits that fit the budget, in order (val, train); the others are named once."""
         dtype = DTYPES[self.cfg.prefix_cache_dtype]
         x = self._images("val")[[0]][0].to(device)
-        with torch.no_grad():
+        with evaluating(self.net, device):  # eval: a train-mode BN would move its statistics on this one image
             shape = self.net.features(self.dm.preprocess(x, train=False), self.stage).shape[1:]
         per_image = math.prod(shape) * dtype.itemsize
         budget, used, keep = self.budget(device), 0, []
@@ -119,18 +138,31 @@ class PrefixCache(L.LightningDataModule):
         self.net.to(device)
         self.cached = self.plan(device)
         dtype = DTYPES[self.cfg.prefix_cache_dtype]
+        batch = self.dm.cfg.eval_batch_size
         for split in self.cached:
+            carried = self.carry.pop(split, None)
             # in the precision the stage trains in (bf16 autocast, ...): the features the prefix would give
             with self.trainer.precision_plugin.forward_context() if self.trainer is not None else nullcontext():
-                self.sets[split] = prefix_features(self.net, self.stage, self._images(split),
-                                                   lambda x: self.dm.preprocess(x, train=False), device, dtype,
-                                                   self.dm.cfg.eval_batch_size)
+                if carried is not None:  # the previous stage's features: one block to go
+                    self.sets[split] = next_features(self.net.blocks[self.stage - 1], carried, device, dtype, batch)
+                else:
+                    self.sets[split] = prefix_features(self.net, self.stage, self._images(split),
+                                                       lambda x: self.dm.preprocess(x, train=False), device,
+                                                       dtype, batch)
+            del carried
+        self.carry.clear()  # splits that no longer fit
         self._ready = True
 
     def release(self) -> None:
         """Drop the cached features (the stage is over)."""
         self.sets.clear()
         self.cached, self._ready = (), False
+
+    def handoff(self) -> dict[str, TensorPairs]:
+        """The cached features, for the next stage's ``carry``; this cache is released."""
+        sets = dict(self.sets)
+        self.release()
+        return sets
 
     def _loader(self, split: str, shuffle: bool):
         batch = self.dm.cfg.batch_size if split == "train" else self.dm.cfg.eval_batch_size

@@ -105,10 +105,10 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tup
         curriculum.load_state_dict(progress["curriculum"])
     if rows:  # the last finished stage's checkpoint holds every block as that stage left it
         restore_net(checkpoint_path(run_dir, f"stage{len(rows)}"), net, cfg.model, f"stage{len(rows)}")
-    stage = len(rows)
+    stage, carry = len(rows), {}  # carry: the last stage's cached prefix features (lwt/training/prefix.py)
     while not finished:
         stage += 1
-        rows.append(train_stage(cfg, net, dm, run_dir, loggers, curriculum, stage))
+        rows.append(train_stage(cfg, net, dm, run_dir, loggers, curriculum, stage, carry))
         finished = curriculum.stage_done(stage, rows[-1]["val_acc"])  # val acc is reduced over DDP ranks
         if is_main_process():
             write_progress(run_dir, rows, curriculum.state_dict(), finished)
@@ -120,13 +120,17 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tup
     return rows, decision
 
 
-def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curriculum: Curriculum, stage: int) -> dict:
+def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curriculum: Curriculum, stage: int,
+                carry: dict) -> dict:
+    """Train, test and record greedy stage ``stage``. ``carry``: the previous stage's cached prefix features,
+    replaced in place by this stage's, so the next stage's cache is one block away."""
     curriculum.start_stage(stage)
     L.seed_everything(stage_seed(cfg.seed, stage), workers=True, verbose=False)
     budget = cfg.stage_epochs(stage)  # curriculum.stage_epochs[stage-1], else epochs_per_stage
     module = StageModule(net, stage - 1, cfg.optim, dm.num_classes, budget).use_speed_options(cfg.trainer)
     if cache_wanted(cfg.trainer, stage - 1):  # the frozen prefix's output, computed once for this stage
-        dm = PrefixCache(dm, net, stage - 1, cfg.trainer, augment=cfg.data.augment)
+        dm = PrefixCache(dm, net, stage - 1, cfg.trainer, augment=cfg.data.augment, carry=carry)
+    carry.clear()
     timer = EpochTimer()
     trainer = make_trainer(cfg, run_dir, loggers, [curriculum, timer], budget, f"stage{stage}")
     t0 = time.perf_counter()
@@ -142,8 +146,8 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curricu
                                                              time.perf_counter() - t_test),
         "stop_reason": curriculum.stop_reason[stage],
     }
-    if isinstance(dm, PrefixCache):
-        dm.release()  # now, not when the trainer <-> datamodule cycle is collected: the next stage builds its own
+    if isinstance(dm, PrefixCache):  # hand the features on now, not when the trainer <-> datamodule cycle is
+        carry.update(dm.handoff())   # collected: the next stage's cache is one block from them
     print(f"[lwt] stage {stage}: val acc {row['val_acc']:.4f}, test acc {row['test_acc']:.4f}, "
           f"{epochs} epochs, {seconds:.0f}s", flush=True)
     return row
