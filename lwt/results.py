@@ -284,8 +284,8 @@ def cmd_results(args) -> int:
 
 
 def add_subparser(sub) -> None:
-    p = sub.add_parser("results", help="tables (CSV + Markdown) over finished runs: mean, SD, n and 95 % t-interval over "
-                                      "seeds; E2E - greedy paired by seed")
+    p = sub.add_parser("results", help="tables (CSV + Markdown) over finished runs: mean, SD, n and 95 % t-interval "
+                                       "over seeds; E2E - greedy paired by seed")
     p.add_argument("dir", help="folder searched for result.json files, e.g. runs/ or runs/sweeps/gap_cpu")
     p.add_argument("--sweep", help="only the runs of this sweep (the sweep name in their config)")
     p.add_argument("--out", help="CSV path (default: results/<sweep or folder name>.csv); "

@@ -14,13 +14,13 @@ import re
 import statistics
 from pathlib import Path
 
-from lwt.stats import Summary, summarize
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from lwt.stats import Summary, summarize  # noqa: E402
 
 COLUMN_IN = 3.4  # a paper column, inches; full width is 2 columns
 MODES = {"greedy": dict(color="#1f77b4", marker="o", label="layerwise (greedy)"),
