@@ -61,7 +61,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     ax.margins(y=0.15)  # room for the value labels above (or below) the bars
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("E2E - greedy test acc. (points)")
-    ax.legend(frameon=False)
-    ax.set_title(f"Greedy-vs-E2E gap, paired by seed (mean, 95 % t-interval, dots: seeds; n = pairs; greedy at "
-                 f"its {' / '.join(METRICS[m] for m in metrics)}) ({source})")
+    ax.legend(frameon=False, ncol=len(metrics), loc="best")
+    ax.set_title(f"E2E - greedy, paired by seed: mean, 95 % t-interval, dots: seeds, n = pairs; greedy at its "
+                 f"{' / '.join(METRICS[m] for m in metrics)} ({source})")
     return save(fig, out_dir, "fig2_gap")
