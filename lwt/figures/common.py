@@ -11,7 +11,6 @@ import csv
 import json
 import math
 import re
-import statistics
 from pathlib import Path
 
 import matplotlib
@@ -67,14 +66,6 @@ def depth_columns(rows: list[dict], prefix: str) -> list[int]:
     """The depths k that have a column ``{prefix}{k}`` (e.g. test_acc_stage3), in order."""
     found = {int(m.group(1)) for r in rows for c in r for m in [re.fullmatch(re.escape(prefix) + r"(\d+)", c)] if m}
     return sorted(found)
-
-
-def mean_std(values: list[float | None]) -> tuple[float, float, int]:
-    """(mean, sample std or 0, n) of the values that are present; (nan, nan, 0) if none are."""
-    xs = [v for v in values if v is not None]
-    if not xs:
-        return math.nan, math.nan, 0
-    return statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0, len(xs)
 
 
 def mean_ci(values: list[float | None]) -> Summary:
