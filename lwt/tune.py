@@ -19,6 +19,7 @@ experiment file is tuned on must not be the data its result is reported on.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import yaml
 
 from lwt.errors import LwtError
 from lwt.stats import summarize
+from lwt.sweep.spec import format_value
 
 LAYERWISE = ("greedy", "dgl")
 
@@ -85,8 +87,6 @@ def choose(points: list[dict]) -> dict:
 def tune_table(sweep) -> tuple[list[str], list[dict]]:
     """One row per (experiment, grid point): val acc (mean over seeds; the choice's input), test accuracies
     (shown only), per seed values; ``chosen`` marks each experiment's choice."""
-    import json
-
     keys = list(sweep.grid)
     points: dict[tuple, dict] = {}
     for r in sweep.runs:
@@ -113,8 +113,6 @@ def tune_table(sweep) -> tuple[list[str], list[dict]]:
 
 
 def choice_overrides(row: dict, keys: list[str]) -> str:
-    from lwt.sweep.spec import format_value
-
     return " ".join(f"{k}={format_value(row[k])}" for k in keys)
 
 
