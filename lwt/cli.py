@@ -85,9 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
 
-    from lwt import bench, figures, results, sweep  # their options live with their code
+    from lwt import bench, figures, results, sweep, tune  # their options live with their code
 
     sweep.add_subparser(sub)
+    tune.add_subparser(sub)
     results.add_subparser(sub)
     figures.add_subparser(sub)
     bench.add_subparser(sub)
@@ -95,7 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    trailing = getattr(args, "trailing_overrides", None)  # lwt tune EXP --grid ... key=value: after the options
+    if extra and not (trailing and all("=" in x and not x.startswith("-") for x in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        getattr(args, trailing).extend(extra)
     try:
         return args.func(args)
     except LwtError as e:

@@ -1,13 +1,26 @@
-"""Run directories -> one table: ``lwt results runs/ [--sweep NAME] [--out results/NAME.csv]``.
+"""Run directories -> tables: ``lwt results runs/ [--sweep NAME] [--out results/NAME.csv]``.
 
 Every ``result.json`` under the folder (with the ``config.yaml`` beside it) becomes one row: experiment,
-mode, model, dataset, the config keys whose values differ between the runs found, seed, final test
-accuracy, best validation accuracy, critical layer, per-stage test accuracy (``test_acc_stage{k}``),
-per-depth un-augmented train accuracy and train - test gap when the run measured them
-(``train_acc_depth{k}``, ``gap_depth{k}``; analysis.per_layer), seconds and git revision. Runs that
-differ only by seed are then averaged: mean and sample std per metric. Both tables are written as CSV
-(``NAME.csv``: one row per run; ``NAME_mean.csv``: one row per group); the averaged one is printed as
-Markdown (accuracies in %).
+mode, model, dataset, the config keys whose values differ between the runs found, seed, the metrics,
+per-stage test accuracy (``test_acc_stage{k}``), per-depth un-augmented train accuracy and train - test
+gap when the run measured them (``train_acc_depth{k}``, ``gap_depth{k}``; analysis.per_layer), seconds
+and git revision. The metrics, named as in result.json:
+
+- ``final_test_acc``: the network the run ends with: greedy/DGL after the last stage (or after
+  fine-tuning), E2E its classifier. ``best_val_acc``: the best validation accuracy over the stages/depths.
+- ``selected_depth`` / ``selected_test_acc``: the depth with the best validation accuracy (1-based) and
+  the test accuracy there; ``ensemble_test_acc``: greedy's ensemble of every stage's aux head. Runs written
+  before these existed lack them: the cells are empty (missing, never zero) and a table with no such run
+  has no such column.
+- ``critical_layer``: where the curriculum's criterion fired.
+
+Runs that differ only by seed form a group (``NAME_mean.csv``, one row per group): for each continuous
+metric ``M``, ``M_mean``, ``M_std`` (sample SD), ``M_n`` (runs that have it) and ``M_ci95_lo`` /
+``M_ci95_hi``, the 95 % Student-t interval over seeds (mean ± t_{0.975, n-1} SD / sqrt(n); lwt.stats);
+with one run, SD and interval are empty, never made up. Depths are discrete: ``critical_layer`` and
+``selected_depth`` are listed per seed (``critical_layer_per_seed``: ``"4, 1, -"`` in the order of the
+``seeds`` column; ``-``: none), never averaged. ``NAME_paired.csv`` (lwt.paired) holds E2E minus greedy
+by seed. The printed Markdown shows accuracies in % as mean ± 95 % half-width, and the paired table.
 
 Beside them, ``NAME_runs.jsonl`` archives what the tables were computed from: each run's ``result.json``
 and flat config, one line per run (a few KB each, so it can be committed with the tables). Run folders
@@ -21,7 +34,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,12 +43,15 @@ import yaml
 from lwt.config import flatten
 from lwt.errors import LwtError
 from lwt.rundir import atomic_write_text
+from lwt.stats import Summary, ci_text, summarize
 
 ID_COLUMNS = ["experiment", "mode", "model", "dataset"]
 # Not compared across runs: shown in their own columns, or where/how a run was written ("x.": a section).
 NOT_VARYING = ("experiment", "mode", "model.name", "data.name", "seed", "run_name", "logging.", "data.root",
                "trainer.progress_bar")
-METRICS = ["final_test_acc", "best_val_acc", "critical_layer"]
+METRICS = ["final_test_acc", "best_val_acc", "critical_layer"]  # every table has these columns
+NEW_METRICS = ["selected_depth", "selected_test_acc", "ensemble_test_acc"]  # only where some run has them
+DISCRETE = ("critical_layer", "selected_depth")  # depths: listed per seed, never averaged
 PER_DEPTH = ("test_acc_stage", "train_acc_depth", "gap_depth")
 
 
@@ -113,6 +128,7 @@ def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:
     stage_cols = [f"test_acc_stage{k}" for k in range(1, depth + 1)]
     layers = max((len(r["result"].get("per_layer") or []) for r in runs), default=0)
     layer_cols = [f"{m}_depth{k}" for m in ("train_acc", "gap") for k in range(1, layers + 1)]
+    new_metrics = [m for m in NEW_METRICS if any(r["result"].get(m) is not None for r in runs)]
     rows = []
     for r in runs:
         res, cfg = r["result"], r["config"]
@@ -124,36 +140,64 @@ def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:
             "seed": res.get("seed", cfg.get("seed")), "run_name": res.get("run_name", r["dir"].name),
             "final_test_acc": res.get("final_test_acc"), "best_val_acc": max(vals) if vals else None,
             "critical_layer": (res.get("critical") or {}).get("critical_layer"),
+            **{m: res.get(m) for m in new_metrics},  # absent in older runs: None, i.e. missing
             **{f"test_acc_stage{s['stage']}": s.get("test_acc") for s in stages},
             # analysis.per_layer: un-augmented train accuracy and train - test gap at each depth
             **{f"{m}_depth{d['depth']}": d.get(m) for d in res.get("per_layer") or [] for m in ("train_acc", "gap")},
             "seconds": res.get("seconds"), "git_revision": res.get("git_revision"), "run_dir": str(r["dir"]),
         })
         rows.append(row)
-    columns = [*ID_COLUMNS, *varying, "seed", "run_name", *METRICS, *stage_cols, *layer_cols, "seconds",
-               "git_revision", "run_dir"]
+    columns = [*ID_COLUMNS, *varying, "seed", "run_name", *METRICS, *new_metrics, *stage_cols, *layer_cols,
+               "seconds", "git_revision", "run_dir"]
     rows.sort(key=lambda row: [_key(row[c]) for c in [*ID_COLUMNS, *varying]] + [row["seed"] or 0])
     return columns, rows
 
 
-def aggregate(columns: list[str], rows: list[dict]) -> tuple[list[str], list[dict]]:
-    """Mean and sample std over the runs that differ only by seed (std empty for a single run)."""
-    group_cols = columns[:columns.index("seed")]
-    metrics = [c for c in columns if c in METRICS or c == "seconds" or c.startswith(PER_DEPTH)]
-    groups: dict[tuple, list[dict]] = {}
+def group_columns(columns: list[str]) -> list[str]:
+    """What identifies a group of runs that differ only by seed: the columns before ``seed``."""
+    return columns[:columns.index("seed")]
+
+
+def groups(columns: list[str], rows: list[dict]) -> list[list[dict]]:
+    """The runs of each group (seed order within a group, as ``run_rows`` sorts them), in table order."""
+    out: dict[tuple, list[dict]] = {}
     for row in rows:
-        groups.setdefault(tuple(_key(row[c]) for c in group_cols), []).append(row)
+        out.setdefault(tuple(_key(row[c]) for c in group_columns(columns)), []).append(row)
+    return list(out.values())
+
+
+def _depth_list(values: list) -> str:
+    """Per-seed depths as written in a cell: ``"4, 1, -"`` (``-``: the run has none); empty if no run has one."""
+    if all(v is None for v in values):
+        return ""
+    return ", ".join("-" if v is None else str(int(v)) for v in values)
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def aggregate(columns: list[str], rows: list[dict]) -> tuple[list[str], list[dict]]:
+    """Per group: mean, sample SD, n and 95 % t-interval of each continuous metric; depths listed per seed."""
+    group_cols = group_columns(columns)
+    discrete = [c for c in columns if c in DISCRETE]
+    metrics = [c for c in columns if (c in METRICS or c in NEW_METRICS or c == "seconds" or c.startswith(PER_DEPTH))
+               and c not in DISCRETE]
     out = []
-    for members in groups.values():
+    for members in groups(columns, rows):
         agg = {c: members[0][c] for c in group_cols}
         agg["n"] = len(members)
         agg["seeds"] = " ".join(str(m["seed"]) for m in members)
+        for m in discrete:
+            agg[f"{m}_per_seed"] = _depth_list([row.get(m) for row in members])
         for m in metrics:
-            values = [row[m] for row in members if row.get(m) is not None]
-            agg[f"{m}_mean"] = round(statistics.mean(values), 6) if values else None
-            agg[f"{m}_std"] = round(statistics.stdev(values), 6) if len(values) > 1 else None
+            s = summarize([row.get(m) for row in members])
+            agg.update({f"{m}_mean": _r(s.mean), f"{m}_std": _r(s.std), f"{m}_n": s.n,
+                        f"{m}_ci95_lo": _r(s.lo), f"{m}_ci95_hi": _r(s.hi)})
         out.append(agg)
-    return [*group_cols, "n", "seeds", *(f"{m}_{s}" for m in metrics for s in ("mean", "std"))], out
+    stats = ("mean", "std", "n", "ci95_lo", "ci95_hi")
+    return [*group_cols, "n", "seeds", *(f"{m}_per_seed" for m in discrete),
+            *(f"{m}_{s}" for m in metrics for s in stats)], out
 
 
 def _cell(value: Any) -> str:
@@ -172,29 +216,40 @@ def to_csv(columns: list[str], rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _pm(mean: float | None, std: float | None, scale: float = 100.0, digits: int = 2) -> str:
-    if mean is None:
-        return ""
-    return f"{mean * scale:.{digits}f}" + (f" ± {std * scale:.{digits}f}" if std is not None else "")
+def summary_of(row: dict, metric: str):
+    """The ``lwt.stats.Summary`` an aggregated row holds for ``metric`` (half-width from the interval)."""
+    mean, lo, hi = row.get(f"{metric}_mean"), row.get(f"{metric}_ci95_lo"), row.get(f"{metric}_ci95_hi")
+    half = None if lo is None or hi is None else (hi - lo) / 2
+    return Summary(row.get(f"{metric}_n") or 0, mean, row.get(f"{metric}_std"), half)
+
+
+# (metric, Markdown header, scale): accuracies in %, shown when some group has the metric
+SHOWN = [("final_test_acc", "test acc, last stage (%)", 100.0),
+         ("selected_test_acc", "test acc, val-selected depth (%)", 100.0),
+         ("ensemble_test_acc", "test acc, ensemble of stages (%)", 100.0),
+         ("best_val_acc", "best val acc (%)", 100.0)]
+MEAN_NOTE = ("Accuracies: mean ± half-width of the 95 % Student-t interval over seeds (n - 1 degrees of "
+             "freedom); n=1: no interval. Depths (val-selected, critical layer) are listed per seed, in the "
+             "order of the seeds column (-: none). Greedy's last stage is its final network (after fine-tuning "
+             "if any); the val-selected depth is the stage with the best validation accuracy.")
 
 
 def to_markdown(columns: list[str], rows: list[dict]) -> str:
-    """The averaged table, accuracies in % as mean ± std; per-stage columns stay in the CSV."""
+    """The averaged table: accuracies in % as mean ± 95 % half-width; per-stage columns stay in the CSV."""
     group_cols = columns[:columns.index("n")]
-    header = [*group_cols, "n", "final test acc (%)", "best val acc (%)"]
-    show_critical = any(row.get("critical_layer_mean") is not None for row in rows)
-    header += ["critical layer"] if show_critical else []
-    header += ["seconds"]
+    shown = [(m, h, k) for m, h, k in SHOWN if any(row.get(f"{m}_mean") is not None for row in rows)]
+    depths = [(m, h) for m, h in (("selected_depth", "val-selected depth"), ("critical_layer", "critical layer"))
+              if any(row.get(f"{m}_per_seed") for row in rows)]
+    header = [*group_cols, "n", "seeds", *(h for _, h, _ in shown), *(h for _, h in depths), "seconds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [_cell(row[c]) for c in group_cols] + [str(row["n"]),
-                 _pm(row["final_test_acc_mean"], row["final_test_acc_std"]),
-                 _pm(row["best_val_acc_mean"], row["best_val_acc_std"])]
-        if show_critical:
-            cells.append(_pm(row["critical_layer_mean"], row["critical_layer_std"], scale=1.0, digits=1))
-        cells.append(_pm(row["seconds_mean"], None, scale=1.0, digits=0))
+        cells = [_cell(row[c]) for c in group_cols] + [str(row["n"]), str(row["seeds"])]
+        cells += [ci_text(summary_of(row, m), scale=k, n_shown=row["n"]) for m, _, k in shown]
+        cells += [row.get(f"{m}_per_seed") or "" for m, _ in depths]
+        seconds = row.get("seconds_mean")
+        cells.append("" if seconds is None else f"{seconds:.0f}")
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + MEAN_NOTE
 
 
 def cmd_results(args) -> int:
@@ -208,27 +263,34 @@ def cmd_results(args) -> int:
     runs = merge_runs(archived, found)
     columns, rows = run_rows(runs)
     agg_columns, agg_rows = aggregate(columns, rows)
+    from lwt.paired import paired_markdown, paired_table  # it builds on this module's groups
+
+    pair_columns, pair_rows = paired_table(columns, rows)
     out.parent.mkdir(parents=True, exist_ok=True)
     mean_out = out.with_name(f"{out.stem}_mean{out.suffix or '.csv'}")
+    paired_out = out.with_name(f"{out.stem}_paired{out.suffix or '.csv'}")
     atomic_write_text(out, to_csv(columns, rows))
     atomic_write_text(mean_out, to_csv(agg_columns, agg_rows))
+    atomic_write_text(paired_out, to_csv(pair_columns, pair_rows))
     write_archive(archive, runs)
     print(to_markdown(agg_columns, agg_rows))
+    print("\n" + paired_markdown(pair_columns, pair_rows))
     if args.update:
         kept = len(runs) - len(found)
         print(f"\n--update: {len(found)} runs found under {args.dir}, {kept} kept from {archive}")
-    print(f"\n{len(rows)} runs in {len(agg_rows)} groups; tables: {out} (one row per run), {mean_out} (mean ± std), "
-          f"{archive} (the runs' results and configs)")
+    print(f"\n{len(rows)} runs in {len(agg_rows)} groups; tables: {out} (one row per run), {mean_out} (mean, SD, "
+          f"n, 95 % interval), {paired_out} (E2E - greedy by seed), {archive} (the runs' results and configs)")
     return 0
 
 
 def add_subparser(sub) -> None:
-    p = sub.add_parser("results", help="one table (CSV + Markdown) over finished runs, mean ± std over seeds")
+    p = sub.add_parser("results", help="tables (CSV + Markdown) over finished runs: mean, SD, n and 95 % t-interval "
+                                       "over seeds; E2E - greedy paired by seed")
     p.add_argument("dir", help="folder searched for result.json files, e.g. runs/ or runs/sweeps/gap_cpu")
     p.add_argument("--sweep", help="only the runs of this sweep (the sweep name in their config)")
     p.add_argument("--out", help="CSV path (default: results/<sweep or folder name>.csv); "
-                                 "the averaged table goes beside it as <name>_mean.csv, the runs' records "
-                                 "as <name>_runs.jsonl")
+                                 "the averaged table goes beside it as <name>_mean.csv, the paired "
+                                 "differences as <name>_paired.csv, the runs' records as <name>_runs.jsonl")
     p.add_argument("--update", action="store_true",
                    help="start from the runs archived in <name>_runs.jsonl and add the runs found (a found run "
                         "replaces the archived one with the same sweep, experiment and run name)")

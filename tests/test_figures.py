@@ -1,15 +1,18 @@
-"""`lwt figures` rebuilds the paper figures from the committed result tables; the notebook runs headless."""
+"""`lwt figures` rebuilds the paper figures from the committed result tables (and from tables with the newer
+columns), drawing 95 % t-intervals; the notebook runs headless."""
 
 from __future__ import annotations
 
 import csv
+import math
+import statistics
 from pathlib import Path
 
 import pytest
 
 from lwt.cli import main
 from lwt.figures import fig2_gap
-from lwt.figures.common import read_table
+from lwt.figures.common import curve, read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -56,3 +59,35 @@ def test_notebook_executes_headless():
     outputs = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
                       for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", []))
     assert "runs:" in outputs and "fig1_depth.png" in outputs and "CIFAR-10" in outputs
+
+
+def test_curves_carry_the_t_interval_and_the_seeds():
+    """Figures 1, 3, 4 draw mean +- t_{0.975, n-1} SD / sqrt(n) (not +-1 SD) and the seeds themselves."""
+    rows = [r for r in read_table(RESULTS / "gap_cpu.csv") if r["model"] == "vgg11" and r["mode"] == "greedy"]
+    depths, stats, seeds = curve(rows, "test_acc_stage")
+    assert depths[0] == 1 and len(rows) == 2
+    xs = [100 * r["test_acc_stage1"] for r in rows]
+    assert seeds[0] == xs
+    assert stats[0].half == pytest.approx(12.706205 * statistics.stdev(xs) / math.sqrt(2), abs=1e-4)
+
+
+def test_figures_rebuild_from_tables_with_the_val_selected_columns(tmp_path, capsys):
+    """Tables written after result.json gained selected_depth / selected_test_acc / ensemble_test_acc: figures
+    1, 2 and 4 still build, and figure 2 pairs the val-selected accuracy by seed too."""
+    for name in ("gap_cpu.csv", "critical_layer_cpu.csv"):
+        with (RESULTS / name).open(newline="") as f:
+            raw = list(csv.DictReader(f))
+        columns = list(raw[0]) + ["selected_depth", "selected_test_acc", "ensemble_test_acc"]
+        for r in raw:  # stand-in values: the stage-2 accuracy as if validation had picked depth 2
+            r.update(selected_depth="2", selected_test_acc=r["test_acc_stage2"], ensemble_test_acc="")
+        with (tmp_path / name).open("w", newline="") as f:
+            writer = csv.DictWriter(f, columns)
+            writer.writeheader()
+            writer.writerows(raw)
+    out = tmp_path / "figs"
+    assert main(["figures", "--results", str(tmp_path), "--out", str(out), "--only", "1,2,4"]) == 0
+    assert all((out / f"{n}.png").stat().st_size > 5000 for n in ("fig1_depth", "fig2_gap", "fig4_critical"))
+    rows = read_table(tmp_path / "gap_cpu.csv")
+    acc = {(r["mode"], r["seed"]): r["test_acc_stage2"] for r in rows if r["model"] == "vgg11"}
+    expected = [100 * (acc[("e2e", s)] - acc[("greedy", s)]) for s in (0.0, 1.0)]
+    assert fig2_gap.paired_gaps(rows, "selected_test_acc")[("vgg11", "CIFAR-10")] == pytest.approx(expected)

@@ -1,11 +1,13 @@
 """Sweeps: files expand into named, validated runs; exports reproduce them; an interrupted sweep resumes
-without redoing finished runs; `lwt results` tabulates them with mean ± std over seeds."""
+without redoing finished runs; `lwt results` tabulates them with mean, SD, n and 95 % t-interval over seeds,
+and E2E - greedy paired by seed."""
 
 from __future__ import annotations
 
 import csv
 import itertools
 import json
+import math
 import os
 import shlex
 import shutil
@@ -223,8 +225,8 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
 
 
 def test_interrupted_sweep_resumes_without_redoing_finished_runs(tiny, tmp_path, capsys):
-    path = write(tmp_path, f"""# a real tiny sweep: 2 widths x 2 seeds, one 1-epoch stage each
-base: {GREEDY}
+    path = write(tmp_path, f"""# a real tiny sweep: greedy and E2E x 2 widths x 2 seeds, 1 epoch each
+bases: [{GREEDY}, {{file: {E2E}, overrides: [trainer.max_epochs=1]}}]
 overrides: [curriculum.max_stages=1, curriculum.epochs_per_stage=1]
 grid: {{model.width: [4, 8]}}
 seeds: [0, 1]
@@ -244,12 +246,12 @@ seeds: [0, 1]
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
-    assert [r.status() for r in sweep.runs] == ["done", "partial", "todo", "todo"]
+    assert [r.status() for r in sweep.runs] == ["done", "partial"] + ["todo"] * 6
     kept = (first.run_dir / "result.json").read_bytes(), (first.run_dir / "result.json").stat().st_mtime_ns
 
     assert main([*args, "--dry-run"]) == 0
     listing = capsys.readouterr().out
-    assert "4 runs" in listing and " done " in listing and " partial " in listing
+    assert "8 runs" in listing and " done " in listing and " partial " in listing
 
     # the same sweep with other overrides must not pass the finished run off as its own
     assert main([*args, "data.train_subset=256"]) == 2
@@ -257,26 +259,27 @@ seeds: [0, 1]
 
     assert main([*args, "--workers", "2"]) == 0  # the rest, in `python -m lwt train` subprocesses
     out = capsys.readouterr().out
-    assert "1 finished (skipped), 3 to train" in out and "4/4 done" in out
+    assert "1 finished (skipped), 7 to train" in out and "8/8 done" in out
     assert all(r.status() == "done" for r in sweep.runs)
     result = first.run_dir / "result.json"
     assert (result.read_bytes(), result.stat().st_mtime_ns) == kept  # not retrained, not rewritten
     meta = json.loads((second.run_dir / "meta.json").read_text())
     assert len(meta.get("resumes", [])) == 1  # the killed run was continued (lwt train --resume)
-    assert main(args) == 0 and "4 finished (skipped), 0 to train" in capsys.readouterr().out
+    assert main(args) == 0 and "8 finished (skipped), 0 to train" in capsys.readouterr().out
 
-    # lwt results: one row per run, then mean ± std over the two seeds of each width
+    # lwt results: one row per run, then mean, SD, n and 95 % interval over the two seeds of each group
     table = tmp_path / "results" / "tiny.csv"
     assert main(["results", str(tmp_path / "runs"), "--sweep", "tiny", "--out", str(table)]) == 0
     markdown = capsys.readouterr().out
     rows = list(csv.DictReader(table.open()))
     results = {r.id: json.loads((r.run_dir / "result.json").read_text()) for r in sweep.runs}
     widths = {r.id: r.cfg.model.width for r in sweep.runs}
-    assert len(rows) == 4
+    assert len(rows) == 8
     for row in rows:
         run_id = f"{row['experiment']}/{row['run_name']}"
         res = results[run_id]
-        assert (row["mode"], row["model"], row["dataset"]) == ("greedy", "belilovsky_k2", "cifar10")
+        assert (row["mode"], row["model"], row["dataset"]) == (res["mode"], "belilovsky_k2", "cifar10")
+        assert row["experiment"] == f"belilovsky_k2_{res['mode']}"
         assert row["model.width"] == str(widths[run_id])  # the one config key that varies
         assert float(row["final_test_acc"]) == res["final_test_acc"]
         assert float(row["test_acc_stage1"]) == res["stages"][0]["test_acc"]
@@ -284,24 +287,48 @@ seeds: [0, 1]
         assert row["git_revision"] == res["git_revision"] and row["seed"] in ("0", "1")
     assert "train_subset" not in rows[0]  # the same for every run: not a column
     groups = list(csv.DictReader((tmp_path / "results" / "tiny_mean.csv").open()))
-    assert [(g["model.width"], g["n"], g["seeds"]) for g in groups] == [("4", "2", "0 1"), ("8", "2", "0 1")]
+    assert [(g["experiment"], g["model.width"], g["n"], g["seeds"]) for g in groups] == [
+        (f"belilovsky_k2_{m}", w, "2", "0 1") for m in ("e2e", "greedy") for w in ("4", "8")]
+    t1 = 12.706205  # t_{0.975} with 1 degree of freedom: two seeds
     for g in groups:
-        accs = [results[i]["final_test_acc"] for i, w in widths.items() if str(w) == g["model.width"]]
-        assert float(g["final_test_acc_mean"]) == pytest.approx(statistics.mean(accs), abs=1e-6)
-        assert float(g["final_test_acc_std"]) == pytest.approx(statistics.stdev(accs), abs=1e-6)
-        shown = f"{100 * statistics.mean(accs):.2f} ± {100 * statistics.stdev(accs):.2f}"
-        assert shown in markdown
+        accs = [results[i]["final_test_acc"] for i, w in widths.items()
+                if str(w) == g["model.width"] and i.startswith(g["experiment"] + "/")]
+        mean, sd = statistics.mean(accs), statistics.stdev(accs)
+        assert float(g["final_test_acc_mean"]) == pytest.approx(mean, abs=1e-6)
+        assert float(g["final_test_acc_std"]) == pytest.approx(sd, abs=1e-6)
+        assert g["final_test_acc_n"] == "2"
+        half = t1 * sd / math.sqrt(2)
+        assert float(g["final_test_acc_ci95_lo"]) == pytest.approx(mean - half, abs=1e-5)
+        assert float(g["final_test_acc_ci95_hi"]) == pytest.approx(mean + half, abs=1e-5)
+        assert f"{100 * mean:.2f} ± {100 * half:.2f}" in markdown
+        assert "critical_layer_mean" not in g  # depths are listed per seed, never averaged
+
+    # the paired table: E2E - greedy of the same width, seed by seed, from the runs' own result.json
+    pairs = list(csv.DictReader((tmp_path / "results" / "tiny_paired.csv").open()))
+    assert {(p["model.width"], p["metric"]) for p in pairs if p["metric"] == "final_test_acc"} == {
+        ("4", "final_test_acc"), ("8", "final_test_acc")}
+    for p in pairs:  # final_test_acc; selected_test_acc too where the runs record it
+        diffs = [results[f"belilovsky_k2_e2e/width-{p['model.width']}_seed{s}"][p["metric"]]
+                 - results[f"belilovsky_k2_greedy/width-{p['model.width']}_seed{s}"][p["metric"]] for s in (0, 1)]
+        mean, half = statistics.mean(diffs), t1 * statistics.stdev(diffs) / math.sqrt(2)
+        assert (p["n_pairs"], p["seeds"], p["greedy_experiment"], p["e2e_experiment"]) == (
+            "2", "0 1", "belilovsky_k2_greedy", "belilovsky_k2_e2e")
+        assert float(p["diff_mean"]) == pytest.approx(mean, abs=1e-6)
+        assert float(p["diff_ci95_lo"]) == pytest.approx(mean - half, abs=1e-5)
+        assert float(p["diff_ci95_hi"]) == pytest.approx(mean + half, abs=1e-5)
+        assert f"{100 * mean:.2f} ± {100 * half:.2f}" in markdown
 
     # the archive beside the tables rebuilds them when the run folders are gone (another machine) ...
     archive = tmp_path / "results" / "tiny_runs.jsonl"
-    assert len(archive.read_text().splitlines()) == 4
-    before = table.read_bytes(), (tmp_path / "results" / "tiny_mean.csv").read_bytes()
+    assert len(archive.read_text().splitlines()) == 8
+    tables = [table, tmp_path / "results" / "tiny_mean.csv", tmp_path / "results" / "tiny_paired.csv"]
+    before = [t.read_bytes() for t in tables]
     moved = tmp_path / "elsewhere"
     (tmp_path / "runs").rename(moved)
     (tmp_path / "runs").mkdir()
     assert main(["results", str(tmp_path / "runs"), "--sweep", "tiny", "--out", str(table), "--update"]) == 0
     assert "0 runs found" in capsys.readouterr().out
-    assert (table.read_bytes(), (tmp_path / "results" / "tiny_mean.csv").read_bytes()) == before
+    assert [t.read_bytes() for t in tables] == before
     # ... and a rerun found on disk replaces the archived run of the same name, the others stay
     rerun = tmp_path / "runs" / "rerun"
     shutil.copytree(moved / first.run_dir.relative_to(tmp_path / "runs"), rerun)
@@ -311,7 +338,7 @@ seeds: [0, 1]
     assert main(["results", str(tmp_path / "runs"), "--sweep", "tiny", "--out", str(table), "--update"]) == 0
     assert "1 runs found" in capsys.readouterr().out
     updated = {(r["experiment"], r["run_name"]): r for r in csv.DictReader(table.open())}
-    assert len(updated) == 4
+    assert len(updated) == 8
     for row in rows:
         key = (row["experiment"], row["run_name"])
         new = "0.875" if f"{key[0]}/{key[1]}" == first.id else row["final_test_acc"]

@@ -1,4 +1,9 @@
-"""What every paper figure shares: reading result tables, averaging over seeds, one style, PNG + PDF out."""
+"""What every paper figure shares: reading result tables, averaging over seeds, one style, PNG + PDF out.
+
+A mean over seeds is drawn with its 95 % Student-t interval (lwt.stats; none for a single seed), never
++-1 SD, and with the seeds themselves as small points when there are at most ``SHOW_SEEDS`` of them:
+with 2-5 seeds the points say more than any band.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import csv
 import json
 import math
 import re
-import statistics
 from pathlib import Path
 
 import matplotlib
@@ -15,12 +19,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from lwt.stats import Summary, summarize  # noqa: E402
+
 COLUMN_IN = 3.4  # a paper column, inches; full width is 2 columns
 MODES = {"greedy": dict(color="#1f77b4", marker="o", label="layerwise (greedy)"),
          "e2e": dict(color="#d62728", marker="s", label="end-to-end")}
 STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6, "xtick.labelsize": 6,
          "ytick.labelsize": 6, "lines.linewidth": 1.2, "lines.markersize": 3, "axes.grid": True, "grid.alpha": 0.3,
          "savefig.dpi": 200, "figure.dpi": 200, "pdf.fonttype": 42}
+
+
+SHOW_SEEDS = 5  # draw the per-seed points when n is at most this
+CI_NOTE = "mean, 95 % t-interval over seeds, dots: seeds"
 
 
 class MissingTable(Exception):
@@ -58,25 +68,22 @@ def depth_columns(rows: list[dict], prefix: str) -> list[int]:
     return sorted(found)
 
 
-def mean_std(values: list[float | None]) -> tuple[float, float, int]:
-    """(mean, sample std or 0, n) of the values that are present; (nan, nan, 0) if none are."""
-    xs = [v for v in values if v is not None]
-    if not xs:
-        return math.nan, math.nan, 0
-    return statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0, len(xs)
+def mean_ci(values: list[float | None]) -> Summary:
+    """Mean, SD, n and 95 % t-interval of the values present (``lwt.stats.summarize``)."""
+    return summarize(values)
 
 
-def curve(rows: list[dict], prefix: str) -> tuple[list[int], list[float], list[float]]:
-    """Mean and std over ``rows`` (seeds) of ``{prefix}{k}`` at each depth k, in %; depths no run reached
-    are left out."""
-    depths, means, stds = [], [], []
+def curve(rows: list[dict], prefix: str) -> tuple[list[int], list[Summary], list[list[float]]]:
+    """Per depth k (those some run reached): the summary over ``rows`` (seeds) of ``{prefix}{k}`` in %, and
+    the per-seed values in %."""
+    depths, stats, seeds = [], [], []
     for k in depth_columns(rows, prefix):
-        m, s, n = mean_std([r.get(f"{prefix}{k}") for r in rows])
-        if n:
+        xs = [100 * r[f"{prefix}{k}"] for r in rows if r.get(f"{prefix}{k}") is not None]
+        if xs:
             depths.append(k)
-            means.append(100 * m)
-            stds.append(100 * s)
-    return depths, means, stds
+            stats.append(summarize(xs))
+            seeds.append(xs)
+    return depths, stats, seeds
 
 
 def group(rows: list[dict], *keys: str) -> dict[tuple, list[dict]]:
@@ -98,25 +105,32 @@ def dataset_label(row: dict) -> str:
     return {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}.get(str(row.get("dataset")), str(row.get("dataset")))
 
 
-def errorband(ax, depths, means, stds, mode: str, linestyle: str = "-", label: str | None = None) -> None:
+def errorband(ax, depths, stats: list[Summary], mode: str, linestyle: str = "-", label: str | None = None,
+              seeds: list[list[float]] | None = None) -> None:
+    """The mean curve, its 95 % t-interval as a band (where n >= 2) and, for n <= SHOW_SEEDS, the seeds."""
     style = MODES[mode]
+    means = [s.mean for s in stats]
     ax.plot(depths, means, color=style["color"], marker=style["marker"], linestyle=linestyle,
             label=style["label"] if label is None else label)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depths are whole blocks
-    lo = [m - s for m, s in zip(means, stds)]
-    hi = [m + s for m, s in zip(means, stds)]
+    lo = [math.nan if s.lo is None else s.lo for s in stats]  # nan: no band where there is no interval
+    hi = [math.nan if s.hi is None else s.hi for s in stats]
     ax.fill_between(depths, lo, hi, color=style["color"], alpha=0.15, linewidth=0)
+    if seeds and max(len(xs) for xs in seeds) <= SHOW_SEEDS:
+        for k, xs in zip(depths, seeds):
+            ax.scatter([k] * len(xs), xs, s=5, color=style["color"], alpha=0.6, linewidths=0, zorder=3)
 
 
 def mode_curves(ax, members: list[dict], prefix: str = "test_acc_stage", linestyle: str = "-",
                 suffix: str | None = None) -> None:
-    """One mean +- std curve of ``{prefix}{k}`` per training mode present among ``members`` (seeds),
-    labelled by the mode (and ``suffix``, e.g. "train", when several curves share a panel)."""
+    """One mean curve (95 % interval, seeds) of ``{prefix}{k}`` per training mode present among ``members``
+    (seeds), labelled by the mode and n (and ``suffix``, e.g. "train", when several curves share a panel)."""
     for mode in MODES:
         runs = [r for r in members if r["mode"] == mode]
         if runs:
-            label = None if suffix is None else f"{MODES[mode]['label']}: {suffix}"
-            errorband(ax, *curve(runs, prefix), mode, linestyle=linestyle, label=label)
+            label = f"{MODES[mode]['label']}{'' if suffix is None else ': ' + suffix} (n={len(runs)})"
+            depths, stats, seeds = curve(runs, prefix)
+            errorband(ax, depths, stats, mode, linestyle=linestyle, label=label, seeds=seeds)
 
 
 def panels(n: int, width_in: float = 2 * COLUMN_IN, per_row: int = 4, height_in: float = 1.7):

@@ -1,14 +1,15 @@
 """Figure 1: test accuracy vs depth, layerwise vs end-to-end, one panel per architecture (CIFAR-10).
 
 Greedy at depth k: the network after stage k, read out by aux head k. E2E at depth k: block k's auxiliary
-readout on detached features (the last depth: the network's classifier). Mean +- std over seeds.
+readout on detached features (the last depth: the network's classifier). Mean and 95 % t-interval
+over seeds, the seeds as dots (n <= 5); n per curve in the legend.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import arch_label, group, mode_curves, panels, save
+from lwt.figures.common import CI_NOTE, arch_label, group, mode_curves, panels, save
 
 TABLES = ["gap.csv", "gap_cpu.csv"]  # the first present is used
 SWEEP = "gap"
@@ -20,9 +21,10 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     fig, axes = panels(len(models))
     for ax, ((_model,), members) in zip(axes, models.items()):
         mode_curves(ax, members)
-        ax.set_title(f"{arch_label(members[0])} (n={len(members) // 2} seeds)")
+        ax.set_title(arch_label(members[0]))
         ax.set_xlabel("depth (stages / blocks)")
         ax.set_ylabel("test accuracy (%)")
     axes[0].legend(frameon=False)
-    fig.suptitle(f"Test accuracy vs depth on CIFAR-10 ({source})", fontsize=7)
+    fig.suptitle(f"Test accuracy vs depth on CIFAR-10 ({CI_NOTE}; greedy at depth k: after stage k) ({source})",
+                 fontsize=7)
     return save(fig, out_dir, "fig1_depth")

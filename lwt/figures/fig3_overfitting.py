@@ -1,11 +1,12 @@
 """Figure 3: early-layer overfitting: per depth, accuracy on the (un-augmented) training images vs on test
-images, greedy vs E2E, one panel per architecture and training-set size. Mean +- std over seeds."""
+images, greedy vs E2E, one panel per architecture and training-set size. Mean and 95 % t-interval over seeds,
+the seeds as dots (n <= 5)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import arch_label, group, mode_curves, panels, save
+from lwt.figures.common import CI_NOTE, arch_label, group, mode_curves, panels, save
 
 TABLES = ["early_overfitting.csv", "early_overfitting_cpu.csv"]
 SWEEP = "early_overfitting"
@@ -23,5 +24,5 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
         ax.set_xlabel("depth")
         ax.set_ylabel("accuracy (%)")
     axes[0].legend(frameon=False)
-    fig.suptitle(f"Train (dashed, no augmentation) vs test accuracy per depth ({source})", fontsize=7)
+    fig.suptitle(f"Train (dashed, no augmentation) vs test accuracy per depth ({CI_NOTE}) ({source})", fontsize=7)
     return save(fig, out_dir, "fig3_overfitting")

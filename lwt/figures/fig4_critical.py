@@ -1,14 +1,19 @@
-"""Figure 4: the critical layer: greedy test accuracy vs depth with the stage where the curriculum's
-criterion fired (one tick per seed), against E2E's per-depth readouts of the same network."""
+"""Figure 4: the critical layer: greedy test accuracy vs depth, each seed's critical layer (where the
+curriculum's criterion fired) as a star on that seed's own accuracy at that depth, against E2E's per-depth
+readouts of the same network. Critical layers are discrete: they are shown per seed, never averaged."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import MODES, arch_label, group, mean_std, mode_curves, panels, save
+from lwt.figures.common import CI_NOTE, MODES, arch_label, group, mode_curves, panels, save
 
 TABLES = ["critical_layer.csv", "critical_layer_cpu.csv"]
 SWEEP = "critical_layer"
+
+
+def _depth(value) -> str:
+    return "-" if value is None else str(int(value))
 
 
 def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
@@ -16,15 +21,18 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     fig, axes = panels(len(models), per_row=3, height_in=1.9)
     for ax, ((_model,), members) in zip(axes, models.items()):
         mode_curves(ax, members)
-        fired = [r["critical_layer"] for r in members if r["mode"] == "greedy" and r.get("critical_layer")]
-        for k in fired:
-            ax.axvline(k, color=MODES["greedy"]["color"], linestyle=":", linewidth=0.9)
-        m, _, n = mean_std(fired)
-        note = f"critical layer {m:.1f} ({n} of {sum(r['mode'] == 'greedy' for r in members)} seeds)" if n else \
-            "criterion did not fire"
+        greedy = [r for r in members if r["mode"] == "greedy"]
+        fired = [r for r in greedy if r.get("critical_layer")]
+        ks = [int(r["critical_layer"]) for r in fired]
+        accs = [100 * (r.get(f"test_acc_stage{k}") or 0.0) for r, k in zip(fired, ks)]
+        ax.scatter(ks, accs, marker="*", s=30, color=MODES["greedy"]["color"], edgecolors="black",
+                   linewidths=0.4, zorder=4, label="critical layer (one star per seed)" if fired else None)
+        per_seed = ", ".join(_depth(r.get("critical_layer")) for r in greedy)
+        note = f"critical layer per seed: {per_seed}" if fired else "criterion did not fire"
         ax.set_title(f"{arch_label(members[0])}: {note}")
         ax.set_xlabel("depth")
         ax.set_ylabel("test accuracy (%)")
     axes[0].legend(frameon=False)
-    fig.suptitle(f"Where greedy training saturates: dotted = critical layer ({source})", fontsize=7)
+    fig.suptitle(f"Where greedy training saturates (stars: each seed's critical layer; {CI_NOTE}) ({source})",
+                 fontsize=7)
     return save(fig, out_dir, "fig4_critical")

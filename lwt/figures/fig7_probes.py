@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import MODES, errorband, panels, read_reports, save
+from lwt.figures.common import MODES, errorband, mean_ci, panels, read_reports, save
 
 FOLDER = "probes"  # results/probes/*.json, copied from the run directories `lwt probe` wrote them into
 
@@ -20,16 +20,16 @@ def make(reports: list[dict], out_dir: Path, source: str) -> list[Path]:
     for ax, model in zip(axes, models):
         for r in (r for r in reports if r["model"] == model):
             depths = [row["depth"] for row in r["rows"]]
-            zeros = [0.0] * len(depths)
             label = MODES[r["mode"]]["label"]
-            errorband(ax, depths, [100 * row["test_acc"] for row in r["rows"]], zeros, r["mode"],
+            # one run per report: a curve without an interval
+            errorband(ax, depths, [mean_ci([100 * row["test_acc"]]) for row in r["rows"]], r["mode"],
                       label=f"{label}: test")
-            errorband(ax, depths, [100 * row["train_acc"] for row in r["rows"]], zeros, r["mode"], linestyle="--",
-                      label=f"{label}: train")
+            errorband(ax, depths, [mean_ci([100 * row["train_acc"]]) for row in r["rows"]], r["mode"],
+                      linestyle="--", label=f"{label}: train")
         p = next(r for r in reports if r["model"] == model)["protocol"]
         ax.set_title(f"{model}: probes on {p['pool']}x{p['pool']}-pooled blocks, {p['train_images']} train images")
         ax.set_xlabel("block")
         ax.set_ylabel("probe accuracy (%)")
         ax.legend(frameon=False)
-    fig.suptitle(f"Linear probes per block ({source})", fontsize=7)
+    fig.suptitle(f"Linear probes per block (one run per curve: no interval) ({source})", fontsize=7)
     return save(fig, out_dir, "fig7_probes")

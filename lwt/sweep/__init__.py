@@ -38,9 +38,9 @@ import argparse
 
 from lwt.errors import LwtError
 from lwt.sweep.select import select
-from lwt.sweep.spec import Run, Sweep, load_sweep
+from lwt.sweep.spec import Run, Sweep, build_sweep, load_sweep
 
-__all__ = ["Run", "Sweep", "add_subparser", "load_sweep", "select"]
+__all__ = ["Run", "Sweep", "add_subparser", "build_sweep", "load_sweep", "select"]
 
 
 def _plan(r: Run) -> str:

@@ -266,6 +266,22 @@ def load_sweep(path: str | Path, variant: str | None = None, overrides: list[str
     return sweep
 
 
+def build_sweep(name: str, where: str, experiments: list[str], grid: dict[str, list], seeds: list[int],
+                overrides: list[str] = ()) -> Sweep:
+    """A sweep made without a file (``lwt tune``): these experiment files x ``grid`` x ``seeds``, checked and
+    expanded as a sweep file would be; ``where`` names it in messages."""
+    path = Path(where)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise LwtError(f"{where}: name {name!r}: use letters, digits, '_', '.', '-'")
+    sweep = Sweep(name=name, path=path, variant=None, bases=[Base(_resolve(e, path), e, []) for e in experiments],
+                  overrides=[], grid=_axes(grid, f"{where}: --grid"), zip={},
+                  seeds=_seeds(list(seeds), f"{where}: --seeds"),
+                  cli_overrides=_overrides(list(overrides), f"{where}: overrides"))
+    _check_axes(sweep, lambda key: f"{where}: {key}")
+    sweep.runs = expand(sweep)
+    return sweep
+
+
 def _keys(overrides: list[str]) -> list[str]:
     return [item.partition("=")[0].strip() for item in overrides]
 
@@ -282,7 +298,8 @@ def _check_axes(sweep: Sweep, where) -> None:
     fixed = sweep.overrides + sweep.cli_overrides + [o for b in sweep.bases for o in b.overrides]
     for key in axes + _keys(fixed):
         if key in RESERVED:
-            hint = "list seeds under 'seeds:'" if key == "seed" else "the sweep sets it for every run"
+            hint = ("list seeds under 'seeds:' (lwt tune: --seeds)" if key == "seed"
+                    else "the sweep sets it for every run")
             raise LwtError(f"{sweep.path}: '{key}' cannot be set in a sweep ({hint})")
     for key in _keys(fixed):
         if key in axes:
