@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,9 @@ def test_two_rank_greedy_curriculum_agrees_across_ranks(tiny, tmp_path):
     overrides = [*tiny, "model.width=32", "curriculum.max_stages=2", "curriculum.epochs_per_stage=3",
                  "curriculum.stage_end=plateau", "curriculum.plateau_patience=1", "curriculum.critical_patience=1",
                  "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
+    env = {**os.environ, "PYTHONPATH": str(SCRIPT.parents[2])}  # this checkout's lwt, whatever is installed
     proc = subprocess.run([sys.executable, str(SCRIPT), str(out), *overrides], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]  # really two processes in one process group
