@@ -156,8 +156,8 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curricu
 def speed(timer: EpochTimer, images: int, test_seconds: float) -> dict:
     """``images_per_s`` over the training loop alone (validation, test and checkpoints excluded), and the
     seconds of the phase's evaluation passes (validation every epoch, the test pass at its end)."""
-    return {"images_per_s": round(images / max(timer.seconds, 1e-9), 1), "train_seconds": round(timer.seconds, 2),
-            "eval_seconds": round(timer.val_seconds + test_seconds, 2)}
+    return {"images_per_s": round(images / max(timer.seconds, 1e-9), 1), "train_seconds": round(timer.seconds, 4),
+            "eval_seconds": round(timer.val_seconds + test_seconds, 4)}
 
 
 def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> list[dict]:
