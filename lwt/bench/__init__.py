@@ -90,7 +90,8 @@ def floor_lines(f: dict) -> list[str]:
         f"{rec['build_s']:.1f}); evaluation {inc['eval_s']:.1f} vs {rec['eval_s']:.1f}",
         f"    one block's forward over the evaluated images {ev['block_forward_s']:.2f}s, the stage's readout "
         f"{ev['readout_forward_s']:.2f}s; caches / one block: incremental {ev['build_over_block']:.2f}x, "
-        f"recompute {ev['build_recompute_over_block']:.2f}x; evaluation / (block + readout) {ev['eval_over_floor']:.2f}x",
+        f"recompute {ev['build_recompute_over_block']:.2f}x; evaluation / (block + readout) "
+        f"{ev['eval_over_floor']:.2f}x",
     ]
 
 

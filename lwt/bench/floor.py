@@ -146,4 +146,5 @@ def run(size: Size, device: torch.device) -> dict:
     L.seed_everything(0, verbose=False)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape).to(device)
     return {"model": "belilovsky_k2", "batch_size": cfg.data.batch_size,
-            "training": training_floor(cfg, net, dm, size, device), "evaluation": evaluation(cfg, net, dm, size, device)}
+            "training": training_floor(cfg, net, dm, size, device),
+            "evaluation": evaluation(cfg, net, dm, size, device)}
