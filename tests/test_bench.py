@@ -74,3 +74,51 @@ def test_whole_stage_rows_compare_the_same_work(tiny):
     for row in (inc, rec):
         assert row["eval_s"] == row["build_s"] + row["val_s"] + row["test_s"]
         assert row["stage_s"] >= row["train_s"] + row["eval_s"] > 0
+
+
+def test_gpu_protocol_script_runs_from_the_source_tree_without_wandb(data_root, tmp_path):
+    """scripts/gpu_belilovsky_k2.sh on the CPU with a tiny budget, where importing wandb fails (as on a GPU
+    machine without it): the protocol's 4 stages train and their images/s and the wall time are printed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    blocker = tmp_path / "no_wandb" / "wandb"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('wandb is not installed here')\n")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_belilovsky_k2.sh"
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(blocker.parent), "LWT_OUT": str(tmp_path / "runs")}
+    tiny = ["data.train_subset=256", "data.val_size=256", "data.test_subset=256", "model.width=16",
+            "curriculum.epochs_per_stage=1", "analysis.train_eval_size=256"]
+    proc = subprocess.run(["bash", str(script), str(data_root), *tiny], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[protocol]")]
+    assert [int(line.split()[2].rstrip(":")) for line in lines if line.startswith("[protocol] stage")] == [1, 2, 3, 4]
+    assert "total wall time" in lines[-1] and "wandb imported: False" in lines[-1]
+    assert "channels_last=true" in lines[0] and "on_device=true" in lines[0]
+
+
+def test_gpu_protocol_script_names_a_missing_data_dir(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_belilovsky_k2.sh"
+    proc = subprocess.run(["bash", str(script), str(tmp_path / "nowhere")], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2 and "must hold cifar-10-batches-py" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_on_device_moves_each_split_once_and_leaves_the_host_copy(tiny):
+    """data.on_device (the GPU protocol's): batches come from a copy on the training device, made once per
+    split; the host split stays for analysis and caches; on the CPU nothing moves. ("meta" stands in for
+    a GPU: a real device type without one.)"""
+    _, dm, _ = build_tiny(tiny, "data.on_device=true")
+    assert dm.resident("train", torch.device("cpu")) is dm.train_set
+    moved = dm.resident("train", torch.device("meta"))
+    assert moved.x.device.type == "meta" and moved.x.shape == dm.train_set.x.shape
+    assert dm.resident("train", torch.device("meta")) is moved and dm.train_set.x.device.type == "cpu"
+    _, dm_off, _ = build_tiny(tiny)
+    assert dm_off.resident("train", torch.device("meta")) is dm_off.train_set
