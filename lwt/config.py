@@ -39,6 +39,7 @@ class DataConfig:
     batch_size: int = 128
     eval_batch_size: int = 500
     augment: bool = True  # random crop (4-px padding) + horizontal flip, on whole batches
+    on_device: bool = False  # keep the uint8 images on the training device (GPU), batches gathered there
 
 
 @dataclass

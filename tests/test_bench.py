@@ -36,4 +36,89 @@ def test_clock_times_the_steps_after_the_warmup():
 
 def test_unknown_section_is_named(capsys):
     assert main(["bench", "--sections", "greedy,speed"]) == 2
-    assert "--sections: unknown speed; choose from greedy, e2e, memory" in capsys.readouterr().err
+    assert "--sections: unknown speed; choose from greedy, e2e, memory, floor" in capsys.readouterr().err
+
+
+def test_floor_loop_trains_only_block_and_head(tiny):
+    """The floor is block k + head k alone on pre-made feature batches: nothing else may move."""
+    from lwt.bench import floor
+    from lwt.training import StageModule
+    from lwt.training.prefix import prefix_features
+
+    cfg, dm, net = build_tiny(tiny)
+    feats = prefix_features(net, greedy.STAGE, dm.train_set, lambda x: dm.preprocess(x, train=False),
+                            torch.device("cpu"), torch.float32, 256)
+    batches = [feats[range(i, i + 128)] for i in (0, 128, 256)]
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    module = StageModule(net, greedy.STAGE, cfg.optim, dm.num_classes, 1)
+    assert floor.floor_loop(module, batches, Size(floor_warmup=1), torch.device("cpu")) > 0
+    stage = (f"blocks.{greedy.STAGE}.", f"aux_heads.{greedy.STAGE}.")
+    changed = {k for k, v in net.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith(stage) for k in changed), changed
+
+
+def test_whole_stage_rows_compare_the_same_work(tiny):
+    """Incremental and recomputed caches of the last stage hold the same features (so the before/after
+    row times equal work), and a stage's seconds are its parts."""
+    from lwt.bench import floor
+    from lwt.training.prefix import prefix_features
+
+    cfg, dm, net = build_tiny(tiny, "trainer.prefix_cache_dtype=float32")
+    last, cpu = net.num_blocks - 1, torch.device("cpu")
+    carry = {s: prefix_features(net, last - 1, getattr(dm, f"{s}_set"), lambda x: dm.preprocess(x, train=False),
+                                cpu, torch.float32, 256) for s in floor.EVAL_SPLITS}
+    inc, inc_cache = floor.whole_stage(cfg, net, dm, last, carry, cpu)
+    rec, rec_cache = floor.whole_stage(cfg, net, dm, last, None, cpu)
+    for split in floor.EVAL_SPLITS:
+        assert torch.equal(inc_cache.sets[split].x, rec_cache.sets[split].x)
+    for row in (inc, rec):
+        assert row["eval_s"] == row["build_s"] + row["val_s"] + row["test_s"]
+        assert row["stage_s"] >= row["train_s"] + row["eval_s"] > 0
+
+
+def test_gpu_protocol_script_runs_from_the_source_tree_without_wandb(data_root, tmp_path):
+    """scripts/gpu_belilovsky_k2.sh on the CPU with a tiny budget, where importing wandb fails (as on a GPU
+    machine without it): the protocol's 4 stages train and their images/s and the wall time are printed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    blocker = tmp_path / "no_wandb" / "wandb"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('wandb is not installed here')\n")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_belilovsky_k2.sh"
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(blocker.parent), "LWT_OUT": str(tmp_path / "runs")}
+    tiny = ["data.train_subset=256", "data.val_size=256", "data.test_subset=256", "model.width=16",
+            "curriculum.epochs_per_stage=1", "analysis.train_eval_size=256"]
+    proc = subprocess.run(["bash", str(script), str(data_root), *tiny], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[protocol]")]
+    assert [int(line.split()[2].rstrip(":")) for line in lines if line.startswith("[protocol] stage")] == [1, 2, 3, 4]
+    assert "total wall time" in lines[-1] and "wandb imported: False" in lines[-1]
+    assert "channels_last=true" in lines[0] and "on_device=true" in lines[0]
+
+
+def test_gpu_protocol_script_names_a_missing_data_dir(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_belilovsky_k2.sh"
+    proc = subprocess.run(["bash", str(script), str(tmp_path / "nowhere")], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2 and "must hold cifar-10-batches-py" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_on_device_moves_each_split_once_and_leaves_the_host_copy(tiny):
+    """data.on_device (the GPU protocol's): batches come from a copy on the training device, made once per
+    split; the host split stays for analysis and caches; on the CPU nothing moves. ("meta" stands in for
+    a GPU: a real device type without one.)"""
+    _, dm, _ = build_tiny(tiny, "data.on_device=true")
+    assert dm.resident("train", torch.device("cpu")) is dm.train_set
+    moved = dm.resident("train", torch.device("meta"))
+    assert moved.x.device.type == "meta" and moved.x.shape == dm.train_set.x.shape
+    assert dm.resident("train", torch.device("meta")) is moved and dm.train_set.x.device.type == "cpu"
+    _, dm_off, _ = build_tiny(tiny)
+    assert dm_off.resident("train", torch.device("meta")) is dm_off.train_set

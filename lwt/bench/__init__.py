@@ -3,7 +3,9 @@ process, back to back, on the same models and real CIFAR-10 batches; prints rati
 
 Sections: (a) greedy stage throughput, cached prefix / recomputed prefix / naive loop (lwt/bench/greedy.py);
 (b) E2E through Lightning / a bare loop and (c) the data path's share of a step (lwt/bench/e2e.py);
-(d) peak memory of a greedy stage / E2E (lwt/bench/memory.py, one child process per measurement).
+(d) peak memory of a greedy stage / E2E (lwt/bench/memory.py, one child process per measurement);
+(e) a greedy stage of the authors' k=2 network against its floor (block + head alone), and a whole stage's
+wall time with incremental caches vs recomputing the prefix (lwt/bench/floor.py).
 Throughputs are the best of ``rounds`` alternating rounds: other load on the machine only slows a round.
 """
 
@@ -20,14 +22,19 @@ TARGETS = {  # issue 6: (result key, comparison, bound)
     "E2E Lightning / bare loop (vgg11)": ("e2e.lightning_over_bare", ">=", 0.95),
     "data path share of a step (vgg11)": ("e2e.data_share", "<=", 0.05),
     "greedy stage peak memory / E2E (vgg16, b128)": ("memory.greedy_over_e2e", "<=", 0.5),
+    # issue 18
+    "lwt cached stage / floor (belilovsky_k2 stage 3)": ("floor.training.lwt_over_floor", ">=", 0.8),
+    "stage 4 wall time, recompute / incremental": ("floor.evaluation.stage_recompute_over_incremental", ">=", 1.0),
+    "stage 4 eval prefix cost / one block's forward": ("floor.evaluation.build_over_block", "<=", 1.1),
 }
+SECTIONS = ("greedy", "e2e", "memory", "floor")
 
 
 def add_subparser(sub) -> None:
     p = sub.add_parser("bench", help="speed and memory of greedy stages vs naive and E2E (ratios + JSON)")
     p.add_argument("--quick", action="store_true", help="fewer steps and rounds, 2 memory stages (CPU: < 3 min)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
-    p.add_argument("--sections", default="greedy,e2e,memory", help="comma-separated subset of greedy,e2e,memory")
+    p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     p.add_argument("--out", default="runs/bench/bench.json", help="JSON output (default: runs/bench/bench.json)")
     p.add_argument("--data-root", help="where cifar-10-batches-py is (default: $LWT_DATA_DIR, else ./data)")
     p.set_defaults(func=cmd_bench)
@@ -41,7 +48,7 @@ def _get(result: dict, dotted: str):
 
 def table(result: dict) -> str:
     lines = [f"lwt bench on {result['device']} ({result['host']}), {'quick' if result['quick'] else 'full'}"]
-    g, e, m = result.get("greedy"), result.get("e2e"), result.get("memory")
+    g, e, m, f = (result.get(k) for k in SECTIONS)
     if g:
         ips = g["images_per_s"]
         lines += [f"  greedy stage {g['stage']} of {g['model']}, images/s: cached {ips['cached']:.0f} "
@@ -56,6 +63,8 @@ def table(result: dict) -> str:
     if m:
         per = ", ".join(f"{k}: {v / 2**20:.0f}" for k, v in m["stage_bytes"].items())
         lines.append(f"  peak memory delta ({m['kind']}), MiB: E2E {m['e2e_bytes'] / 2**20:.0f}; stages {per}")
+    if f:
+        lines += floor_lines(f)
     lines.append(f"  {'ratio':<56} {'measured':>9}  target")
     for name, (key, op, bound) in TARGETS.items():
         try:
@@ -67,22 +76,53 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def floor_lines(f: dict) -> list[str]:
+    t, ev = f["training"], f["evaluation"]
+    best, med, spr = t["images_per_s"], t["median_images_per_s"], t["round_spread"]
+    inc, rec = ev["seconds"]["incremental"], ev["seconds"]["recompute"]
+    return [
+        f"  floor, stage {t['stage']} of {f['model']}, images/s best / median (spread over {len(t['rounds']['lwt'])} "
+        f"rounds): block+head alone {best['floor']:.1f} / {med['floor']:.1f} ({spr['floor']:.1%}), "
+        f"lwt cached stage {best['lwt']:.1f} / {med['lwt']:.1f} ({spr['lwt']:.1%})",
+        f"  whole stage {ev['stage']} ({ev['train_images']} train, {ev['evaluated_images']} val+test images), s: "
+        f"incremental {inc['stage_s']:.1f} (caches {inc['build_s']:.1f}, train {inc['train_s']:.1f}, "
+        f"val {inc['val_s']:.1f}, test {inc['test_s']:.1f}), recompute {rec['stage_s']:.1f} (caches "
+        f"{rec['build_s']:.1f}); evaluation {inc['eval_s']:.1f} vs {rec['eval_s']:.1f}",
+        f"    one block's forward over the evaluated images {ev['block_forward_s']:.2f}s, the stage's readout "
+        f"{ev['readout_forward_s']:.2f}s; caches / one block: incremental {ev['build_over_block']:.2f}x, "
+        f"recompute {ev['build_recompute_over_block']:.2f}x; evaluation / (block + readout) "
+        f"{ev['eval_over_floor']:.2f}x",
+    ]
+
+
+def pick_device(name: str):
+    """``--device``; a CUDA device asked for where there is none falls back to the CPU, said in one line."""
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        print(f"[lwt] bench: --device {name} asked for, but torch {torch.__version__} sees no CUDA device; "
+              "measuring on the CPU", flush=True)
+        name = "cpu"
+    return torch.device(name)
+
+
 def cmd_bench(args) -> int:
     import torch
 
-    from lwt.bench import e2e, greedy, memory
+    from lwt.bench import e2e, floor, greedy, memory
     from lwt.bench.common import FULL, QUICK
     from lwt.errors import LwtError
     from lwt.rundir import atomic_write_json, git_revision
 
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    unknown = sorted(set(sections) - {"greedy", "e2e", "memory"})
+    unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
-        raise LwtError(f"--sections: unknown {', '.join(unknown)}; choose from greedy, e2e, memory")
+        raise LwtError(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     if args.data_root:
         os.environ["LWT_DATA_DIR"] = args.data_root
-    name = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    device = pick_device(args.device)
     size = QUICK if args.quick else FULL
     what = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     result = {"device": what,
@@ -95,6 +135,8 @@ def cmd_bench(args) -> int:
         result["e2e"] = e2e.run(size, device)
     if "memory" in sections:
         result["memory"] = memory.run(size.memory_stages, str(device))
+    if "floor" in sections:
+        result["floor"] = floor.run(size, device)
     result["seconds"] = round(time.perf_counter() - start, 1)
     print(table(result))
     out = Path(args.out)

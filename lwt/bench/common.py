@@ -28,13 +28,18 @@ class Size:
     e2e_steps: int = 5
     e2e_rounds: int = 2
     memory_stages: list[int] | None = field(default_factory=lambda: [2])  # None: every stage
+    floor_warmup: int = 1  # the floor section (lwt/bench/floor.py): its training rounds ...
+    floor_steps: int = 4
+    floor_rounds: int = 3
+    eval_rounds: int = 2  # ... and its whole-stage rounds (each a stage of floor_warmup + floor_steps batches)
 
     def images(self, steps: int) -> int:
         return 128 * (self.warmup + steps)
 
 
 QUICK = Size()  # 2 CPU cores: about 3 minutes
-FULL = Size(warmup=3, steps=30, rounds=3, e2e_steps=15, e2e_rounds=2, memory_stages=None)
+FULL = Size(warmup=3, steps=30, rounds=3, e2e_steps=15, e2e_rounds=2, memory_stages=None, floor_steps=12,
+            floor_rounds=5, eval_rounds=3)
 
 
 def experiment(name: str, overrides: list[str] = ()) -> Config:

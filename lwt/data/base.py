@@ -35,6 +35,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.mean: Tensor | None = None  # (3,) in [0, 1] units
         self.std: Tensor | None = None
         self.train_set = self.val_set = self.test_set = None
+        self._resident: dict[str, TensorPairs] = {}  # data.on_device: the splits moved to the device
 
     def load(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(train_x, train_y, test_x, test_y): uint8 (N, 3, H, W) images, int64 (N,) labels."""
@@ -57,14 +58,29 @@ class InMemoryDataModule(L.LightningDataModule):
             test_x, test_y = test_x[keep], test_y[keep]
         self.test_set = TensorPairs(test_x, test_y)
 
+    def resident(self, split: str, device: torch.device | None) -> TensorPairs:
+        """The split batches are drawn from: with ``data.on_device``, its images moved once to ``device`` (the
+        training device), so a batch is one gather there and no host-to-device copy; the split itself stays
+        on the host for everything else (analysis, caches). The values are the same either way."""
+        data = getattr(self, f"{split}_set")
+        if not self.cfg.on_device or device is None or device.type == "cpu":
+            return data
+        held = self._resident.get(split)
+        if held is None or held.x.device != device or len(held) != len(data):
+            held = self._resident[split] = TensorPairs(data.x.to(device), data.y.to(device))
+        return held
+
+    def _device(self) -> torch.device | None:
+        return self.trainer.strategy.root_device if self.trainer is not None else None
+
     def train_dataloader(self):
-        return batch_loader(self.train_set, self.cfg.batch_size, shuffle=True)
+        return batch_loader(self.resident("train", self._device()), self.cfg.batch_size, shuffle=True)
 
     def val_dataloader(self):
-        return batch_loader(self.val_set, self.cfg.eval_batch_size, shuffle=False)
+        return batch_loader(self.resident("val", self._device()), self.cfg.eval_batch_size, shuffle=False)
 
     def test_dataloader(self):
-        return batch_loader(self.test_set, self.cfg.eval_batch_size, shuffle=False)
+        return batch_loader(self.resident("test", self._device()), self.cfg.eval_batch_size, shuffle=False)
 
     def preprocess(self, x: Tensor, train: bool) -> Tensor:
         """uint8 batch -> normalized float batch, augmented when ``train`` and augmentation is on."""

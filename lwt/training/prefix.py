@@ -166,7 +166,10 @@ class PrefixCache(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool):
         batch = self.dm.cfg.batch_size if split == "train" else self.dm.cfg.eval_batch_size
-        return batch_loader(self.sets.get(split, self._images(split)), batch, shuffle=shuffle)
+        if split in self.sets:
+            return batch_loader(self.sets[split], batch, shuffle=shuffle)
+        device = self.trainer.strategy.root_device if self.trainer is not None else None
+        return batch_loader(self.dm.resident(split, device), batch, shuffle=shuffle)  # images (data.on_device)
 
     def train_dataloader(self):
         return self._loader("train", shuffle=True)
@@ -182,7 +185,6 @@ class PrefixCache(L.LightningDataModule):
         if x.dtype == torch.uint8:  # a split that stayed images
             return self.dm.preprocess(x, train=self.trainer is not None and self.trainer.training), y
         return x.float(), y  # cached features, stored in prefix_cache_dtype
-
 
 
 def cache_wanted(cfg: TrainerConfig, stage: int) -> bool:
