@@ -52,7 +52,7 @@ def training_floor(cfg, net, dm, size: Size, device: torch.device) -> dict:
                             torch.float32, cfg.data.eval_batch_size)
     batches = [feats[idx] for idx in torch.randperm(len(feats)).split(cfg.data.batch_size)]  # (B, C, H, W)
     cache = PrefixCache(dm, net, STAGE, cfg.trainer, augment=False)  # built once, in the first fit
-    steps = size.floor_steps + size.floor_warmup
+    assert len(batches) == size.floor_steps + size.floor_warmup  # train_subset: exactly these batches
     timed = Size(warmup=size.floor_warmup, steps=size.floor_steps)
     speeds: dict[str, list[float]] = {"floor": [], "lwt": []}
     floor_loop(StageModule(net, STAGE, cfg.optim, dm.num_classes, 1), batches, size, device)  # untimed warm-up
@@ -61,7 +61,6 @@ def training_floor(cfg, net, dm, size: Size, device: torch.device) -> dict:
                                           size, device))
         speeds["lwt"].append(lightning_stage(cfg, net, cache, timed, device))
     cache.release()
-    assert len(batches) == steps
     top = {k: best(v) for k, v in speeds.items()}
     return {"stage": STAGE + 1, "images_per_s": top, "median_images_per_s": {k: statistics.median(v) for k, v in
                                                                           speeds.items()},
