@@ -36,7 +36,7 @@ def test_clock_times_the_steps_after_the_warmup():
 
 def test_unknown_section_is_named(capsys):
     assert main(["bench", "--sections", "greedy,speed"]) == 2
-    assert "--sections: unknown speed; choose from greedy, e2e, memory, floor" in capsys.readouterr().err
+    assert "--sections: unknown speed; choose from greedy, e2e, memory, floor, cpu" in capsys.readouterr().err
 
 
 def test_floor_loop_trains_only_block_and_head(tiny):

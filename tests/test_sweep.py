@@ -235,8 +235,9 @@ seeds: [0, 1]
     sweep = load_sweep(path, overrides=tiny)
     first, second = sweep.runs[0], sweep.runs[1]
     log = open(tmp_path / "sweep.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "lwt", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    # one run at a time, in the sweep's process (--workers auto would start two at once on a CPU machine)
+    proc = subprocess.Popen([sys.executable, "-m", "lwt", *args, "--workers", "1"], cwd=ROOT, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for(first.run_dir / "result.json", proc)
         _wait_for(second.run_dir / "config.yaml", proc)  # the second run has started
@@ -348,3 +349,24 @@ seeds: [0, 1]
     assert len(list(csv.DictReader(table.open()))) == 1
     assert main(["results", str(moved), "--sweep", "tiny", "--out", str(tmp_path / "other.csv"), "--update"]) == 2
     assert "--update: no archive" in capsys.readouterr().err
+
+
+def test_workers_auto_is_one_single_thread_worker_per_core_without_a_gpu(capsys):
+    """--workers auto (the default): the measured CPU winner (docs/scaling.md), never more workers than runs."""
+    import torch
+
+    from lwt.sweep import parse_workers
+    from lwt.sweep.runner import auto_workers
+
+    assert parse_workers("auto") is None and parse_workers("3") == 3
+    assert auto_workers(1) == 1
+    if torch.cuda.is_available():
+        assert auto_workers(64) == 1
+    else:  # one per core, unless memory (4 GiB a worker) allows fewer
+        from lwt.training.prefix import GB, available_bytes
+
+        n = auto_workers(64)
+        assert 1 <= n <= os.cpu_count()
+        assert n == os.cpu_count() or available_bytes(torch.device("cpu")) < 4 * GB * (n + 1)
+    assert main(["sweep", str(ROOT / "experiments" / "sweeps" / "gap.yaml"), "--workers", "0"]) == 2
+    assert "--workers 0: give a count of at least 1, or auto" in capsys.readouterr().err

@@ -5,7 +5,8 @@ Sections: (a) greedy stage throughput, cached prefix / recomputed prefix / naive
 (b) E2E through Lightning / a bare loop and (c) the data path's share of a step (lwt/bench/e2e.py);
 (d) peak memory of a greedy stage / E2E (lwt/bench/memory.py, one child process per measurement);
 (e) a greedy stage of the authors' k=2 network against its floor (block + head alone), and a whole stage's
-wall time with incremental caches vs recomputing the prefix (lwt/bench/floor.py).
+wall time with incremental caches vs recomputing the prefix (lwt/bench/floor.py); (f), opt-in (``--sections
+cpu``, ~10 min on 2 cores): CPU sweep settings, channels_last, threads, workers (lwt/bench/cpu.py).
 Throughputs are the best of ``rounds`` alternating rounds: other load on the machine only slows a round.
 """
 
@@ -27,14 +28,16 @@ TARGETS = {  # issue 6: (result key, comparison, bound)
     "stage 4 wall time, recompute / incremental": ("floor.evaluation.stage_recompute_over_incremental", ">=", 1.0),
     "stage 4 eval prefix cost / one block's forward": ("floor.evaluation.build_over_block", "<=", 1.1),
 }
-SECTIONS = ("greedy", "e2e", "memory", "floor")
+SECTIONS = ("greedy", "e2e", "memory", "floor")  # the default; "cpu" only when asked for
+ALL_SECTIONS = (*SECTIONS, "cpu")
 
 
 def add_subparser(sub) -> None:
     p = sub.add_parser("bench", help="speed and memory of greedy stages vs naive and E2E (ratios + JSON)")
     p.add_argument("--quick", action="store_true", help="fewer steps and rounds, 2 memory stages (CPU: < 3 min)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
-    p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    p.add_argument("--sections", default=",".join(SECTIONS),
+                   help=f"comma-separated subset of {','.join(ALL_SECTIONS)} (default: all but cpu)")
     p.add_argument("--out", default="runs/bench/bench.json", help="JSON output (default: runs/bench/bench.json)")
     p.add_argument("--data-root", help="where cifar-10-batches-py is (default: $LWT_DATA_DIR, else ./data)")
     p.set_defaults(func=cmd_bench)
@@ -65,6 +68,10 @@ def table(result: dict) -> str:
         lines.append(f"  peak memory delta ({m['kind']}), MiB: E2E {m['e2e_bytes'] / 2**20:.0f}; stages {per}")
     if f:
         lines += floor_lines(f)
+    if result.get("cpu"):
+        from lwt.bench.cpu import lines as cpu_lines
+
+        lines += cpu_lines(result["cpu"])
     lines.append(f"  {'ratio':<56} {'measured':>9}  target")
     for name, (key, op, bound) in TARGETS.items():
         try:
@@ -111,15 +118,15 @@ def pick_device(name: str):
 def cmd_bench(args) -> int:
     import torch
 
-    from lwt.bench import e2e, floor, greedy, memory
+    from lwt.bench import cpu, e2e, floor, greedy, memory
     from lwt.bench.common import FULL, QUICK
     from lwt.errors import LwtError
     from lwt.rundir import atomic_write_json, git_revision
 
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    unknown = sorted(set(sections) - set(SECTIONS))
+    unknown = sorted(set(sections) - set(ALL_SECTIONS))
     if unknown:
-        raise LwtError(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+        raise LwtError(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(ALL_SECTIONS)}")
     if args.data_root:
         os.environ["LWT_DATA_DIR"] = args.data_root
     device = pick_device(args.device)
@@ -137,6 +144,8 @@ def cmd_bench(args) -> int:
         result["memory"] = memory.run(size.memory_stages, str(device))
     if "floor" in sections:
         result["floor"] = floor.run(size, device)
+    if "cpu" in sections:
+        result["cpu"] = cpu.run(rounds=1 if args.quick else 2)
     result["seconds"] = round(time.perf_counter() - start, 1)
     print(table(result))
     out = Path(args.out)

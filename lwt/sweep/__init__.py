@@ -85,9 +85,16 @@ def cmd_sweep(args) -> int:
     if args.dry_run:
         dry_run(sweep, runs)
         return 0
-    if args.workers < 1:
-        raise LwtError(f"--workers {args.workers} must be at least 1")
-    return execute(sweep, runs, args.workers)
+    return execute(sweep, runs, parse_workers(args.workers))
+
+
+def parse_workers(text: str) -> int | None:
+    """--workers: a count of at least 1, or auto (None: the runner picks, see runner.auto_workers)."""
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise LwtError(f"--workers {text}: give a count of at least 1, or auto")
+    return int(text)
 
 
 def add_subparser(sub) -> None:
@@ -98,8 +105,9 @@ def add_subparser(sub) -> None:
     p.add_argument("--variant", help="a named variant of the sweep file (e.g. cpu)")
     p.add_argument("--name", help="sweep name (default: the file's name:, else its stem; _<variant> appended)")
     p.add_argument("--dry-run", action="store_true", help="list the runs (name, status, overrides); train nothing")
-    p.add_argument("--workers", type=int, default=1,
-                   help="train N runs at once in `python -m lwt train` subprocesses (default 1: in this process)")
+    p.add_argument("--workers", default="auto",
+                   help="train N runs at once in `python -m lwt train` subprocesses, 1: in this process; auto "
+                        "(default): one single-thread worker per CPU core without a GPU, else 1 (docs/scaling.md)")
     p.add_argument("--export", choices=["wandb", "jobs"],
                    help="write a W&B sweep config, or a job list + SLURM array script, into the sweep's folder")
     p.add_argument("--select", nargs="+", metavar="AXIS=VALUE",

@@ -125,10 +125,27 @@ def _train_subprocess(r: Run, env: dict) -> bool:
     return proc.returncode == 0
 
 
-def execute(sweep: Sweep, runs: list[Run], workers: int = 1) -> int:
-    """Train every run of ``runs`` that has no result.json; 0 when all of them are finished at the end."""
+def auto_workers(todo: int) -> int:
+    """``--workers auto``. Without a CUDA GPU: one single-thread ``lwt train`` process per CPU core, as two
+    single-thread workers trained more images per second than one two-thread worker on the 2-core machine
+    (docs/scaling.md, ``lwt bench --sections cpu``); at most one per run to train and one per 4 GiB of
+    available memory (each holds its data and caches). With a GPU: 1, the runs sharing it one at a time."""
+    import torch
+
+    from lwt.training.prefix import GB, available_bytes
+
+    if torch.cuda.is_available():
+        return 1
+    return max(1, min(os.cpu_count() or 1, todo, available_bytes(torch.device("cpu")) // (4 * GB)))
+
+
+def execute(sweep: Sweep, runs: list[Run], workers: int | None = 1) -> int:
+    """Train every run of ``runs`` that has no result.json; 0 when all of them are finished at the end.
+    ``workers``: runs at once (None: ``auto_workers``)."""
     check_finished_runs(sweep, runs)
     todo = [r for r in runs if r.status() != "done"]
+    if workers is None:
+        workers = auto_workers(len(todo))
     prepare_data(todo)
     progress = Progress(sweep, len(runs), len(runs) - len(todo), workers)
     print(f"[sweep {sweep.name}] {len(runs)} runs under {sweep.out_dir}: {len(runs) - len(todo)} finished "
