@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
-from lwt.errors import LwtError
+from lwt.errors import Interrupted, LwtError
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
@@ -31,7 +34,9 @@ def cmd_train(args) -> int:
         if args.overwrite:
             raise LwtError("--resume continues a run and --overwrite starts it over; pass one of them")
         cfg = resume_config(args.resume, experiment, overrides)
-        result = run(cfg, resume=args.resume)
+        result = run(cfg, resume=args.resume, redo_stage=args.redo_stage)
+    elif args.redo_stage is not None:
+        raise LwtError("--redo-stage K retrains greedy stages K, K+1, ... of a resumed run; pass --resume RUN_DIR")
     elif experiment is None:
         raise LwtError("lwt train needs an experiment file, e.g. experiments/cifar10/belilovsky_k2_greedy.yaml "
                        "(or --resume RUN_DIR to continue a killed run)")
@@ -70,10 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="experiment YAML file, e.g. experiments/cifar10/belilovsky_k2_greedy.yaml")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.train_subset=10000")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace a finished or unfinished run in the same run directory")
+                   help="replace a finished or unfinished run: deletes everything in its run directory "
+                        "<logging.out_dir>/<experiment>/<run_name>, and only if lwt made that folder for a run")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue a killed run from its last checkpoint; its config.yaml is kept, so the "
                         "experiment file and overrides may be left out (given, they must agree with it)")
+    p.add_argument("--redo-stage", type=int, metavar="K",
+                   help="with --resume: forget greedy stages K, K+1, ... (rows and checkpoints) and retrain them, "
+                        "e.g. when a finished stage's checkpoint is damaged")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="greedy vs E2E on a CIFAR-10 subset: tables + accuracy-vs-depth figure")
@@ -103,14 +112,33 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         getattr(args, trailing).extend(extra)
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
         return args.func(args)
     except LwtError as e:
         print(f"lwt: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("lwt: interrupted", file=sys.stderr)
-        return 130
+    except Interrupted as e:
+        print(f"lwt: {interrupted_line(e)}", file=sys.stderr, flush=True)
+        return 128 + e.signum  # 130 for SIGINT, 143 for SIGTERM, as a shell reports them
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _interrupt(signum, frame):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the clean exit
+    raise Interrupted(signum)
+
+
+def interrupted_line(e: Interrupted) -> str:
+    """Where an interrupted run stopped and how to continue it exactly (its checkpoints are atomic)."""
+    what = f"stopped by {signal.Signals(e.signum).name}"
+    if e.run_dir is None:
+        return f"{what} before a run directory was written"
+    where = f" during {e.where}" if e.where else ""
+    return f"{what}{where}; continue it with: lwt train --resume {shlex.quote(str(e.run_dir))}"
 
 
 if __name__ == "__main__":

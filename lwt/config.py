@@ -9,6 +9,7 @@ choices, before any data is read or any model is built.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -201,6 +202,27 @@ class Config:
 _EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` merges: the keys written beside it override the base's on purpose
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.YAMLError(f"key '{key}' appears twice in one mapping (line {key_node.start_mark.line + 1}); "
+                                     "give it once")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str):
+    """YAML as lwt reads every file it is given (experiments, sweeps): safe, and duplicate keys refused."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def _valid_keys(cls) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
@@ -306,11 +328,13 @@ def parse_overrides(overrides: list[str]) -> dict:
     return tree
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def _merge(base: dict, extra: dict, prefix: str = "") -> dict:
     out = dict(base)
     for key, value in extra.items():
+        if isinstance(value, dict) and out.get(key) is not None and not isinstance(out[key], dict):
+            raise LwtError(f"'{prefix}{key}' is a section and must be a mapping of keys to values, not {out[key]!r}")
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = _merge(out[key], value, f"{prefix}{key}.")
         else:
             out[key] = value
     return out
@@ -337,7 +361,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         if not path.is_file():
             raise LwtError(f"experiment file not found: {path}")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = load_yaml(path.read_text()) or {}
         except yaml.YAMLError as e:
             raise LwtError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
         if not isinstance(raw, dict):
@@ -347,7 +371,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     cfg = _build(Config, raw)
     validate(cfg)
     if cfg.run_name is None:
-        cfg.run_name = default_run_name(list(overrides), cfg.seed)
+        cfg.run_name = check_name("run_name", default_run_name(list(overrides), cfg.seed))
     return cfg
 
 
@@ -358,9 +382,24 @@ def with_overrides(cfg: Config, overrides: list[str]) -> Config:
     return new
 
 
+NAME = re.compile(r"[A-Za-z0-9_.=+-]{1,200}")
+NAME_RULE = "letters, digits and . _ = + - (one folder name: no '/', not '.' or '..', 1-200 characters)"
+
+
+def check_name(key: str, value: str) -> str:
+    """A value that becomes one path component (experiment, run_name, sweep): refused unless it is a plain name."""
+    if not NAME.fullmatch(value) or value in (".", ".."):
+        raise LwtError(f"{key}={value!r} is not a valid name; use {NAME_RULE}")
+    return value
+
+
 def validate(cfg: Config) -> None:
     """Checks that need more than types: names in registries, positive sizes."""
     from lwt.models import MODELS  # local import: the registry imports torch
+
+    for key in ("experiment", "run_name", "sweep"):
+        if getattr(cfg, key) is not None:
+            check_name(key, getattr(cfg, key))
 
     if cfg.model.name not in MODELS:
         raise LwtError(f"model.name={cfg.model.name!r} is not a known architecture; choose one of: "
@@ -381,9 +420,30 @@ def validate(cfg: Config) -> None:
         "trainer.checkpoint_every_n_epochs": cfg.trainer.checkpoint_every_n_epochs,
         "trainer.num_nodes": cfg.trainer.num_nodes,
     }
+    positive.update({"data.image_size": cfg.data.image_size, "model.aux.hidden": cfg.model.aux.hidden,
+                     "trainer.log_every_n_steps": cfg.trainer.log_every_n_steps})
     for key, value in positive.items():
         if value is not None and value < 1:
             raise LwtError(f"{key}={value} must be at least 1")
+    for key, value in flatten(to_dict(cfg)).items():  # .nan and .inf are floats to YAML: no range admits them
+        if any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, list) else [value])):
+            raise LwtError(f"{key}={value} must be a finite number")
+    for key in ("seed", "analysis.seed"):
+        value = cfg.seed if key == "seed" else cfg.analysis.seed
+        if not 0 <= value < 2**32:
+            raise LwtError(f"{key}={value} must be in [0, 2**32) (numpy and Lightning seed with 32-bit integers)")
+    if not 0 <= cfg.optim.momentum < 1:
+        raise LwtError(f"optim.momentum={cfg.optim.momentum} must be in [0, 1) (0: plain SGD)")
+    if cfg.model.widths is not None and not all(w >= 1 for w in cfg.model.widths):
+        raise LwtError(f"model.widths={cfg.model.widths}: every width must be at least 1")
+    for key, value in {"optim.weight_decay": cfg.optim.weight_decay,
+                       "curriculum.plateau_min_delta": cfg.curriculum.plateau_min_delta,
+                       "curriculum.critical_min_gain": 0 if cfg.curriculum.critical_min_gain == "auto"
+                       else cfg.curriculum.critical_min_gain}.items():
+        if value < 0:
+            raise LwtError(f"{key}={value} must be 0 or more")
+    if cfg.optim.gamma <= 0:
+        raise LwtError(f"optim.gamma={cfg.optim.gamma} must be positive (the step schedule multiplies lr by it)")
     if cfg.trainer.prefix_cache_gb is not None and cfg.trainer.prefix_cache_gb <= 0:
         raise LwtError(f"trainer.prefix_cache_gb={cfg.trainer.prefix_cache_gb} must be positive (or null: half "
                        "the memory available)")

@@ -8,3 +8,20 @@ and keeps its traceback.
 
 class LwtError(Exception):
     """A user-facing error whose message says what is wrong and what is valid."""
+
+
+class RunLocked(LwtError):
+    """The run folder is locked by another live process (``pid``): a sweep skips such a run."""
+
+    def __init__(self, message: str, pid: str):
+        super().__init__(message)
+        self.pid = pid
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived (raised by lwt's handler, lwt.cli). A BaseException, and no
+    KeyboardInterrupt, so Lightning's fit re-raises it instead of turning it into ``sys.exit(1)``."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum, self.where, self.run_dir = signum, None, None

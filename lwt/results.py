@@ -42,7 +42,7 @@ import yaml
 
 from lwt.config import flatten
 from lwt.errors import LwtError
-from lwt.rundir import atomic_write_text
+from lwt.rundir import atomic_write_text, read_result
 from lwt.stats import Summary, ci_text, summarize
 
 ID_COLUMNS = ["experiment", "mode", "model", "dataset"]
@@ -60,11 +60,13 @@ def find_runs(root: Path, sweep: str | None = None) -> list[dict]:
     runs = []
     for path in sorted(Path(root).rglob("result.json")):
         try:
-            result = json.loads(path.read_text())
+            result = read_result(path)  # a result without stages (or `[]`) must not count in n
             config_path = path.parent / "config.yaml"
             config = flatten(yaml.safe_load(config_path.read_text()) or {}) if config_path.is_file() else {}
-        except (OSError, ValueError, yaml.YAMLError) as e:
-            print(f"lwt results: skipping {path}: {e}", file=sys.stderr)
+            if not isinstance(config, dict):
+                raise LwtError(f"{config_path} is not an lwt config")
+        except (OSError, ValueError, yaml.YAMLError, LwtError, AttributeError) as e:
+            print(f"lwt results: warning: skipping {path}, excluded from the tables: {e}", file=sys.stderr)
             continue
         if sweep is not None and (result.get("sweep") or config.get("sweep")) != sweep:
             continue

@@ -6,7 +6,6 @@ added to the ``lwt`` command by ``add_parsers``; heavy imports wait until a comm
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -68,15 +67,17 @@ def cmd_critical(args) -> int:
     from lwt.analysis.common import open_run
     from lwt.analysis.critical import critical_report, critical_table
     from lwt.errors import LwtError
+    from lwt.rundir import read_result
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "result.json").is_file():
         open_run(run_dir)  # raises the standard "not a finished run" message
+    result = read_result(run_dir / "result.json")
     try:
-        result = json.loads((run_dir / "result.json").read_text())
-    except json.JSONDecodeError as e:
-        raise LwtError(f"{run_dir / 'result.json'} is not valid JSON ({e})") from None
-    report = critical_report(result)
+        report = critical_report(result)
+    except (KeyError, TypeError, ValueError) as e:
+        raise LwtError(f"{run_dir / 'result.json'} lacks what the critical-layer report reads ({e!r}); "
+                       "it was not written by `lwt train`, or was edited") from None
     print(critical_table(report))
     _write(run_dir / "critical.json", report)
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from torch import Tensor, nn
 from lwt.config import Config, load_config
 from lwt.errors import LwtError
 from lwt.models import StagedNet
+from lwt.rundir import read_result
 
 # What may change when a finished run is analysed: the measurement's own settings, where the data lies
 # and where to compute. Anything else would describe a different network than model.pt holds.
@@ -53,13 +53,7 @@ def open_run(run_dir: str | Path, overrides: list[str] = ()) -> FinishedRun:
         raise LwtError(f"cannot override {', '.join(bad)} when analysing a finished run; only "
                        f"{', '.join(p.rstrip('=') + ('*' if p.endswith('.') else '') for p in ANALYSIS_OVERRIDES)}")
     cfg = load_config(run_dir / "config.yaml", list(overrides))
-    try:
-        result = json.loads((run_dir / "result.json").read_text())
-    except json.JSONDecodeError as e:
-        raise LwtError(f"{run_dir / 'result.json'} is not valid JSON ({e})") from None
-    if not result.get("stages"):
-        raise LwtError(f"{run_dir / 'result.json'} has no stages")
-    return FinishedRun(run_dir, cfg, result)
+    return FinishedRun(run_dir, cfg, read_result(run_dir / "result.json"))
 
 
 def load_datamodule(cfg: Config):
@@ -77,10 +71,15 @@ def load_network(run: FinishedRun, dm) -> StagedNet:
 
     net = build_model(run.cfg.model, dm.num_classes, dm.input_shape)
     path = run.run_dir / "model.pt"
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, a pickle weights_only refuses, not a torch file at all
+        reason = " ".join(str(e).split())[:160] or type(e).__name__
+        raise LwtError(f"{path} is corrupt, truncated or not a weights file lwt wrote ({reason}); "
+                       "retrain the run (lwt train --overwrite) or put its own model.pt back") from None
     try:
         net.load_state_dict(state)
-    except RuntimeError as e:
+    except (RuntimeError, TypeError, AttributeError) as e:
         raise LwtError(f"{path} does not fit the network config.yaml describes: {str(e).splitlines()[0]}") from None
     return net.eval()
 

@@ -13,7 +13,7 @@ import os
 import pickle
 from pathlib import Path
 
-from lwt.data.cifar import LAYOUTS, _read_pickle
+from lwt.data.cifar import LAYOUTS, _read_pickle, read_cifar_pickle
 from lwt.data.folders import held_out_split, layout_of, train_split, tree_classes
 from lwt.errors import LwtError
 
@@ -51,7 +51,7 @@ def check_cifar(root: Path, name: str) -> list[str]:
                 lines.append(f"{WARNING}{folder / file} is missing")
                 continue
             try:
-                counts[split] += len(_read_pickle(folder / file, layout.label_key)[1])
+                counts[split] += len(_read_pickle(folder / file, layout.label_key, layout.num_classes)[1])
             except LwtError as e:
                 lines.append(f"{WARNING}{e}")
     for file, want in official_md5s(name).items():
@@ -68,8 +68,7 @@ def check_cifar(root: Path, name: str) -> list[str]:
 def _class_names(folder: Path, name: str) -> list[str]:
     meta, key = ("batches.meta", "label_names") if name == "cifar10" else ("meta", "fine_label_names")
     try:
-        with open(folder / meta, "rb") as f:
-            return list(pickle.load(f, encoding="latin1")[key])
+        return list(read_cifar_pickle(folder / meta)[key])
     except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError):
         return []
 

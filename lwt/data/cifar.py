@@ -55,17 +55,39 @@ def _missing_message(layout: CifarLayout, root: Path, missing: list[str]) -> str
     )
 
 
-def _read_pickle(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+class _ArraysOnly(pickle.Unpickler):
+    """The CIFAR pickles hold dicts, lists, str, bytes, ints and numpy arrays, nothing else: any other global
+    (os.system, builtins.eval, ...) is refused, so a crafted file cannot run code when it is read."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct"), ("_codecs", "encode")}  # encode: bytes in protocol 2
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it asks for {module}.{name}, which no CIFAR file holds (refused unread)")
+        return super().find_class(module, name)
+
+
+def read_cifar_pickle(path: Path):
+    """A CIFAR pickle through ``_ArraysOnly``; errors are the caller's to report."""
+    with open(path, "rb") as f:
+        return _ArraysOnly(f, encoding="latin1").load()
+
+
+def _read_pickle(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     try:
-        with open(path, "rb") as f:
-            entry = pickle.load(f, encoding="latin1")
+        entry = read_cifar_pickle(path)
         data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(entry[label_key], dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as e:
-        raise LwtError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}); "
+    except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError, IndexError) as e:
+        raise LwtError(f"{path} is corrupt or truncated, or not a CIFAR file ({type(e).__name__}: {e}); "
                        "replace it, or delete it and pass data.download=true") from None
     if len(data) != len(labels):
         raise LwtError(f"{path} is corrupt: {len(data)} images but {len(labels)} labels")
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        raise LwtError(f"{path} is corrupt: {int(bad.sum())} label(s) outside [0, {num_classes}) (e.g. "
+                       f"{int(labels[bad][0])} at index {int(bad.nonzero()[0][0])}); replace it")
     return data, labels
 
 
@@ -93,7 +115,7 @@ def load_cifar(name: str, root: Path, download: bool = False) -> tuple[Tensor, T
     folder = ensure_cifar(name, root, download)
 
     def read(files):
-        parts = [_read_pickle(folder / f, layout.label_key) for f in files]
+        parts = [_read_pickle(folder / f, layout.label_key, layout.num_classes) for f in files]
         return (torch.from_numpy(np.concatenate([p[0] for p in parts])),
                 torch.from_numpy(np.concatenate([p[1] for p in parts])))
 

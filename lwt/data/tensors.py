@@ -72,11 +72,14 @@ def split_indices(labels: Tensor, val_size: int, subset: int | None, seed: int) 
     training subset is class-balanced: classes take turns in the seeded order until ``subset`` are
     taken (class sizes may differ by one).
     """
+    from lwt.errors import LwtError
+
     n = len(labels)
     if val_size >= n:
-        from lwt.errors import LwtError
-
         raise LwtError(f"data.val_size={val_size} leaves no training images (the training set has {n})")
+    if subset is not None and subset > n - val_size:  # clamping it would leave a run named for what it lacks
+        raise LwtError(f"data.train_subset={subset} is more than the {n - val_size} training images left after "
+                       f"data.val_size={val_size} (of {n}); give at most {n - val_size}, or null for all of them")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     val_idx, pool = perm[:val_size], perm[val_size:]
     if subset is None or subset >= len(pool):

@@ -9,6 +9,7 @@ A figure whose table is missing is skipped with the command that makes it.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 FIGURES = ["fig1_depth", "fig2_gap", "fig3_overfitting", "fig4_critical", "fig5_remedies", "fig6_cka", "fig7_probes"]
@@ -58,7 +59,8 @@ def make_figures(results: Path, out: Path, only: list[int] | None = None) -> tup
                 continue
             module = importlib.import_module(f"lwt.figures.{name}")
             try:
-                data, source = _source(module, results)
+                with _readable(name, results):
+                    data, source = _source(module, results)
             except MissingTable as e:
                 how = (f"lwt sweep experiments/sweeps/{module.SWEEP}.yaml [--variant cpu], then lwt results runs/ "
                        f"--sweep {module.SWEEP}[_cpu] --out {results}/{module.SWEEP}[_cpu].csv"
@@ -66,8 +68,26 @@ def make_figures(results: Path, out: Path, only: list[int] | None = None) -> tup
                        f"then copy the JSON into {results}/{module.FOLDER}/")
                 skipped.append(f"{name}: no table ({e}); make it with: {how}")
                 continue
-            written += module.make(data, out, source)
+            table = results if results.is_file() else results / getattr(module, "FOLDER", source)
+            with _readable(name, table):
+                written += module.make(data, out, source)
     return written, skipped
+
+
+@contextmanager
+def _readable(name: str, table: Path):
+    """A table or report that is truncated, garbage or of another kind (the columns or keys
+    the figure reads are missing or hold text) answered by one LwtError naming it."""
+    import csv
+
+    from lwt.errors import LwtError
+
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError, csv.Error) as e:
+        raise LwtError(f"{table} is not a table {name} can read ({type(e).__name__}: {str(e)[:120]}); it is "
+                       "truncated, damaged or of another kind: remake it with `lwt results` (or `lwt cka/probe`)"
+                       ) from None
 
 
 def log_to_wandb(paths: list[Path], results: Path, mode: str) -> None:

@@ -42,7 +42,17 @@ def read_table(path: Path) -> list[dict]:
     if not path.is_file():
         raise MissingTable(str(path))
     with path.open(newline="") as f:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    missing = [c for c in ("experiment", "mode", "model", "dataset") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)} column")
+    if not rows:
+        raise ValueError("no rows")
+    for n, row in enumerate(rows, 2):  # DictReader fills a short row with None, files a long one under None
+        if None in row or None in row.values():
+            raise ValueError(f"line {n} has {'more' if None in row else 'fewer'} cells than the header")
+    return [{k: _number(v) for k, v in row.items()} for row in rows]
 
 
 def read_reports(folder: Path) -> list[dict]:

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import yaml
 
 from lwt.config import flatten, to_dict
-from lwt.errors import LwtError
+from lwt.errors import LwtError, RunLocked
+from lwt.rundir import locked_by
 from lwt.sweep.spec import Run, Sweep
 
 
@@ -72,22 +73,28 @@ def config_mismatch(run: Run) -> list[str]:
 class Progress:
     def __init__(self, sweep: Sweep, total: int, already: int, workers: int):
         self.sweep, self.total, self.workers = sweep, total, workers
-        self.done, self.failed, self.seconds = already, [], []
+        self.done, self.failed, self.seconds, self.locked = already, [], [], []
         self.lock = threading.Lock()
 
     def start(self, r: Run) -> None:
         with self.lock:
             print(f"[sweep {self.sweep.name}] start {r.index}/{self.total}: {r.id} ({r.status()})", flush=True)
 
-    def finish(self, r: Run, seconds: float, ok: bool) -> None:
+    def finish(self, r: Run, seconds: float, ok: bool | str) -> None:
+        """``ok``: True, False (failed) or the pid of another process that holds the run's lock (skipped)."""
         with self.lock:
+            if isinstance(ok, str):
+                self.locked.append(r)
+                print(f"[sweep {self.sweep.name}] skipped {r.id}: another process (pid {ok}) is training it",
+                      flush=True)
+                return
             if ok:
                 self.done += 1
                 self.seconds.append(seconds)
             else:
                 self.failed.append(r)
             mean = sum(self.seconds) / len(self.seconds) if self.seconds else None
-            left = self.total - self.done - len(self.failed)
+            left = self.total - self.done - len(self.failed) - len(self.locked)
             eta = f"ETA {_duration(mean * left / min(self.workers, max(left, 1)))}" if mean and left else ""
             rate = f"mean {_duration(mean)}/run" if mean else ""
             print(f"[sweep {self.sweep.name}] {'finished' if ok else 'FAILED'} {r.id} in {_duration(seconds)}: "
@@ -95,7 +102,7 @@ class Progress:
                   + "".join(f"; {x}" for x in (rate, eta) if x), flush=True)
 
 
-def _train_here(r: Run) -> bool:
+def _train_here(r: Run) -> bool | str:
     from lwt.config import load_config
     from lwt.training.resume import resume_config
     from lwt.training.run import run
@@ -106,6 +113,8 @@ def _train_here(r: Run) -> bool:
         else:
             run(load_config(r.base.path, r.overrides))  # a fresh config: run() may fill in fields
         return True
+    except RunLocked as e:
+        return e.pid
     except LwtError as e:
         print(f"lwt: error in {r.id}: {e}", file=sys.stderr, flush=True)
     except Exception:  # a bug in one run should not stop the others; its traceback is kept
@@ -113,12 +122,14 @@ def _train_here(r: Run) -> bool:
     return False
 
 
-def _train_subprocess(r: Run, env: dict) -> bool:
+def _train_subprocess(r: Run, env: dict) -> bool | str:
     resume = ["--resume", str(r.run_dir)] if r.status() == "partial" else []
     r.run_dir.mkdir(parents=True, exist_ok=True)
     with open(r.run_dir / "train.log", "a") as log:
         proc = subprocess.run([sys.executable, "-m", "lwt", *r.train_args(), *resume], stdout=log,
                               stderr=subprocess.STDOUT, env=env)
+    if proc.returncode != 0 and (pid := locked_by(r.run_dir)):
+        return pid  # another sweep took the run between the check before the start and the child's lock
     if proc.returncode != 0:
         print(f"lwt: {r.id} exited with status {proc.returncode}; see {r.run_dir / 'train.log'}",
               file=sys.stderr, flush=True)
@@ -140,8 +151,9 @@ def auto_workers(todo: int) -> int:
 
 
 def execute(sweep: Sweep, runs: list[Run], workers: int | None = 1) -> int:
-    """Train every run of ``runs`` that has no result.json; 0 when all of them are finished at the end.
-    ``workers``: runs at once (None: ``auto_workers``)."""
+    """Train every run of ``runs`` that has no result.json; 0 when none failed: all finished at the end, or
+    skipped because another process holds their lock (it is training them). ``workers``: runs at once
+    (None: ``auto_workers``)."""
     check_finished_runs(sweep, runs)
     todo = [r for r in runs if r.status() != "done"]
     if workers is None:
@@ -152,8 +164,11 @@ def execute(sweep: Sweep, runs: list[Run], workers: int | None = 1) -> int:
           f"(skipped), {len(todo)} to train" + (f" with {workers} workers" if workers > 1 else ""), flush=True)
 
     def one(r: Run, env: dict | None) -> None:
-        progress.start(r)
         t0 = time.perf_counter()
+        if pid := locked_by(r.run_dir):  # another sweep (or lwt train) is training it: leave it alone
+            progress.finish(r, 0.0, pid)
+            return
+        progress.start(r)
         ok = _train_subprocess(r, env) if env is not None else _train_here(r)
         progress.finish(r, time.perf_counter() - t0, ok)
 
@@ -167,10 +182,16 @@ def execute(sweep: Sweep, runs: list[Run], workers: int | None = 1) -> int:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for future in [pool.submit(one, r, env) for r in todo]:
                 future.result()
+    if progress.locked:
+        print(f"[sweep {sweep.name}] {len(progress.locked)} run(s) skipped, being trained by another process: "
+              + ", ".join(r.id for r in progress.locked) + "; run the sweep again once it has ended",
+              file=sys.stderr, flush=True)
     if progress.failed:
         print(f"[sweep {sweep.name}] {len(progress.failed)} run(s) failed: "
               + ", ".join(r.id for r in progress.failed), file=sys.stderr, flush=True)
         return 1
+    if progress.locked:
+        return 0  # nothing failed; the other process finishes those runs
     print(f"[sweep {sweep.name}] all {len(runs)} runs finished; table: "
           f"lwt results {sweep.out_dir.parent.parent} --sweep {sweep.name}", flush=True)
     return 0

@@ -52,7 +52,9 @@ class Run:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.cfg.logging.out_dir) / self.cfg.experiment / self.cfg.run_name
+        from lwt.rundir import run_dir_of
+
+        return run_dir_of(self.cfg)
 
     def status(self) -> str:
         """``done`` (result.json exists), ``partial`` (started, not finished) or ``todo``."""
@@ -214,8 +216,10 @@ def _seeds(value: Any, where: str) -> list[int]:
 def _read(path: Path) -> dict:
     if not path.is_file():
         raise LwtError(f"sweep file not found: {path}")
+    from lwt.config import load_yaml
+
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except yaml.YAMLError as e:
         raise LwtError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):

@@ -130,7 +130,9 @@ def make_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
         return loggers
 
     def wandb_logger(offline: bool) -> WandbLogger:
-        extra = {}
+        # mode given to wandb.init: a failed online init has already fixed wandb's process-wide settings, so
+        # the WANDB_MODE Lightning sets for offline loggers would come too late and the fallback would try to log in
+        extra = {"mode": "offline"} if offline else {}
         if not offline and "WANDB_INIT_TIMEOUT" not in os.environ:
             import wandb
 
@@ -147,10 +149,15 @@ def make_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
     if problem is None:
         logger = wandb_logger(offline=False)
         try:
-            logger.experiment  # noqa: B018 -- start the online run now, while falling back is still possible
-            return loggers + [logger]
-        except Exception as e:  # wandb raises its own error types (CommError, UsageError, timeouts)
+            run = logger.experiment  # start the online run now, while falling back is still possible
+        except Exception as e:  # wandb raises its own error types (CommError, UsageError: no API key, timeouts)
             problem = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        else:
+            if not getattr(run, "offline", False):
+                return loggers + [logger]
+            warn(f"W&B online mode was asked for, but wandb started the run offline (WANDB_MODE="  # its own choice
+                 f"{os.environ.get('WANDB_MODE')!r}); upload later with `wandb sync {run_dir / 'wandb'}/offline-run-*`")
+            return loggers + [logger]
     warn(f"W&B online mode is unavailable ({problem}); logging offline to {run_dir / 'wandb'} instead. "
          f"Training continues; upload later with `wandb sync {run_dir / 'wandb'}/offline-run-*`")
     return loggers + [wandb_logger(offline=True)]

@@ -29,3 +29,20 @@ def autocast(precision: str, device: torch.device):
     evaluations outside a Trainer that must match what the run reported."""
     dtype = AUTOCAST.get(precision)
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def check_lightning_options(t: TrainerConfig) -> None:
+    """trainer.accelerator / devices / strategy / precision / num_nodes as Lightning itself checks them, by
+    building a Trainer that is never run (it writes nothing), before any file of the run exists."""
+    import lightning as L
+
+    from lwt.errors import LwtError
+
+    try:
+        L.Trainer(accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+                  precision=resolve_precision(t), logger=False, enable_checkpointing=False,
+                  enable_progress_bar=False, enable_model_summary=False)
+    except Exception as e:  # Lightning raises MisconfigurationException, ValueError, RuntimeError, TypeError
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise LwtError(f"trainer.accelerator={t.accelerator!r}, devices={t.devices!r}, strategy={t.strategy!r}, "
+                       f"precision={t.precision!r}: Lightning refuses them: {reason[:400]}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -91,15 +92,38 @@ def read_progress(run_dir: Path) -> dict:
     return progress
 
 
-def write_progress(run_dir: Path, rows: list[dict], curriculum: dict, finished: bool) -> None:
-    atomic_write_json(Path(run_dir) / PROGRESS, {"stages": rows, "curriculum": curriculum, "finished": finished})
+def write_progress(run_dir: Path, rows: list[dict], curriculum: dict, finished: bool,
+                   history: list[dict] | None = None) -> None:
+    """``history``: the curriculum state after each finished stage, so ``forget_stages`` can go back to any."""
+    atomic_write_json(Path(run_dir) / PROGRESS, {"stages": rows, "curriculum": curriculum, "finished": finished,
+                                                 "history": history or []})
+
+
+def forget_stages(run_dir: Path, stage: int) -> None:
+    """Forget greedy stages ``stage``, ``stage``+1, ... of an unfinished run (rows, curriculum state and
+    checkpoints, fine-tuning's included), so that a resume retrains them from stage ``stage``-1's checkpoint:
+    the way out when a finished stage's checkpoint is damaged (progress.json still lists the stage)."""
+    run_dir = Path(run_dir)
+    progress = read_progress(run_dir)
+    rows, history = progress["stages"], progress.get("history") or []
+    if not 1 <= stage <= len(rows):
+        raise LwtError(f"--redo-stage {stage}: {run_dir} has finished greedy stages "
+                       f"{'1-' + str(len(rows)) if rows else '(none yet)'}; give one of them")
+    if stage > 1 and len(history) < stage - 1:
+        raise LwtError(f"--redo-stage {stage}: {PROGRESS} of {run_dir} was written before lwt kept the curriculum "
+                       "state of every stage; only --redo-stage 1 (retrain all stages) is possible")
+    for folder in (run_dir / "checkpoints").glob("*"):
+        number = folder.name.removeprefix("stage")
+        if folder.name == "finetune" or (number.isdigit() and int(number) >= stage):
+            shutil.rmtree(folder)
+    write_progress(run_dir, rows[:stage - 1], history[stage - 2] if stage > 1 else None, False, history[:stage - 1])
 
 
 def _describe(model: dict, keys) -> str:
     return ", ".join(f"{k}={model.get(k)!r}" for k in keys)
 
 
-def load_checkpoint(path: Path, net: torch.nn.Module, model: ModelConfig, phase: str) -> dict:
+def load_checkpoint(path: Path, net: torch.nn.Module, model: ModelConfig, phase: str, finished: bool = False) -> dict:
     """Read ``path`` and check that it was written for this network and phase; LwtError naming both if not.
 
     Returns the checkpoint; its ``state_dict`` keys are the module's (``net.`` + the StagedNet's keys).
@@ -109,6 +133,11 @@ def load_checkpoint(path: Path, net: torch.nn.Module, model: ModelConfig, phase:
         weights = ckpt["state_dict"]
     except Exception as e:  # torch raises many types for damaged zip archives and pickles
         reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        if finished:  # progress.json lists the stage: deleting the file alone would not retrain it
+            run_dir = Path(path).parents[2]
+            raise LwtError(f"checkpoint {path} of finished {phase_title(phase)} is corrupt, truncated or missing "
+                           f"({reason}); retrain from that stage with `lwt train --resume {run_dir} --redo-stage "
+                           f"{phase.removeprefix('stage')}` (earlier stages are kept)") from None
         raise LwtError(f"checkpoint {path} is corrupt or truncated ({reason}); delete it to redo "
                        f"{phase_title(phase)} from its start (earlier stages are kept), then resume again") from None
     expected = {f"net.{k}": v.shape for k, v in net.state_dict().items()}
@@ -138,5 +167,5 @@ def load_checkpoint(path: Path, net: torch.nn.Module, model: ModelConfig, phase:
 
 def restore_net(path: Path, net: torch.nn.Module, model: ModelConfig, phase: str) -> None:
     """Load every block's weights (frozen ones included) from a finished phase's checkpoint into ``net``."""
-    weights = load_checkpoint(path, net, model, phase)["state_dict"]
+    weights = load_checkpoint(path, net, model, phase, finished=True)["state_dict"]
     net.load_state_dict({k[len("net."):]: v for k, v in weights.items() if k.startswith("net.")})

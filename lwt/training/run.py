@@ -4,6 +4,7 @@ end-to-end training, or decoupled greedy training (dgl)."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import time
 import warnings
@@ -17,24 +18,30 @@ from lightning.pytorch.loggers import WandbLogger
 from lwt.analysis.gap import record_depth_choice, record_per_layer
 from lwt.config import Config, check_stage_lists
 from lwt.data import build_datamodule
+from lwt.errors import Interrupted
 from lwt.models import StagedNet, build_model
 from lwt.rundir import (
     RESULT,
+    RunLock,
+    atomic_write_bytes,
     atomic_write_json,
     git_revision,
     is_main_process,
     prepare_run_dir,
+    refuse_foreign,
     reopen_run_dir,
     run_dir_of,
+    write_errors_reported,
 )
 from lwt.training.curriculum import Curriculum
 from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
 from lwt.training.loggers import log_depth_curve, make_loggers
-from lwt.training.precision import resolve_precision
+from lwt.training.precision import check_lightning_options, resolve_precision
 from lwt.training.prefix import PrefixCache, cache_wanted
 from lwt.training.resume import (
     checkpoint_path,
+    forget_stages,
     load_checkpoint,
     phase_title,
     read_progress,
@@ -83,7 +90,11 @@ def fit(cfg: Config, trainer: L.Trainer, module: L.LightningModule, dm, run_dir:
     resume = path.is_file()
     if resume:
         load_checkpoint(path, module.net, cfg.model, phase)
-    trainer.fit(module, datamodule=dm, ckpt_path=path if resume else None)
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=path if resume else None)
+    except Interrupted as e:  # where it stopped, for the one line the CLI prints
+        e.where = e.where or f"{phase_title(phase)}, epoch {trainer.current_epoch + 1}"
+        raise
     trainer.save_checkpoint(path, weights_only=False)
 
 
@@ -100,7 +111,7 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tup
     """Train stage after stage; stages finished by an earlier (killed) attempt are kept, not retrained."""
     curriculum = Curriculum(cfg.curriculum, net.num_blocks, val_images=len(dm.val_set))
     progress = read_progress(run_dir)
-    rows, finished = progress["stages"], progress["finished"]
+    rows, finished, history = progress["stages"], progress["finished"], progress.get("history") or []
     if progress["curriculum"] is not None:
         curriculum.load_state_dict(progress["curriculum"])
     if rows:  # the last finished stage's checkpoint holds every block as that stage left it
@@ -110,8 +121,9 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tup
         stage += 1
         rows.append(train_stage(cfg, net, dm, run_dir, loggers, curriculum, stage, carry))
         finished = curriculum.stage_done(stage, rows[-1]["val_acc"])  # val acc is reduced over DDP ranks
+        history.append(curriculum.state_dict())
         if is_main_process():
-            write_progress(run_dir, rows, curriculum.state_dict(), finished)
+            write_progress(run_dir, rows, history[-1], finished, history)
     decision = curriculum.critical.decision()
     if decision["fired"]:
         print(f"[lwt] critical layer: stage {decision['critical_layer']} (val acc {decision['best_val_acc']:.4f}); "
@@ -213,29 +225,49 @@ def train_joint(cfg: Config, module, dm, run_dir: Path, loggers, epochs: int, ph
     ]
 
 
-def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) -> dict:
+def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None,
+        redo_stage: int | None = None) -> dict:
     """Train as ``cfg`` says; return the result (also written to ``run_dir/result.json``).
 
     ``resume``: the directory of a killed run of this ``cfg`` (see ``resume.resume_config``); its finished
-    stages are kept and the current phase continues from its last checkpoint.
+    stages are kept and the current phase continues from its last checkpoint. ``redo_stage``: with ``resume``,
+    greedy stages from this one on are forgotten first and retrained (``resume.forget_stages``).
     """
-    return train(cfg, overwrite, resume)[0]
+    return train(cfg, overwrite, resume, redo_stage)[0]
 
 
-def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None) -> tuple[dict, StagedNet]:
-    """``run``, also returning the trained network (in every DDP process; only the main one writes files)."""
+def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None,
+          redo_stage: int | None = None) -> tuple[dict, StagedNet]:
+    """``run``, also returning the trained network (in every DDP process; only the main one writes files).
+
+    Everything is checked before the run folder is touched (config, Lightning's options, data); then the
+    main process locks the folder (RunLock) for the whole run."""
+    main = is_main_process()
+    if main:
+        check_lightning_options(cfg.trainer)
     dm = build_datamodule(cfg)
     dm.prepare_data()
     dm.setup("fit")  # missing or corrupt data fails here, before a run directory is made
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape)  # a resume rebuilds it identically
     check_stage_lists(cfg, net.num_blocks)
-    main = is_main_process()
+    run_dir = Path(resume) if resume is not None else run_dir_of(cfg)
     if not main:  # a DDP worker: the main process made the run directory and logs; this one only trains
-        run_dir, loggers = (Path(resume) if resume is not None else run_dir_of(cfg)), []
-    else:
-        run_dir = reopen_run_dir(Path(resume)) if resume is not None else prepare_run_dir(cfg, overwrite)
-        loggers = make_loggers(cfg, run_dir)
+        return _train(cfg, dm, net, run_dir, [], main)
+    if resume is None:
+        refuse_foreign(run_dir)  # before the lock: not even the lock file goes into a folder lwt did not make
+    try:
+        with RunLock(run_dir), write_errors_reported(run_dir):
+            if redo_stage is not None:
+                forget_stages(run_dir, redo_stage)
+            run_dir = reopen_run_dir(run_dir) if resume is not None else prepare_run_dir(cfg, overwrite)
+            return _train(cfg, dm, net, run_dir, make_loggers(cfg, run_dir), main)
+    except Interrupted as e:
+        e.run_dir = run_dir
+        raise
+
+
+def _train(cfg: Config, dm, net: StagedNet, run_dir: Path, loggers, main: bool) -> tuple[dict, StagedNet]:
     start = time.perf_counter()
     decision, tuned = None, None
     try:
@@ -265,7 +297,9 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
     }
     if not main:
         return result, net  # the main process writes model.pt and result.json
-    torch.save(net.state_dict(), run_dir / "model.pt")
+    buffer = io.BytesIO()
+    torch.save(net.state_dict(), buffer)
+    atomic_write_bytes(run_dir / "model.pt", buffer.getvalue())
     record_per_layer(result, cfg, net, dm, loggers)  # analysis.per_layer: un-augmented train acc and gap
     record_depth_choice(result, cfg, net, dm)  # the val-selected depth and the ensemble, beside the last stage
     log_depth_curve(loggers, rows)  # W&B: accuracy vs depth, x = depth

@@ -12,9 +12,8 @@ files load with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import dataclasses
-import os
+import io
 import random
-import tempfile
 import time
 from pathlib import Path
 
@@ -130,17 +129,15 @@ class FiniteLoss(L.Callback):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes each checkpoint to a temp file beside it and renames it into place. (Lightning's own
-    "atomic" save goes through a temp file in /tmp, whose move is a plain copy across file systems.)"""
+    """Writes each checkpoint to a temp file beside it, fsyncs it and renames it into place (lwt.rundir).
+    (Lightning's own "atomic" save goes through a temp file in /tmp, whose move is a plain copy across file
+    systems.)"""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        from lwt.rundir import atomic_write_bytes
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()  # serialized first, so a failing write is an OSError naming the file
+        torch.save(checkpoint, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
