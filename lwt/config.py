@@ -148,6 +148,7 @@ class LoggingConfig:
     wandb: Literal["offline", "online", "disabled"] = "offline"
     project: str = "lwt"
     out_dir: str = "runs"
+    lr_monitor: bool = True  # Lightning's LearningRateMonitor: every optimizer's learning rate, every logged step
 
 
 @dataclass

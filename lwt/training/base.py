@@ -26,7 +26,7 @@ class BaseModule(L.LightningModule):
                  main_depth: int, max_epochs: int, stage: int | None = None):
         super().__init__()
         self.net, self.optim_cfg, self.max_epochs = net, optim, max_epochs
-        self.stage_tag = stage  # greedy: logged as `stage` on every row, so curves split by stage
+        self.stage_tag = stage  # greedy: the stage (the loggers' rows get it as `stage`: lwt/training/axes.py)
         self.depths, self.main_depth = depths, main_depth
         self.accuracy = nn.ModuleDict({
             f"{split}_{d}": MulticlassAccuracy(num_classes, average="micro") for split in SPLITS for d in depths
@@ -79,8 +79,6 @@ class BaseModule(L.LightningModule):
         self.log(f"{split}/acc", self.accuracy[f"{split}_{self.main_depth}"], on_step=False, on_epoch=True,
                  prog_bar=split != "test")
         self.log(f"{split}/loss", losses[self.main_depth], on_step=on_step, on_epoch=True, prog_bar=on_step)
-        if self.stage_tag is not None:
-            self.log("stage", float(self.stage_tag), on_step=on_step, on_epoch=True)
         return sum(losses.values())
 
     def training_step(self, batch, batch_idx):
