@@ -152,8 +152,8 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curricu
     row = {
         "stage": stage, "depth": stage,
         "train_acc": _metric(trainer, "train/acc"), "val_acc": _metric(trainer, "val/acc"), "test_acc": test_acc,
-        "epochs": epochs, "steps": trainer.global_step, "seconds": round(seconds, 2), **speed(timer, len(dm.train_set) * epochs,
-                                                             time.perf_counter() - t_test),
+        "epochs": epochs, "steps": trainer.global_step, "seconds": round(seconds, 2),
+        **speed(timer, len(dm.train_set) * epochs, time.perf_counter() - t_test),
         "stop_reason": curriculum.stop_reason[stage],
     }
     if isinstance(dm, PrefixCache):  # hand the features on now, not when the trainer <-> datamodule cycle is
@@ -218,7 +218,8 @@ def train_joint(cfg: Config, module, dm, run_dir: Path, loggers, epochs: int, ph
         {
             "stage": d, "depth": d, "train_acc": train_val.get(f"train/acc_depth{d}"),
             "val_acc": train_val.get(f"val/acc_depth{d}"), "test_acc": test[f"test/acc_depth{d}"],
-            "epochs": trainer.current_epoch, "steps": trainer.global_step, "seconds": round(seconds, 2), **rates, "stop_reason": "budget",
+            "epochs": trainer.current_epoch, "steps": trainer.global_step, "seconds": round(seconds, 2), **rates,
+            "stop_reason": "budget",
         }
         for d in module.depths
     ]
@@ -267,7 +268,8 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
         raise
     result = {
         "experiment": cfg.experiment, "run_name": cfg.run_name, "sweep": cfg.sweep, "mode": cfg.mode, "seed": cfg.seed,
-        "model": cfg.model.name, "dataset": cfg.data.name, "train_images": len(dm.train_set),
+        "model": cfg.model.name, "dataset": cfg.data.name, "num_classes": dm.num_classes,
+        "input_shape": list(dm.input_shape), "train_images": len(dm.train_set),
         "val_images": len(dm.val_set), "test_images": len(dm.test_set),
         "git_revision": git_revision(), "stages": rows,
         "final_test_acc": tuned["test_acc_after"] if tuned else rows[-1]["test_acc"], "finetune": tuned,
