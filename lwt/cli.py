@@ -8,8 +8,6 @@ from pathlib import Path
 
 from lwt.errors import LwtError
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-
 # The demo: s2d_cnn (lwt's cheap variant of Belilovsky's k=2 network), greedy and end to end on the same small
 # CIFAR-10 subset, sized to finish in under 10 minutes on 2 CPU cores (the authors' network costs about 4x).
 DEMO_NET = "s2d_cnn"
@@ -51,7 +49,7 @@ def cmd_demo(args) -> int:
     overrides = DEMO_OVERRIDES + [f"logging.out_dir={args.out}"] + args.overrides
     results = []
     for mode in ("greedy", "e2e"):
-        cfg = load_config(EXPERIMENTS / "cifar10" / f"{DEMO_NET}_{mode}.yaml", overrides)
+        cfg = load_config(f"cifar10/{DEMO_NET}_{mode}", overrides)  # lwt's own (lwt/files.py): from any folder
         results.append(run(cfg, overwrite=True))
     for result in results:
         print("\n" + stage_table(result))

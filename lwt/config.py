@@ -333,9 +333,12 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     """Read an experiment file, apply overrides, validate. The experiment name defaults to the file stem."""
     raw: dict = {}
     if path is not None:
-        path = Path(path)
+        from lwt.files import find_file, known_experiments  # by name too: cifar10/belilovsky_k2_greedy
+
+        path = find_file(path) or Path(path)
         if not path.is_file():
-            raise LwtError(f"experiment file not found: {path}")
+            raise LwtError(f"experiment file not found: {path} (nor an experiment of that name; lwt's own: "
+                           f"{', '.join(known_experiments()[:6])}, ...)")
         try:
             raw = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
