@@ -16,6 +16,24 @@ DEMO_OVERRIDES = ["data.download=true", "data.train_subset=2000", "data.val_size
                   "curriculum.epochs_per_stage=2", "model.width=64", "trainer.progress_bar=false"]
 
 
+TRAIN_HELP = """Train one experiment: an experiment file (YAML) plus key=value overrides of any config key.
+
+modes (the file's `mode:`, or mode=...):
+  greedy  one stage per block: block k and its auxiliary head trained on the frozen blocks 1..k-1
+  e2e     the whole network end to end (per-block readouts on detached features, for comparison)
+  dgl     decoupled greedy: every stage at once, each block on the previous one's detached output
+
+config keys: every section and default is in lwt/config.py (data.*, model.*, optim.*, curriculum.*,
+finetune.*, trainer.*, logging.*, analysis.*); an unknown key lists the valid ones. Architectures:
+`lwt models`. Lists parse as YAML: model.widths=[64,128] trainer.devices=[0,1].
+
+examples:
+  lwt train experiments/cifar10/belilovsky_k2_greedy.yaml data.train_subset=10000
+  lwt train cifar10/vgg11_e2e trainer.max_epochs=12 logging.wandb=disabled
+  lwt train --resume runs/belilovsky_k2_greedy/seed0
+"""
+
+
 def cmd_train(args) -> int:
     from lwt.config import load_config
     from lwt.report import stage_table
@@ -63,10 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lwt", description="Greedy layerwise vs end-to-end training.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train one experiment (greedy or e2e, as its file says)")
+    p = sub.add_parser("train", help="train one experiment (mode greedy, e2e or dgl, as its file says)",
+                       description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("experiment", nargs="?",
-                   help="experiment YAML file, e.g. experiments/cifar10/belilovsky_k2_greedy.yaml")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.train_subset=10000")
+                   help="experiment YAML file, e.g. experiments/cifar10/belilovsky_k2_greedy.yaml, or an experiment "
+                        "of lwt's by name, e.g. cifar10/belilovsky_k2_greedy")
+    p.add_argument("overrides", nargs="*", help="key=value overrides (before or after the options), e.g. "
+                   "data.train_subset=10000 trainer.devices=[0,1]")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished or unfinished run in the same run directory")
     p.add_argument("--resume", metavar="RUN_DIR",
@@ -84,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)
 
     from lwt import bench, figures, results, sweep, tune  # their options live with their code
+    from lwt.models import listing
+
+    listing.add_subparser(sub)
 
     sweep.add_subparser(sub)
     tune.add_subparser(sub)
@@ -97,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     trailing = getattr(args, "trailing_overrides", None)  # lwt tune EXP --grid ... key=value: after the options
+    if trailing is None and isinstance(getattr(args, "overrides", None), list):
+        trailing = "overrides"  # lwt sweep FILE --variant cpu key=value: overrides may follow the options too
     if extra and not (trailing and all("=" in x and not x.startswith("-") for x in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:

@@ -124,7 +124,7 @@ class FinetuneConfig:
 class TrainerConfig:
     max_epochs: int | None = None  # e2e, dgl; None: the greedy budget (stages x epochs_per_stage)
     accelerator: str = "auto"
-    devices: str = "auto"  # "auto", a count ("2") or a list ("[0,1]"); more than one: set strategy
+    devices: str | list[int] = "auto"  # "auto", a count ("2") or device ids ([0,1]); more than one: set strategy
     num_nodes: int = 1
     strategy: str = "auto"  # Lightning's: "ddp" for several devices or nodes (see docs/scaling.md)
     precision: str = "auto"  # auto: bf16-mixed where the hardware has native bf16 (GPU or CPU), else 32-true
