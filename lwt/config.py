@@ -141,6 +141,9 @@ class TrainerConfig:
     progress_bar: bool = True
     checkpoint_every_n_epochs: int = 1  # a kill loses at most this many epochs (see docs/reliability.md)
     deterministic: bool = False  # Lightning's flag: deterministic (slower) GPU kernels; CPU already is
+    # Lightning callbacks added to every Trainer, [{class_path: ..., init_args: {...}}] (lwt/training/plugins.py)
+    callbacks: list[dict] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # other Trainer arguments, e.g. {gradient_clip_val: 1.0}
 
 
 @dataclass
@@ -149,6 +152,7 @@ class LoggingConfig:
     project: str = "lwt"
     out_dir: str = "runs"
     lr_monitor: bool = True  # Lightning's LearningRateMonitor: every optimizer's learning rate, every logged step
+    loggers: list[dict] = field(default_factory=list)  # more Lightning loggers, [{class_path:, init_args:}]
 
 
 @dataclass
@@ -245,6 +249,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     elif tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
+    elif tp is dict:  # free-form mappings (trainer.extra, class_path/init_args): checked by their users
+        if isinstance(value, dict):
+            return value
     else:
         raise TypeError(f"unsupported annotation {tp} for {key}")
     raise LwtError(f"{key}={value!r} has the wrong type; expected {_type_name(tp)}")
@@ -420,6 +427,9 @@ def validate(cfg: Config) -> None:
             raise LwtError(f"{key}={values}: every entry must be positive")
     if cfg.analysis.probe_lr <= 0:
         raise LwtError(f"analysis.probe_lr={cfg.analysis.probe_lr} must be positive")
+    from lwt.training.plugins import check as check_plugins  # user callbacks, loggers, trainer.extra
+
+    check_plugins(cfg)
 
 
 def check_stage_lists(cfg: Config, num_blocks: int) -> None:

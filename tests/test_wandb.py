@@ -19,7 +19,6 @@ from lwt.training.run import run
 
 from conftest import EXPERIMENTS
 
-
 WANDB = [sys.executable, "-m", "wandb"]
 
 

@@ -54,13 +54,13 @@ class CurriculumClock(L.Callback):
         return stamped
 
 
-def attach_clock(loggers: list) -> CurriculumClock:
-    """One clock for a run's loggers: every logger's rows are stamped from now on."""
-    from lightning.pytorch.loggers import CSVLogger, WandbLogger
-
+def attach_clock(own: list, users: list = ()) -> CurriculumClock:
+    """One clock for a run's loggers: every logger's rows are stamped from now on. ``own``: lwt's CSV and W&B
+    loggers, which keep Lightning's per-phase step; ``users``: those of ``logging.loggers``, whose x-axis
+    (TensorBoard's, MLflow's step) becomes ``global_step``."""
     clock = CurriculumClock()
-    for logger in loggers:
-        logger.log_metrics = clock.wrap(logger.log_metrics, global_x=not isinstance(logger, (CSVLogger, WandbLogger)))
+    for logger in [*own, *users]:
+        logger.log_metrics = clock.wrap(logger.log_metrics, global_x=logger in users)
         logger.lwt_clock = clock
     return clock
 
@@ -68,3 +68,15 @@ def attach_clock(loggers: list) -> CurriculumClock:
 def clock_of(loggers: list) -> CurriculumClock:
     """The run's clock (a DDP worker, which has no loggers, gets one of its own that stamps nothing)."""
     return next((lg.lwt_clock for lg in loggers if hasattr(lg, "lwt_clock")), None) or CurriculumClock()
+
+
+def progress_bar(title: str):
+    """Lightning's progress bar, titled by the phase: "stage 2/4, epoch 3/10" (its ETA is Lightning's)."""
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    class PhaseProgressBar(TQDMProgressBar):
+        def on_train_epoch_start(self, trainer, *args) -> None:
+            super().on_train_epoch_start(trainer, *args)
+            self.train_progress_bar.set_description(f"{title}, epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+
+    return PhaseProgressBar()

@@ -4,9 +4,10 @@ The W&B run id is kept in ``run_dir/wandb_id.txt``, so a resumed lwt run continu
 (online) or writes a second offline folder under the same id (``wandb sync`` both, in order). Online
 mode that cannot reach the server falls back to offline with a warning: training never waits on W&B.
 
-Every row carries ``global_step`` and ``global_epoch`` (lwt/training/axes.py), W&B's default x-axis, so a greedy
-curriculum's stages follow each other on one axis; Lightning's per-phase ``trainer/global_step`` is kept. A greedy run's ``test/acc`` and ``test/loss`` (logged once
-per stage) are plotted against ``stage``, and the per-depth series of ``log_depth_curve`` against ``depth``.
+Every row carries ``global_step`` and ``global_epoch`` (lwt/training/axes.py), W&B's x-axis, so a greedy
+curriculum's stages follow each other on one axis; Lightning's per-phase ``trainer/global_step`` is kept. A greedy
+run's ``test/acc`` and ``test/loss`` (logged once per stage) are plotted against ``stage``, and the per-depth
+series of ``log_depth_curve`` against ``depth``.
 """
 
 from __future__ import annotations
@@ -164,9 +165,11 @@ def log_run_end(loggers: list[Logger], result: dict, run_dir: Path) -> None:
 
 def make_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
     """The run's loggers, every row stamped with the curriculum-wide axes (``axes.clock_of(loggers)``)."""
-    loggers = _base_loggers(cfg, run_dir)
-    attach_clock(loggers)
-    return loggers
+    from lwt.training.plugins import user_loggers
+
+    own, users = _base_loggers(cfg, run_dir), user_loggers(cfg, run_dir)
+    attach_clock(own, users)
+    return own + users
 
 
 def _base_loggers(cfg: Config, run_dir: Path) -> list[Logger]:

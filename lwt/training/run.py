@@ -27,11 +27,12 @@ from lwt.rundir import (
     reopen_run_dir,
     run_dir_of,
 )
+from lwt.training.axes import clock_of, progress_bar
 from lwt.training.curriculum import Curriculum
 from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
-from lwt.training.axes import clock_of
 from lwt.training.loggers import log_run_end, make_loggers
+from lwt.training.plugins import user_callbacks
 from lwt.training.precision import resolve_precision
 from lwt.training.prefix import PrefixCache, cache_wanted
 from lwt.training.resume import (
@@ -68,14 +69,18 @@ def make_trainer(cfg: Config, run_dir: Path, loggers, callbacks, max_epochs: int
     guard = FiniteLoss(phase_title(phase), checkpoint_path(run_dir, phase),
                        hint=f"Lower optim.lr (now {cfg.optim.lr}), check the schedule and the data, "
                        "and start a new run")
-    return L.Trainer(
-        max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+    stages = next((c.num_stages for c in callbacks if isinstance(c, Curriculum)), None)
+    title = phase_title(phase) + (f"/{stages}" if stages else "")  # "stage 2/4", "end-to-end training"
+    bar = [progress_bar(title)] if t.progress_bar else []  # Lightning refuses a bar when it is off
+    return L.Trainer(**{
+        **dict(enable_model_summary=False, num_sanity_val_steps=0),  # lwt's defaults, which trainer.extra may change
+        **t.extra,  # other Trainer arguments (lwt/training/plugins.py checked them when the config loaded)
+    }, max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=resolve_precision(t), use_distributed_sampler=False,  # see batch_loader
-        logger=loggers, callbacks=[*callbacks, clock_of(loggers), *lr_monitor(cfg, loggers),
-                                   RunState(cfg.model, phase), guard, ckpt],
-        default_root_dir=str(run_dir), enable_progress_bar=t.progress_bar, enable_model_summary=False,
-        num_sanity_val_steps=0, log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic,
-        plugins=[AtomicCheckpointIO()],
+        logger=loggers, callbacks=[*callbacks, clock_of(loggers), *lr_monitor(cfg, loggers), *user_callbacks(cfg),
+                                   *bar, RunState(cfg.model, phase), guard, ckpt],
+        default_root_dir=str(run_dir), enable_progress_bar=t.progress_bar,
+        log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic, plugins=[AtomicCheckpointIO()],
     )
 
 
