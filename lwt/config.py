@@ -142,8 +142,9 @@ class TrainerConfig:
     checkpoint_every_n_epochs: int = 1  # a kill loses at most this many epochs (see docs/reliability.md)
     deterministic: bool = False  # Lightning's flag: deterministic (slower) GPU kernels; CPU already is
     # Lightning callbacks added to every Trainer, [{class_path: ..., init_args: {...}}] (lwt/training/plugins.py)
-    callbacks: list[dict] = field(default_factory=list)
-    extra: dict = field(default_factory=dict)  # other Trainer arguments, e.g. {gradient_clip_val: 1.0}
+    # (None, not []: configs saved before these keys existed read the same in results tables)
+    callbacks: list[dict] | None = None
+    extra: dict | None = None  # other Trainer arguments, e.g. {gradient_clip_val: 1.0}
 
 
 @dataclass
@@ -152,7 +153,7 @@ class LoggingConfig:
     project: str = "lwt"
     out_dir: str = "runs"
     lr_monitor: bool = True  # Lightning's LearningRateMonitor: every optimizer's learning rate, every logged step
-    loggers: list[dict] = field(default_factory=list)  # more Lightning loggers, [{class_path:, init_args:}]
+    loggers: list[dict] | None = None  # more Lightning loggers, [{class_path:, init_args:}]
 
 
 @dataclass

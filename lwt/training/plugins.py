@@ -61,12 +61,12 @@ def check(cfg) -> None:
     import lightning as L
     from lightning.pytorch.loggers import Logger
 
-    for i, spec in enumerate(cfg.trainer.callbacks):
+    for i, spec in enumerate(cfg.trainer.callbacks or []):
         _class(spec, f"trainer.callbacks[{i}]", L.Callback)
-    for i, spec in enumerate(cfg.logging.loggers):
+    for i, spec in enumerate(cfg.logging.loggers or []):
         _class(spec, f"logging.loggers[{i}]", Logger)
     valid = set(inspect.signature(L.Trainer).parameters) - set(OWNED)
-    for key in cfg.trainer.extra:
+    for key in cfg.trainer.extra or {}:
         if key in OWNED:
             raise LwtError(f"trainer.extra.{key}: lwt sets this Trainer argument itself; use {OWNED[key]}")
         if key not in valid:
@@ -79,7 +79,7 @@ def user_callbacks(cfg) -> list:
     import lightning as L
 
     out = []
-    for i, spec in enumerate(cfg.trainer.callbacks):
+    for i, spec in enumerate(cfg.trainer.callbacks or []):
         cls, args = _class(spec, f"trainer.callbacks[{i}]", L.Callback)
         out.append(_build(cls, args, f"trainer.callbacks[{i}]"))
     return out
@@ -90,7 +90,7 @@ def user_loggers(cfg, run_dir: Path) -> list:
     from lightning.pytorch.loggers import Logger
 
     out = []
-    for i, spec in enumerate(cfg.logging.loggers):
+    for i, spec in enumerate(cfg.logging.loggers or []):
         cls, args = _class(spec, f"logging.loggers[{i}]", Logger)
         params = inspect.signature(cls).parameters
         for name in DIR_ARGS:

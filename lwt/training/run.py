@@ -74,7 +74,7 @@ def make_trainer(cfg: Config, run_dir: Path, loggers, callbacks, max_epochs: int
     bar = [progress_bar(title)] if t.progress_bar else []  # Lightning refuses a bar when it is off
     return L.Trainer(**{
         **dict(enable_model_summary=False, num_sanity_val_steps=0),  # lwt's defaults, which trainer.extra may change
-        **t.extra,  # other Trainer arguments (lwt/training/plugins.py checked them when the config loaded)
+        **(t.extra or {}),  # other Trainer arguments (lwt/training/plugins.py checked them when the config loaded)
     }, max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=resolve_precision(t), use_distributed_sampler=False,  # see batch_loader
         logger=loggers, callbacks=[*callbacks, clock_of(loggers), *lr_monitor(cfg, loggers), *user_callbacks(cfg),
