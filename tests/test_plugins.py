@@ -114,6 +114,6 @@ def test_mlflow_logger_offline_from_the_config(tiny, tmp_path):
     cfg = load_config(GREEDY, tiny + [
         "model.width=16", "curriculum.max_stages=2", "curriculum.epochs_per_stage=1",
         "logging.loggers=[{class_path: lightning.pytorch.loggers.MLFlowLogger, "
-        "init_args: {tracking_uri: '%s'}}]" % uri])
+        f"init_args: {{tracking_uri: '{uri}'}}}}]"])
     run(cfg)
     assert list((tmp_path / "mlruns").rglob("metrics/global_step"))
