@@ -11,14 +11,30 @@ from pathlib import Path
 
 from lwt.errors import Interrupted, LwtError
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-
 # The demo: s2d_cnn (lwt's cheap variant of Belilovsky's k=2 network), greedy and end to end on the same small
 # CIFAR-10 subset, sized to finish in under 10 minutes on 2 CPU cores (the authors' network costs about 4x).
 DEMO_NET = "s2d_cnn"
 # CIFAR-10 is downloaded with torchvision if it is not under the data root (offline: one clear message).
 DEMO_OVERRIDES = ["data.download=true", "data.train_subset=2000", "data.val_size=2000",
                   "curriculum.epochs_per_stage=2", "model.width=64", "trainer.progress_bar=false"]
+
+
+TRAIN_HELP = """Train one experiment: an experiment file (YAML) plus key=value overrides of any config key.
+
+modes (the file's `mode:`, or mode=...):
+  greedy  one stage per block: block k and its auxiliary head trained on the frozen blocks 1..k-1
+  e2e     the whole network end to end (per-block readouts on detached features, for comparison)
+  dgl     decoupled greedy: every stage at once, each block on the previous one's detached output
+
+config keys: every section and default is in lwt/config.py (data.*, model.*, optim.*, curriculum.*,
+finetune.*, trainer.*, logging.*, analysis.*); an unknown key lists the valid ones. Architectures:
+`lwt models`. Lists parse as YAML: model.widths=[64,128] trainer.devices=[0,1].
+
+examples:
+  lwt train experiments/cifar10/belilovsky_k2_greedy.yaml data.train_subset=10000
+  lwt train cifar10/vgg11_e2e trainer.max_epochs=12 logging.wandb=disabled
+  lwt train --resume runs/belilovsky_k2_greedy/seed0
+"""
 
 
 def cmd_train(args) -> int:
@@ -56,7 +72,7 @@ def cmd_demo(args) -> int:
     overrides = DEMO_OVERRIDES + [f"logging.out_dir={args.out}"] + args.overrides
     results = []
     for mode in ("greedy", "e2e"):
-        cfg = load_config(EXPERIMENTS / "cifar10" / f"{DEMO_NET}_{mode}.yaml", overrides)
+        cfg = load_config(f"cifar10/{DEMO_NET}_{mode}", overrides)  # lwt's own (lwt/files.py): from any folder
         results.append(run(cfg, overwrite=True))
     for result in results:
         print("\n" + stage_table(result))
@@ -70,10 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lwt", description="Greedy layerwise vs end-to-end training.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train one experiment (greedy or e2e, as its file says)")
+    p = sub.add_parser("train", help="train one experiment (mode greedy, e2e or dgl, as its file says)",
+                       description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("experiment", nargs="?",
-                   help="experiment YAML file, e.g. experiments/cifar10/belilovsky_k2_greedy.yaml")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.train_subset=10000")
+                   help="experiment YAML file, e.g. experiments/cifar10/belilovsky_k2_greedy.yaml, or an experiment "
+                        "of lwt's by name, e.g. cifar10/belilovsky_k2_greedy")
+    p.add_argument("overrides", nargs="*", help="key=value overrides (before or after the options), e.g. "
+                   "data.train_subset=10000 trainer.devices=[0,1]")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished or unfinished run: deletes everything in its run directory "
                         "<logging.out_dir>/<experiment>/<run_name>, and only if lwt made that folder for a run")
@@ -95,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)
 
     from lwt import bench, figures, results, sweep, tune  # their options live with their code
+    from lwt.models import listing
+
+    listing.add_subparser(sub)
 
     sweep.add_subparser(sub)
     tune.add_subparser(sub)
@@ -108,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     trailing = getattr(args, "trailing_overrides", None)  # lwt tune EXP --grid ... key=value: after the options
+    if trailing is None and isinstance(getattr(args, "overrides", None), list):
+        trailing = "overrides"  # lwt sweep FILE --variant cpu key=value: overrides may follow the options too
     if extra and not (trailing and all("=" in x and not x.startswith("-") for x in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:

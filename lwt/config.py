@@ -126,7 +126,7 @@ class FinetuneConfig:
 class TrainerConfig:
     max_epochs: int | None = None  # e2e, dgl; None: the greedy budget (stages x epochs_per_stage)
     accelerator: str = "auto"
-    devices: str = "auto"  # "auto", a count ("2") or a list ("[0,1]"); more than one: set strategy
+    devices: str | list[int] = "auto"  # "auto", a count ("2") or device ids ([0,1]); more than one: set strategy
     num_nodes: int = 1
     strategy: str = "auto"  # Lightning's: "ddp" for several devices or nodes (see docs/scaling.md)
     precision: str = "auto"  # auto: bf16-mixed where the hardware has native bf16 (GPU or CPU), else 32-true
@@ -143,6 +143,10 @@ class TrainerConfig:
     progress_bar: bool = True
     checkpoint_every_n_epochs: int = 1  # a kill loses at most this many epochs (see docs/reliability.md)
     deterministic: bool = False  # Lightning's flag: deterministic (slower) GPU kernels; CPU already is
+    # Lightning callbacks added to every Trainer, [{class_path: ..., init_args: {...}}] (lwt/training/plugins.py)
+    # (None, not []: configs saved before these keys existed read the same in results tables)
+    callbacks: list[dict] | None = None
+    extra: dict | None = None  # other Trainer arguments, e.g. {gradient_clip_val: 1.0}
 
 
 @dataclass
@@ -150,6 +154,8 @@ class LoggingConfig:
     wandb: Literal["offline", "online", "disabled"] = "offline"
     project: str = "lwt"
     out_dir: str = "runs"
+    lr_monitor: bool = True  # Lightning's LearningRateMonitor: every optimizer's learning rate, every logged step
+    loggers: list[dict] | None = None  # more Lightning loggers, [{class_path:, init_args:}]
 
 
 @dataclass
@@ -267,6 +273,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     elif tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
+    elif tp is dict:  # free-form mappings (trainer.extra, class_path/init_args): checked by their users
+        if isinstance(value, dict):
+            return value
     else:
         raise TypeError(f"unsupported annotation {tp} for {key}")
     raise LwtError(f"{key}={value!r} has the wrong type; expected {_type_name(tp)}")
@@ -357,9 +366,12 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     """Read an experiment file, apply overrides, validate. The experiment name defaults to the file stem."""
     raw: dict = {}
     if path is not None:
-        path = Path(path)
+        from lwt.files import find_file, known_experiments  # by name too: cifar10/belilovsky_k2_greedy
+
+        path = find_file(path) or Path(path)
         if not path.is_file():
-            raise LwtError(f"experiment file not found: {path}")
+            raise LwtError(f"experiment file not found: {path} (nor an experiment of that name; lwt's own: "
+                           f"{', '.join(known_experiments()[:6])}, ...)")
         try:
             raw = load_yaml(path.read_text()) or {}
         except yaml.YAMLError as e:
@@ -477,6 +489,9 @@ def validate(cfg: Config) -> None:
             raise LwtError(f"{key}={values}: every entry must be positive")
     if cfg.analysis.probe_lr <= 0:
         raise LwtError(f"analysis.probe_lr={cfg.analysis.probe_lr} must be positive")
+    from lwt.training.plugins import check as check_plugins  # user callbacks, loggers, trainer.extra
+
+    check_plugins(cfg)
 
 
 def check_stage_lists(cfg: Config, num_blocks: int) -> None:

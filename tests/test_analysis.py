@@ -232,8 +232,9 @@ def test_gap_and_probe_commands(runs, capsys):
     assert [r["train_images"] for r in gap["rows"]] == [100, 100]
     assert [r["test_acc"] for r in gap["rows"]] == [r["test_acc"] for r in per_layer]
 
-    code, out, _ = lwt(capsys, "probe", runs["e2e"], "analysis.probe_epochs=2")
+    code, out, err = lwt(capsys, "probe", runs["e2e"], "analysis.probe_epochs=2")
     assert code == 0 and "linear probes" in out
+    assert "[lwt] probe 1/4 (depth 1)" in err and "[lwt] probe 4/4 (depth 4)" in err  # progress as it goes
     probes = json.loads((runs["e2e"] / "probes.json").read_text())
     assert [r["depth"] for r in probes["rows"]] == [1, 2, 3, 4]
     assert probes["protocol"]["epochs"] == 2 and probes["protocol"]["train_images"] == 512

@@ -105,8 +105,12 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics_and_weights(baseline
     ref, got = weights(expected["run_dir"]), weights(run_dir)
     assert all(torch.equal(ref[k], got[k]) for k in ref), "resumed weights differ from the uninterrupted run"
     with (run_dir / "metrics.csv").open(newline="") as f:
-        logged_stages = {row["stage"] for row in csv.DictReader(f)}
-    assert {"1.0", "2.0", "3.0"} <= logged_stages  # the killed attempt's rows are kept
+        logged = list(csv.DictReader(f))
+    assert {1, 2, 3} <= {int(row["stage"]) for row in logged}  # the killed attempt's rows are kept
+    # stage 2's rows (killed attempt and resumed one) lie after stage 1's on the curriculum-wide step
+    steps = [int(row["global_step"]) for row in logged if row["stage"] == "2"]
+    first, second = (s["steps"] for s in result["stages"][:2])
+    assert min(steps) >= first and max(steps) == first + second  # the last: stage 2's test row
 
 
 @pytest.mark.parametrize("killed", ["between stages", "after stage 2's last epoch"])

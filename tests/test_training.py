@@ -247,4 +247,4 @@ def test_stage_rows_report_training_speed_and_evaluation_time_apart(tiny):
     for row in run(cfg)["stages"]:
         assert 0 < row["train_seconds"] and 0 < row["eval_seconds"]
         assert row["train_seconds"] + row["eval_seconds"] <= row["seconds"]
-        assert row["images_per_s"] == pytest.approx(512 / row["train_seconds"], rel=0.002)  # 512 images, 1 epoch; rounding
+        assert row["images_per_s"] == pytest.approx(512 / row["train_seconds"], rel=0.002)  # 512 images, 1 epoch

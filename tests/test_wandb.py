@@ -1,12 +1,14 @@
-"""W&B works offline by default: one offline run per lwt run, in the run directory, with flat config, the
-x-axes declared for per-stage and per-depth plots, and the accuracy-vs-depth series."""
+"""W&B works offline by default: one offline run per lwt run, in the run directory, with flat config, one
+curriculum-wide x-axis, the x-axes declared for per-stage and per-depth plots, the learning rate, and the
+accuracy-vs-depth series, tables and figure; read back with wandb's own reader."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
-import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,58 +19,48 @@ from lwt.training.run import run
 
 from conftest import EXPERIMENTS
 
-
-def wandb_records(path: Path) -> list:
-    """The protobuf records of an offline run's ``.wandb`` file (what `wandb sync` uploads). wandb 0.31 ships no
-    reader, so this follows its format: a 7-byte header (":W&B", magic, version), then LevelDB-log chunks
-    (crc32 4 bytes, length 2, type 1: 1 full, 2 first, 3 middle, 4 last) in 32 KiB blocks."""
-    from wandb.proto.wandb_internal_pb2 import Record
-
-    data, block = path.read_bytes(), 32768
-    assert data[:4] == b":W&B"
-    pos, payload, records = 7, b"", []
-    while pos + 7 <= len(data):
-        if block - pos % block < 7:  # a block's tail too short for a chunk header is zero padding
-            pos += block - pos % block
-            continue
-        length, kind = struct.unpack_from("<HB", data, pos + 4)
-        if pos + 7 + length > len(data):
-            break  # a chunk still being written
-        assert kind in (1, 2, 3, 4), f"bad chunk type {kind} at byte {pos}"
-        payload += data[pos + 7:pos + 7 + length]
-        pos += 7 + length
-        if kind in (1, 4):
-            records.append(Record.FromString(payload))
-            payload = b""
-    return records
+WANDB = [sys.executable, "-m", "wandb"]
 
 
-def finished_records(log: Path, timeout: float = 60) -> list:
+def wandb_records(path: Path) -> list[dict]:
+    """The records of an offline run's ``.wandb`` file (what `wandb sync` uploads), read by wandb's own reader:
+    ``wandb leet inspect --json``, one JSON object per record (``{"num", "type", <type>: {...}}``)."""
+    out = subprocess.run([*WANDB, "leet", "inspect", "--json", str(path)], capture_output=True, text=True, check=True)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def finished_records(log: Path, timeout: float = 60) -> list[dict]:
     """The records once the run's final ``exit`` record is in the file. wandb-core buffers the file and may
     write it out just after ``run.finish()`` has returned (a small run: all of it), so wait for it."""
     deadline = time.monotonic() + timeout
     while True:
         records = wandb_records(log)
-        if any(r.WhichOneof("record_type") == "exit" for r in records):
+        if any(r["type"] == "exit" for r in records):
             return records
         assert time.monotonic() < deadline, f"{log} has no exit record {timeout} s after the run finished"
-        time.sleep(0.1)
+        time.sleep(0.2)
 
 
-def history_rows(records: list) -> list[dict]:
-    return [{item.key or ".".join(item.nested_key): json.loads(item.value_json) for item in r.history.item}
-            for r in records if r.WhichOneof("record_type") == "history"]
+def history_rows(records: list[dict]) -> list[dict]:
+    return [r["history"]["item"] for r in records if r["type"] == "history"]
+
+
+def axes(records: list[dict]) -> dict:
+    """metric (or glob) -> its x-axis, the last definition winning (as in wandb-core)."""
+    return {m.get("name") or m["glob_name"]: m.get("step_metric") for m in (
+        r["metric"] for r in records if r["type"] == "metric")}
 
 
 @pytest.fixture(scope="module")
 def offline_run(data_root, tmp_path_factory):
-    """One tiny real greedy run (2 stages of 1 epoch on a few hundred CIFAR-10 images), W&B left at its default,
-    shared by this file's tests. The overrides are the ``tiny`` fixture's (function-scoped) minus logging.wandb."""
+    """One tiny real greedy run (2 stages of 1 epoch on a few hundred CIFAR-10 images, then 1 epoch of
+    fine-tuning), W&B left at its default, shared by this file's tests. The overrides are the ``tiny``
+    fixture's (function-scoped) minus logging.wandb."""
     out = tmp_path_factory.mktemp("wandb") / "runs"
     cfg = load_config(EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml", [
         f"data.root={data_root}", "data.train_subset=512", "data.val_size=256", "data.test_subset=500",
-        "trainer.progress_bar=false", f"logging.out_dir={out}",
-        "curriculum.max_stages=2", "curriculum.epochs_per_stage=1", "model.width=16",
+        "trainer.progress_bar=false", f"logging.out_dir={out}", "trainer.log_every_n_steps=1",
+        "curriculum.max_stages=2", "curriculum.epochs_per_stage=1", "model.width=16", "finetune.epochs=1",
     ])
     assert cfg.logging.wandb == "offline"  # the default, no account needed
     with pytest.MonkeyPatch.context() as mp:
@@ -81,30 +73,72 @@ def offline_run(data_root, tmp_path_factory):
 
 
 def test_offline_wandb_run_is_written_into_the_run_directory(offline_run):
-    _, log, _ = offline_run
-    events = log.read_bytes()
-    # flat config keys (so the UI can filter/group on any of them) and the logged metrics are in it
-    for key in (b"data.train_subset", b"model.name", b"val/acc", b"stage"):
-        assert key in events, key
+    _, _, records = offline_run
+    (run_record,) = [r["run"] for r in records if r["type"] == "run"]
+    config = run_record["config"]["update"]
+    # flat config keys, so the UI can filter/group on any of them
+    assert config["data.train_subset"] == 512 and config["model.name"] == "belilovsky_k2"
+    assert config["mode"] == "greedy" and run_record["job_type"] == "greedy"
 
 
-def test_offline_run_holds_the_stage_and_depth_axes_and_the_depth_curve(offline_run):
+def test_history_has_one_continuous_axis_across_stages_and_finetuning_with_stage_on_every_row(offline_run):
     result, _, records = offline_run
-    assert records[0].WhichOneof("record_type") == "header"
-    axes = {r.metric.name: r.metric.step_metric for r in records if r.WhichOneof("record_type") == "metric"}
-    assert {"stage", "depth"} <= axes.keys()
-    assert axes["test/acc"] == axes["test/loss"] == "stage"
-    assert axes["depth/test_acc"] == axes["depth/val_acc"] == axes["depth/train_acc"] == "depth"
+    # every row Lightning logged during training and testing (not the tables and figure logged at the end)
+    rows = [r for r in history_rows(records) if any(k.startswith(("train/", "val/", "test/", "lr-")) for k in r)]
+    x = axes(records)  # every metric is plotted against the curriculum-wide step (test/acc: against stage)
+    plotted = {k for r in rows for k in r if not k.startswith(("_", "test/", "trainer/", "global_step", "stage"))}
+    assert {k: x.get(k) for k in plotted} == {k: "global_step" for k in plotted}
+    assert rows and all("global_step" in r and "global_epoch" in r for r in rows)
+    for key in ("global_step", "global_epoch"):  # never go back, across both stages and the fine-tuning
+        values = [r[key] for r in rows]
+        assert values == sorted(values), key
+    stages = result["stages"]
+    steps = [s["steps"] for s in stages]
+    assert all(steps)
+    tuned = [r for r in rows if "stage" not in r]  # the fine-tuning: after the greedy stages, without a stage
+    greedy = [r for r in rows if "stage" in r]
+    assert tuned and len(tuned) + len(greedy) == len(rows) and rows[-len(tuned):] == tuned
+    assert [r["stage"] for r in greedy] == sorted(r["stage"] for r in greedy) and {r["stage"] for r in greedy} == {1, 2}
+    for r in greedy:  # the per-stage step is kept; global = the earlier stages' steps + it
+        assert r["global_step"] == sum(steps[:r["stage"] - 1]) + r["trainer/global_step"]
+    assert min(r["global_step"] for r in tuned) == sum(steps)
+    assert {r["global_epoch"] for r in tuned if "train/acc" in r} == {sum(s["epochs"] for s in stages)}
+    assert min(r["trainer/global_step"] for r in greedy if r["stage"] == 2) == 0  # Lightning's restarts
+    keys = {k for r in history_rows(records) for k in r}
+    assert not keys & {"stage_step", "stage_epoch"}  # `stage` is one column, not Lightning's _step/_epoch pair
+    # the learning rate of the optimizer, every step: each stage starts at optim.lr and steps it down
+    lrs = [(r["stage"], r["lr-SGD"]) for r in greedy if "lr-SGD" in r]
+    assert [lr for s, lr in lrs if s == 1][0] == pytest.approx(0.1) and [lr for s, lr in lrs if s == 2][0] == 0.1
+    assert len(lrs) == sum(steps) and any("lr-SGD" in r for r in tuned)
+    with open(Path(result["run_dir"]) / "metrics.csv", newline="") as f:  # the CSV log has the same columns
+        header = next(csv.reader(f))
+    assert {"global_step", "global_epoch", "stage", "lr-SGD"} <= set(header)
+
+
+def test_offline_run_holds_the_stage_and_depth_axes_the_depth_curve_and_the_end_of_run_media(offline_run):
+    result, _, records = offline_run
+    assert records[0]["type"] == "header"
+    x = axes(records)
+    assert {"stage", "depth"} <= x.keys()
+    assert x["test/acc"] == x["test/loss"] == "stage"
+    assert x["depth/test_acc"] == x["depth/val_acc"] == x["depth/train_acc"] == "depth"
     rows = history_rows(records)
     stages = result["stages"]
     assert [r["depth"] for r in stages] == [1, 2]
-    # each greedy stage's test row carries its stage (the x value of test/acc)
-    assert [(r["stage"], r["test/acc"]) for r in rows if "test/acc" in r] == [
-        (s["stage"], pytest.approx(s["test_acc"])) for s in stages]
+    # each greedy stage's test row carries its stage (the x value of test/acc); the fine-tuned one has none
+    assert [(r.get("stage"), r["test/acc"]) for r in rows if "test/acc" in r] == [
+        *((s["stage"], pytest.approx(s["test_acc"])) for s in stages), (None, pytest.approx(result["final_test_acc"]))]
     # the end-of-run depth series: one row per depth, equal to result.json's stages
     assert [(r["depth"], r["depth/test_acc"], r["depth/val_acc"], r["depth/train_acc"]) for r in rows
             if "depth" in r] == [(s["depth"], pytest.approx(s["test_acc"]), pytest.approx(s["val_acc"]),
                                   pytest.approx(s["train_acc"])) for s in stages]
+    # the tables and the depth figure reach the run's page
+    logged = {k.split(".")[0]: r[k] for r in rows for k in r if k.endswith("._type")}
+    assert logged == {"per_layer": "table-file", "stages": "table-file", "figures/depth_accuracy": "image-file"}
+    assert (Path(result["run_dir"]) / "depth_accuracy.png").is_file()
+    (summary,) = [r["summary"]["update"] for r in records if r["type"] == "summary" and
+                  "final_test_acc" in r["summary"].get("update", {})]
+    assert summary["final_test_acc"] == pytest.approx(result["final_test_acc"])
 
 
 SYNC = Path(__file__).resolve().parents[1] / "scripts" / "sync_wandb.sh"

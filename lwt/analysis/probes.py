@@ -16,6 +16,9 @@ linear layer on cached tensors.
 
 from __future__ import annotations
 
+import sys
+import time
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -87,13 +90,16 @@ def probe_network(net: StagedNet, dm, depths: list[int], acfg: AnalysisConfig, d
     train, test = dm.train_set, dm.test_set
     feats_train = pooled_block_outputs(net, train.x, dm.preprocess, depths, acfg.probe_pool, batch_size, device)
     feats_test = pooled_block_outputs(net, test.x, dm.preprocess, depths, acfg.probe_pool, batch_size, device)
-    rows = []
-    for d in depths:
+    rows, start = [], time.perf_counter()
+    for i, d in enumerate(depths, 1):
         f_train, f_test = standardize(feats_train[d], feats_test[d])
         probe = train_probe(f_train, train.y, dm.num_classes, acfg, device)
         rows.append({"depth": d, "features": f_train.shape[1], "train_acc": probe_accuracy(probe, f_train, train.y),
                      "test_acc": probe_accuracy(probe, f_test, test.y)})
         del feats_train[d], feats_test[d]  # free each block's cache once its probe is done
+        spent = time.perf_counter() - start  # progress on stderr: a probe per depth can take minutes
+        print(f"[lwt] probe {i}/{len(depths)} (depth {d}): test acc {rows[-1]['test_acc']:.4f}, {spent:.0f} s, "
+              f"about {spent / i * (len(depths) - i):.0f} s left", file=sys.stderr, flush=True)
     return rows
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from torch import nn
 
 from lwt.config import ModelConfig
@@ -10,7 +12,7 @@ from lwt.models.heads import AuxHead, DGLHead, make_head
 from lwt.models.registry import MODELS, register
 from lwt.models.staged import StagedNet
 
-__all__ = ["MODELS", "AuxHead", "DGLHead", "StagedNet", "build_model", "make_head", "register"]
+__all__ = ["MODELS", "AuxHead", "DGLHead", "StagedNet", "build_model", "make_head", "rebuild_model", "register"]
 
 
 def build_model(cfg: ModelConfig, num_classes: int, input_shape: tuple[int, int, int]) -> StagedNet:
@@ -26,4 +28,14 @@ def build_model(cfg: ModelConfig, num_classes: int, input_shape: tuple[int, int,
     pool_bn = batch_norm and spec.pool_bn
     for width in net.widths:
         net.aux_heads.append(make_head(cfg.aux, width, num_classes, aux_k, batch_norm, pool_bn=pool_bn))
+    # what builds this network again (plain data: checkpoints keep it as the modules' hyperparameters)
+    net.build_args = {"model": dataclasses.asdict(cfg), "num_classes": num_classes, "input_shape": list(input_shape)}
     return net
+
+
+def rebuild_model(build_args: dict) -> StagedNet:
+    """The network ``build_model`` made, from its ``build_args`` (untrained: load a state dict into it)."""
+    from lwt.config import _build
+
+    return build_model(_build(ModelConfig, build_args["model"]), build_args["num_classes"],
+                       tuple(build_args["input_shape"]))

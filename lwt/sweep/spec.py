@@ -175,6 +175,11 @@ def _resolve(label: str, sweep_path: Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
+    from lwt.files import find_file  # an installed lwt: its packaged experiments/
+
+    found = find_file(label)
+    if found is not None:
+        return found.resolve()
     raise LwtError(f"{sweep_path}: base experiment file not found: {label} "
                    "(relative paths are tried from the current folder, the lwt checkout and the sweep file)")
 
@@ -232,7 +237,9 @@ def load_sweep(path: str | Path, variant: str | None = None, overrides: list[str
                name: str | None = None) -> Sweep:
     """Read, check and expand a sweep file. Every run's config is validated (and its network built on the
     meta device) before this returns, so a bad value anywhere fails before anything trains."""
-    path = Path(path)
+    from lwt.files import find_file  # by name too: `lwt sweep sweeps/gap` (lwt/files.py)
+
+    path = find_file(path) or Path(path)
     raw = _read(path)
     variants = raw.get("variants") or {}
     if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):

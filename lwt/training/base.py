@@ -7,6 +7,7 @@ depth (``readouts``: depth -> logits). Every readout adds its cross-entropy to t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import lightning as L
@@ -22,17 +23,38 @@ SPLITS = ("train", "val", "test")
 
 
 class BaseModule(L.LightningModule):
-    def __init__(self, net: StagedNet, optim: OptimConfig, num_classes: int, depths: list[int],
+    """``net`` and ``optim`` may also be given as the plain data ``save_lwt_hyperparameters`` stores, which is how
+    Lightning's ``load_from_checkpoint`` builds a module again from a stage/E2E/DGL checkpoint."""
+
+    def __init__(self, net: StagedNet | dict, optim: OptimConfig | dict, num_classes: int, depths: list[int],
                  main_depth: int, max_epochs: int, stage: int | None = None):
         super().__init__()
+        if isinstance(net, dict):
+            from lwt.models import rebuild_model
+
+            net = rebuild_model(net)
+        if isinstance(optim, dict):
+            from lwt.config import _build
+
+            optim = _build(OptimConfig, optim)
         self.net, self.optim_cfg, self.max_epochs = net, optim, max_epochs
-        self.stage_tag = stage  # greedy: logged as `stage` on every row, so curves split by stage
+        self.stage_tag = stage  # greedy: the stage (the loggers' rows get it as `stage`: lwt/training/axes.py)
         self.depths, self.main_depth = depths, main_depth
         self.accuracy = nn.ModuleDict({
             f"{split}_{d}": MulticlassAccuracy(num_classes, average="micro") for split in SPLITS for d in depths
         })
 
     channels_last = False  # set by use_speed_options
+
+    def save_lwt_hyperparameters(self, num_classes: int, **args) -> None:
+        """Lightning's ``save_hyperparameters``, as plain data a ``weights_only`` load accepts: the network's build
+        arguments (its weights are the checkpoint's state dict), the optimizer config, the subclass's own
+        arguments. Not sent to the loggers: the run's config is already there, flat."""
+        build_args = getattr(self.net, "build_args", None)  # None: a network not made by build_model
+        if build_args is None:
+            return
+        self.save_hyperparameters({"net": build_args, "optim": dataclasses.asdict(self.optim_cfg),
+                                   "num_classes": num_classes, **args}, logger=False)
 
     def readouts(self, x: Tensor) -> dict[int, Tensor]:
         raise NotImplementedError
@@ -79,8 +101,6 @@ class BaseModule(L.LightningModule):
         self.log(f"{split}/acc", self.accuracy[f"{split}_{self.main_depth}"], on_step=False, on_epoch=True,
                  prog_bar=split != "test")
         self.log(f"{split}/loss", losses[self.main_depth], on_step=on_step, on_epoch=True, prog_bar=on_step)
-        if self.stage_tag is not None:
-            self.log("stage", float(self.stage_tag), on_step=on_step, on_epoch=True)
         return sum(losses.values())
 
     def training_step(self, batch, batch_idx):

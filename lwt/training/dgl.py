@@ -25,9 +25,12 @@ class DecoupledModule(BaseModule):
     detaches make that exactly the per-stage backward passes, each loss reaching only its own block and head.
     """
 
-    def __init__(self, net: StagedNet, optim: OptimConfig, num_classes: int, max_epochs: int, stages: int):
+    def __init__(self, net: StagedNet | dict, optim: OptimConfig | dict, num_classes: int, max_epochs: int,
+                 stages: int):
         super().__init__(net, optim, num_classes, depths=list(range(1, stages + 1)), main_depth=stages,
                          max_epochs=max_epochs)
+        net = self.net
+        self.save_lwt_hyperparameters(num_classes, max_epochs=max_epochs, stages=stages)
         self.automatic_optimization = False
         self.stages = stages
         self.freeze_all_but_trainable()

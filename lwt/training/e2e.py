@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from lwt.config import OptimConfig
-from lwt.models import StagedNet
+from lwt.models import StagedNet, rebuild_model
 from lwt.training.base import BaseModule
 from lwt.training.layerwise import per_block_param_groups
 
@@ -24,11 +24,15 @@ class EndToEndModule(BaseModule):
     block's.
     """
 
-    def __init__(self, net: StagedNet, optim: OptimConfig, num_classes: int, max_epochs: int,
+    def __init__(self, net: StagedNet | dict, optim: OptimConfig | dict, num_classes: int, max_epochs: int,
                  depth: int | None = None):
+        if isinstance(net, dict):  # load_from_checkpoint: its depth is needed before BaseModule builds it
+            net = rebuild_model(net)
         k = depth or net.num_blocks
         super().__init__(net, optim, num_classes, depths=list(range(1, k + 1)), main_depth=k,
                          max_epochs=max_epochs)
+        net = self.net
+        self.save_lwt_hyperparameters(num_classes, max_epochs=max_epochs, depth=depth)
         self.through_aux = depth is not None
         self.freeze_all_but_trainable()  # a greedy curriculum left them frozen; unused heads stay out of DDP ...
         net.train()  # ... and in eval mode (Lightning keeps the modes it finds)

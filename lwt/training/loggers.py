@@ -4,8 +4,10 @@ The W&B run id is kept in ``run_dir/wandb_id.txt``, so a resumed lwt run continu
 (online) or writes a second offline folder under the same id (``wandb sync`` both, in order). Online
 mode that cannot reach the server falls back to offline with a warning: training never waits on W&B.
 
-Besides Lightning's x-axis (``trainer/global_step``), a greedy run's ``test/acc`` and ``test/loss`` (logged once
-per stage) are plotted against ``stage``, and the per-depth series of ``log_depth_curve`` against ``depth``.
+Every row carries ``global_step`` and ``global_epoch`` (lwt/training/axes.py), W&B's x-axis, so a greedy
+curriculum's stages follow each other on one axis; Lightning's per-phase ``trainer/global_step`` is kept. A greedy
+run's ``test/acc`` and ``test/loss`` (logged once per stage) are plotted against ``stage``, and the per-depth
+series of ``log_depth_curve`` against ``depth``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from lwt.config import Config, flatten, to_dict
 from lwt.rundir import atomic_write_text
+from lwt.training.axes import attach_clock
 
 WANDB_ID = "wandb_id.txt"
 PROBE_TIMEOUT_S = 5.0
@@ -95,6 +98,16 @@ class RunWandbLogger(WandbLogger):
     def __init__(self, *args, greedy: bool, **kwargs):
         super().__init__(*args, **kwargs)
         self._greedy = greedy
+        self._defined = {"global_step", "depth", *(f"depth/{k}" for k in DEPTH_KEYS),
+                         *(("stage", "test/acc", "test/loss") if greedy else ())}  # their x is set below
+
+    def log_metrics(self, metrics, step=None):
+        """As Lightning's, with each new metric's x-axis declared first: ``global_step`` (lwt/training/axes.py)."""
+        if step is not None:
+            for key in metrics.keys() - self._defined:
+                self.experiment.define_metric(key, step_metric="global_step")
+                self._defined.add(key)
+        super().log_metrics(metrics, step)
 
     @property
     @rank_zero_experiment  # other DDP ranks get Lightning's no-op dummy and never start a W&B run
@@ -102,15 +115,18 @@ class RunWandbLogger(WandbLogger):
         new = self._experiment is None
         run = super().experiment
         if new:
+            run.define_metric("global_step")
             # Exact names, not globs: Lightning declares the glob "*" (x = trainer/global_step), and wandb-core
-            # picks among overlapping globs in no fixed order; an exact name always wins over a glob.
+            # picks among overlapping globs in no fixed order; an exact name always wins over a glob (so every
+            # other metric gets its exact x = global_step in log_metrics). step_sync off for stage and depth:
+            # wandb would copy the last `stage` into the fine-tuned test row, which has none.
             if self._greedy:  # only greedy stages log `stage`; elsewhere test/acc would have no x value
                 run.define_metric("stage")
                 for key in ("test/acc", "test/loss"):
-                    run.define_metric(key, step_metric="stage")
+                    run.define_metric(key, step_metric="stage", step_sync=False)
             run.define_metric("depth")
             for key in DEPTH_KEYS:
-                run.define_metric(f"depth/{key}", step_metric="depth")
+                run.define_metric(f"depth/{key}", step_metric="depth", step_sync=False)
         return run
 
 
@@ -124,7 +140,39 @@ def log_depth_curve(loggers: list[Logger], rows: list[dict]) -> None:
                     f"depth/{k}": row[k] for k in DEPTH_KEYS if row.get(k) is not None}})
 
 
+def log_run_end(loggers: list[Logger], result: dict, run_dir: Path) -> None:
+    """W&B at the end of a run: the depth series, the ``stages`` table, the accuracy-vs-depth figure (also saved
+    as ``run_dir/depth_accuracy.png``), the summary; then the W&B run is finished. (``per_layer`` is logged by
+    analysis.gap.record_per_layer.)"""
+    wandb_loggers = [lg for lg in loggers if isinstance(lg, WandbLogger)]
+    if not wandb_loggers:
+        return
+    import wandb
+
+    from lwt.plots import depth_figure
+
+    rows = result["stages"]
+    log_depth_curve(wandb_loggers, rows)  # W&B: accuracy vs depth, x = depth
+    png = depth_figure([result], run_dir / "depth_accuracy",
+                       title=f"{result['model']}, {result['dataset']}, {result['mode']}")[0]
+    for logger in wandb_loggers:
+        logger.log_table("stages", columns=list(rows[0]), data=[list(r.values()) for r in rows])
+        logger.experiment.log({"figures/depth_accuracy": wandb.Image(str(png))})
+        logger.experiment.summary.update({k: result.get(k) for k in (
+            "final_test_acc", "selected_depth", "selected_test_acc", "ensemble_test_acc")})
+        logger.experiment.finish()
+
+
 def make_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
+    """The run's loggers, every row stamped with the curriculum-wide axes (``axes.clock_of(loggers)``)."""
+    from lwt.training.plugins import user_loggers
+
+    own, users = _base_loggers(cfg, run_dir), user_loggers(cfg, run_dir)
+    attach_clock(own, users)
+    return own + users
+
+
+def _base_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
     loggers: list[Logger] = [csv_logger(run_dir)]
     if cfg.logging.wandb == "disabled":
         return loggers

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
 from lwt.analysis.gap import record_depth_choice, record_per_layer
@@ -33,10 +33,12 @@ from lwt.rundir import (
     run_dir_of,
     write_errors_reported,
 )
+from lwt.training.axes import clock_of, progress_bar
 from lwt.training.curriculum import Curriculum
 from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
-from lwt.training.loggers import log_depth_curve, make_loggers
+from lwt.training.loggers import log_run_end, make_loggers
+from lwt.training.plugins import user_callbacks
 from lwt.training.precision import check_lightning_options, resolve_precision
 from lwt.training.prefix import PrefixCache, cache_wanted
 from lwt.training.resume import (
@@ -64,7 +66,8 @@ logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNIN
 
 def make_trainer(cfg: Config, run_dir: Path, loggers, callbacks, max_epochs: int, phase: str) -> L.Trainer:
     """A Trainer that checkpoints ``phase`` ("stage2", "e2e") every ``checkpoint_every_n_epochs`` epochs,
-    records what a resume needs (RunState) and stops at the first non-finite loss."""
+    records what a resume needs (RunState) and stops at the first non-finite loss. Every row its loggers get
+    carries the run's curriculum-wide axes (lwt/training/axes.py) and, by default, every optimizer's lr."""
     t = cfg.trainer
     # one file, overwritten: save_top_k=1 without a monitor keeps the latest (save_top_k=0 + save_last
     # would write nothing per epoch in Lightning 2.6, as "last" follows only top-k saves)
@@ -73,14 +76,25 @@ def make_trainer(cfg: Config, run_dir: Path, loggers, callbacks, max_epochs: int
     guard = FiniteLoss(phase_title(phase), checkpoint_path(run_dir, phase),
                        hint=f"Lower optim.lr (now {cfg.optim.lr}), check the schedule and the data, "
                        "and start a new run")
-    return L.Trainer(
-        max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+    stages = next((c.num_stages for c in callbacks if isinstance(c, Curriculum)), None)
+    title = phase_title(phase) + (f"/{stages}" if stages else "")  # "stage 2/4", "end-to-end training"
+    bar = [progress_bar(title)] if t.progress_bar else []  # Lightning refuses a bar when it is off
+    return L.Trainer(**{
+        **dict(enable_model_summary=False, num_sanity_val_steps=0),  # lwt's defaults, which trainer.extra may change
+        **(t.extra or {}),  # other Trainer arguments (lwt/training/plugins.py checked them when the config loaded)
+    }, max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=resolve_precision(t), use_distributed_sampler=False,  # see batch_loader
-        logger=loggers, callbacks=[*callbacks, RunState(cfg.model, phase), guard, ckpt],
-        default_root_dir=str(run_dir), enable_progress_bar=t.progress_bar, enable_model_summary=False,
-        num_sanity_val_steps=0, log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic,
-        plugins=[AtomicCheckpointIO()],
+        logger=loggers, callbacks=[*callbacks, clock_of(loggers), *lr_monitor(cfg, loggers), *user_callbacks(cfg),
+                                   *bar, RunState(cfg.model, phase), guard, ckpt],
+        default_root_dir=str(run_dir), enable_progress_bar=t.progress_bar,
+        log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic, plugins=[AtomicCheckpointIO()],
     )
+
+
+def lr_monitor(cfg: Config, loggers) -> list:
+    """Lightning's LearningRateMonitor (``logging.lr_monitor``): ``lr-SGD`` per optimizer step (DGL: ``lr-SGD``,
+    ``lr-SGD-1``, ... one per stage; per-block param groups: ``lr-SGD/pg1``, ...)."""
+    return [LearningRateMonitor(logging_interval="step")] if cfg.logging.lr_monitor and loggers else []
 
 
 def fit(cfg: Config, trainer: L.Trainer, module: L.LightningModule, dm, run_dir: Path, phase: str) -> None:
@@ -119,6 +133,7 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tup
     stage, carry = len(rows), {}  # carry: the last stage's cached prefix features (lwt/training/prefix.py)
     while not finished:
         stage += 1
+        clock_of(loggers).begin(stage, rows)  # this stage's rows follow the earlier stages' on global_step
         rows.append(train_stage(cfg, net, dm, run_dir, loggers, curriculum, stage, carry))
         finished = curriculum.stage_done(stage, rows[-1]["val_acc"])  # val acc is reduced over DDP ranks
         history.append(curriculum.state_dict())
@@ -154,8 +169,8 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curricu
     row = {
         "stage": stage, "depth": stage,
         "train_acc": _metric(trainer, "train/acc"), "val_acc": _metric(trainer, "val/acc"), "test_acc": test_acc,
-        "epochs": epochs, "seconds": round(seconds, 2), **speed(timer, len(dm.train_set) * epochs,
-                                                             time.perf_counter() - t_test),
+        "epochs": epochs, "steps": trainer.global_step, "seconds": round(seconds, 2),
+        **speed(timer, len(dm.train_set) * epochs, time.perf_counter() - t_test),
         "stop_reason": curriculum.stop_reason[stage],
     }
     if isinstance(dm, PrefixCache):  # hand the features on now, not when the trainer <-> datamodule cycle is
@@ -195,6 +210,7 @@ def finetune(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, rows: list
                                 stage_lr_gamma=ft.stage_lr_gamma)
     L.seed_everything(stage_seed(cfg.seed, net.num_blocks + 1), workers=True, verbose=False)  # unlike any stage's
     module = EndToEndModule(net, optim, dm.num_classes, ft.epochs, depth=depth).use_speed_options(cfg.trainer)
+    clock_of(loggers).begin(None, rows)  # after the greedy stages on global_step, without a `stage`
     tuned = train_joint(cfg, module, dm, run_dir, loggers, ft.epochs, "finetune")
     print(f"[lwt] fine-tune: test acc {rows[-1]['test_acc']:.4f} -> {tuned[-1]['test_acc']:.4f}", flush=True)
     return {"epochs": ft.epochs, "lr": optim.lr, "stage_lr_gamma": ft.stage_lr_gamma, "depth": depth,
@@ -219,7 +235,8 @@ def train_joint(cfg: Config, module, dm, run_dir: Path, loggers, epochs: int, ph
         {
             "stage": d, "depth": d, "train_acc": train_val.get(f"train/acc_depth{d}"),
             "val_acc": train_val.get(f"val/acc_depth{d}"), "test_acc": test[f"test/acc_depth{d}"],
-            "epochs": trainer.current_epoch, "seconds": round(seconds, 2), **rates, "stop_reason": "budget",
+            "epochs": trainer.current_epoch, "steps": trainer.global_step, "seconds": round(seconds, 2), **rates,
+            "stop_reason": "budget",
         }
         for d in module.depths
     ]
@@ -288,7 +305,8 @@ def _train(cfg: Config, dm, net: StagedNet, run_dir: Path, loggers, main: bool) 
         raise
     result = {
         "experiment": cfg.experiment, "run_name": cfg.run_name, "sweep": cfg.sweep, "mode": cfg.mode, "seed": cfg.seed,
-        "model": cfg.model.name, "dataset": cfg.data.name, "train_images": len(dm.train_set),
+        "model": cfg.model.name, "dataset": cfg.data.name, "num_classes": dm.num_classes,
+        "input_shape": list(dm.input_shape), "train_images": len(dm.train_set),
         "val_images": len(dm.val_set), "test_images": len(dm.test_set),
         "git_revision": git_revision(), "stages": rows,
         "final_test_acc": tuned["test_acc_after"] if tuned else rows[-1]["test_acc"], "finetune": tuned,
@@ -302,12 +320,6 @@ def _train(cfg: Config, dm, net: StagedNet, run_dir: Path, loggers, main: bool) 
     atomic_write_bytes(run_dir / "model.pt", buffer.getvalue())
     record_per_layer(result, cfg, net, dm, loggers)  # analysis.per_layer: un-augmented train acc and gap
     record_depth_choice(result, cfg, net, dm)  # the val-selected depth and the ensemble, beside the last stage
-    log_depth_curve(loggers, rows)  # W&B: accuracy vs depth, x = depth
-    for logger in loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_table("stages", columns=list(rows[0]), data=[list(r.values()) for r in rows])
-            logger.experiment.summary.update({k: result[k] for k in (
-                "final_test_acc", "selected_depth", "selected_test_acc", "ensemble_test_acc")})
-            logger.experiment.finish()
+    log_run_end(loggers, result, run_dir)  # W&B: depth series, stages table, depth figure, summary
     atomic_write_json(run_dir / RESULT, result)
     return result, net

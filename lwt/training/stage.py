@@ -22,9 +22,11 @@ class StageModule(BaseModule):
     depth is ``stage + 1``.
     """
 
-    def __init__(self, net: StagedNet, stage: int, optim: OptimConfig, num_classes: int, max_epochs: int):
+    def __init__(self, net: StagedNet | dict, stage: int, optim: OptimConfig | dict, num_classes: int,
+                 max_epochs: int):
         super().__init__(net, optim, num_classes, depths=[stage + 1], main_depth=stage + 1,
                          max_epochs=max_epochs, stage=stage + 1)
+        self.save_lwt_hyperparameters(num_classes, stage=stage, max_epochs=max_epochs)
         self.stage = stage
         object.__setattr__(self, "block_fn", self.block)  # not a submodule: trainer.compile may wrap it
         self.freeze_all_but_trainable()
