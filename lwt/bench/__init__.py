@@ -34,7 +34,7 @@ ALL_SECTIONS = (*SECTIONS, "cpu")
 
 def add_subparser(sub) -> None:
     p = sub.add_parser("bench", help="speed and memory of greedy stages vs naive and E2E (ratios + JSON)")
-    p.add_argument("--quick", action="store_true", help="fewer steps and rounds, 2 memory stages (CPU: < 3 min)")
+    p.add_argument("--quick", action="store_true", help="fewer steps and rounds, 1 memory stage (2 cores: ~14 min)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--sections", default=",".join(SECTIONS),
                    help=f"comma-separated subset of {','.join(ALL_SECTIONS)} (default: all but cpu)")

@@ -37,7 +37,7 @@ class Size:
         return 128 * (self.warmup + steps)
 
 
-QUICK = Size()  # 2 CPU cores: about 3 minutes
+QUICK = Size()  # 2 CPU cores: about 14 minutes (sections a-e; belilovsky_k2 is the slow part)
 FULL = Size(warmup=3, steps=30, rounds=3, e2e_steps=15, e2e_rounds=2, memory_stages=None, floor_steps=12,
             floor_rounds=5, eval_rounds=3)
 
