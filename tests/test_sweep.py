@@ -370,3 +370,21 @@ def test_workers_auto_is_one_single_thread_worker_per_core_without_a_gpu(capsys)
         assert n == os.cpu_count() or available_bytes(torch.device("cpu")) < 4 * GB * (n + 1)
     assert main(["sweep", str(ROOT / "experiments" / "sweeps" / "gap.yaml"), "--workers", "0"]) == 2
     assert "--workers 0: give a count of at least 1, or auto" in capsys.readouterr().err
+
+
+def test_cpu_sweeps_default_to_channels_last_without_renaming_or_clashing():
+    """The measured CPU winner (docs/scaling.md): runs that do not set trainer.channels_last get it, their
+    folders keep their names, and the key is a "how" key (a finished run made without it is the same run)."""
+    from lwt.sweep.runner import cpu_defaults
+    from lwt.training.resume import _how
+
+    runs = load_sweep(ROOT / "experiments" / "sweeps" / "gap.yaml", variant="cpu").runs
+    folders = [r.run_dir for r in runs]
+    runs[0].overrides.append("trainer.channels_last=false")  # a run that says otherwise keeps its choice
+    assert cpu_defaults(runs) == ["trainer.channels_last=true"]
+    assert [r.run_dir for r in runs] == folders
+    assert not runs[0].cfg.trainer.channels_last
+    assert load_config(runs[0].base.path, runs[0].overrides).trainer.channels_last is False
+    for r in runs[1:]:
+        assert r.cfg.trainer.channels_last and load_config(r.base.path, r.overrides).trainer.channels_last
+    assert _how("trainer.channels_last")

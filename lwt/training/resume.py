@@ -24,7 +24,7 @@ PROGRESS = "progress.json"
 # Keys (or key prefixes, ending in ".") that say where or how a run is executed, shown or measured after
 # training, not what it trains: a resume may change them.
 HOW_NOT_WHAT = ("run_name", "logging.", "trainer.progress_bar", "trainer.accelerator", "trainer.devices",
-                "data.root", "data.on_device", "analysis.")
+                "trainer.channels_last", "data.root", "data.on_device", "analysis.")
 
 
 def _how(key: str) -> bool:
