@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from lwt.errors import Interrupted, LwtError
+from lwt.errors import Interrupted, LwtError, on_signal
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         getattr(args, trailing).extend(extra)
     main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
-    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
         return args.func(args)
     except LwtError as e:
@@ -125,11 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-def _interrupt(signum, frame):
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the clean exit
-    raise Interrupted(signum)
 
 
 def interrupted_line(e: Interrupted) -> str:
