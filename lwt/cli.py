@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from lwt.errors import Interrupted, LwtError
+from lwt.errors import Interrupted, LwtError, on_signal
 
 # The demo: s2d_cnn (lwt's cheap variant of Belilovsky's k=2 network), greedy and end to end on the same small
 # CIFAR-10 subset, sized to finish in under 10 minutes on 2 CPU cores (the authors' network costs about 4x).
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         getattr(args, trailing).extend(extra)
     main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
-    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
         return args.func(args)
     except LwtError as e:
@@ -149,11 +149,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-def _interrupt(signum, frame):
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the clean exit
-    raise Interrupted(signum)
 
 
 def interrupted_line(e: Interrupted) -> str:

@@ -25,3 +25,24 @@ class Interrupted(BaseException):
     def __init__(self, signum: int):
         super().__init__(signum)
         self.signum, self.where, self.run_dir = signum, None, None
+
+
+SIGNALS = {"defer": 0, "pending": None}  # see lwt.training.state.signals_deferred
+
+
+def on_signal(signum, frame) -> None:
+    """lwt's SIGINT/SIGTERM handler (installed by lwt.cli): raise Interrupted now, or, inside a Trainer, at the
+    next batch end, so that it never lands inside a write (metrics.csv is appended in place)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the clean exit
+    if SIGNALS["defer"]:
+        SIGNALS["pending"] = signum
+        return
+    raise Interrupted(signum)
+
+
+def raise_pending() -> None:
+    signum, SIGNALS["pending"] = SIGNALS["pending"], None
+    if signum is not None:
+        raise Interrupted(signum)

@@ -51,7 +51,15 @@ from lwt.training.resume import (
     write_progress,
 )
 from lwt.training.stage import StageModule
-from lwt.training.state import AtomicCheckpointIO, EpochTimer, FiniteLoss, RunState, stage_seed
+from lwt.training.state import (
+    AtomicCheckpointIO,
+    EpochTimer,
+    FiniteLoss,
+    RunState,
+    StopOnSignal,
+    signals_deferred,
+    stage_seed,
+)
 
 # Data lives in memory as tensors: worker processes would only add start-up cost.
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -85,7 +93,7 @@ def make_trainer(cfg: Config, run_dir: Path, loggers, callbacks, max_epochs: int
     }, max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=resolve_precision(t), use_distributed_sampler=False,  # see batch_loader
         logger=loggers, callbacks=[*callbacks, clock_of(loggers), *lr_monitor(cfg, loggers), *user_callbacks(cfg),
-                                   *bar, RunState(cfg.model, phase), guard, ckpt],
+                                   *bar, RunState(cfg.model, phase), guard, StopOnSignal(), ckpt],
         default_root_dir=str(run_dir), enable_progress_bar=t.progress_bar,
         log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic, plugins=[AtomicCheckpointIO()],
     )
@@ -105,7 +113,8 @@ def fit(cfg: Config, trainer: L.Trainer, module: L.LightningModule, dm, run_dir:
     if resume:
         load_checkpoint(path, module.net, cfg.model, phase)
     try:
-        trainer.fit(module, datamodule=dm, ckpt_path=path if resume else None)
+        with signals_deferred():
+            trainer.fit(module, datamodule=dm, ckpt_path=path if resume else None)
     except Interrupted as e:  # where it stopped, for the one line the CLI prints
         e.where = e.where or f"{phase_title(phase)}, epoch {trainer.current_epoch + 1}"
         raise
@@ -163,7 +172,8 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curricu
     t0 = time.perf_counter()
     fit(cfg, trainer, module, dm, run_dir, f"stage{stage}")
     t_test = time.perf_counter()
-    test_acc = trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"]
+    with signals_deferred():
+        test_acc = trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"]
     seconds = time.perf_counter() - t0
     epochs = trainer.current_epoch
     row = {
@@ -228,7 +238,8 @@ def train_joint(cfg: Config, module, dm, run_dir: Path, loggers, epochs: int, ph
     state = next(c for c in trainer.callbacks if isinstance(c, RunState))
     train_val = {k: _metric(trainer, k) for k in {*trainer.callback_metrics, *state.metrics}}
     t_test = time.perf_counter()
-    test = trainer.test(module, datamodule=dm, verbose=False)[0]
+    with signals_deferred():
+        test = trainer.test(module, datamodule=dm, verbose=False)[0]
     seconds = time.perf_counter() - t0
     rates = speed(timer, len(dm.train_set) * trainer.current_epoch, time.perf_counter() - t_test)
     return [

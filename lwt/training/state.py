@@ -14,16 +14,19 @@ from __future__ import annotations
 import dataclasses
 import io
 import random
+import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lwt.config import ModelConfig
-from lwt.errors import LwtError
+from lwt.errors import SIGNALS, Interrupted, LwtError, raise_pending
 
 
 def rng_state() -> dict:
@@ -141,3 +144,30 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buffer = io.BytesIO()  # serialized first, so a failing write is an OSError naming the file
         torch.save(checkpoint, buffer)
         atomic_write_bytes(path, buffer.getvalue())
+
+
+@contextmanager
+def signals_deferred():
+    """Inside: SIGINT/SIGTERM take effect at the next batch end (``StopOnSignal``) or when the block ends, never
+    in the middle of a write; Lightning's own SIGTERMException (raised at a batch end) becomes Interrupted."""
+    SIGNALS["defer"] += 1
+    try:
+        yield
+    except SIGTERMException:
+        raise Interrupted(signal.SIGTERM) from None
+    finally:
+        SIGNALS["defer"] -= 1
+    raise_pending()
+
+
+class StopOnSignal(L.Callback):
+    """Raises a SIGINT/SIGTERM that arrived during the batch (lwt.errors.on_signal), between two batches."""
+
+    def on_train_batch_end(self, *args):
+        raise_pending()
+
+    def on_validation_batch_end(self, *args):
+        raise_pending()
+
+    def on_test_batch_end(self, *args):
+        raise_pending()
