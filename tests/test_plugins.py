@@ -56,7 +56,8 @@ def test_user_callback_logger_and_trainer_arguments_from_the_config(tiny, user_p
         "trainer.extra={limit_train_batches: 2, gradient_clip_val: 0.5}", "trainer.progress_bar=true",
     ])
     result = run(cfg)
-    bars = capsys.readouterr().err  # Lightning's progress bar, titled by the stage of the curriculum
+    shown = capsys.readouterr()  # Lightning's progress bar (on stdout), titled by the stage of the curriculum
+    bars = shown.out + shown.err
     assert "stage 1/2, epoch 1/1" in bars and "stage 2/2, epoch 1/1" in bars
     # one fresh callback per stage's Trainer; trainer.extra reached every Trainer
     assert record.read_text().splitlines() == ["mine 1 2 0.5", "mine 1 2 0.5"]
