@@ -74,7 +74,10 @@ def test_installed_lwt_finds_experiments_and_class_lists_by_name(installed, tmp_
              "b = load_config('experiments/cifar10/belilovsky_k2_greedy.yaml'); "
              "assert a.model == b.model and a.experiment == 'belilovsky_k2_greedy'; "
              "print(len(read_class_list('experiments/class_lists/tiny_imagenet_50.txt'))); "
-             "print(len(load_sweep('sweeps/gap', variant='cpu').runs))")
+             "print(len(load_sweep('sweeps/gap', variant='cpu').runs)); "
+             "from lwt.bench.common import experiment; from lwt.bench.protocol import EXPERIMENT; "
+             "import lwt; assert EXPERIMENT.is_file() and lwt.__file__.startswith(str(EXPERIMENT.parents[3])); "
+             "assert experiment('belilovsky_k2_greedy').model == a.model")  # lwt bench and the GPU script too
     out = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(installed)})
     assert out.returncode == 0, out.stderr[-2000:]

@@ -6,15 +6,15 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 
 from lwt.config import Config, load_config
+from lwt.files import experiments_dir
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments" / "cifar10"
+EXPERIMENTS = experiments_dir() / "cifar10"  # the checkout's, or a wheel's package data
 
 
 @dataclass

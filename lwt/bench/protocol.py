@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-EXPERIMENT = Path(__file__).resolve().parents[2] / "experiments" / "cifar10" / "belilovsky_k2_greedy.yaml"
+from lwt.files import experiments_dir
+
+EXPERIMENT = experiments_dir() / "cifar10" / "belilovsky_k2_greedy.yaml"  # checkout or wheel
 FAST = ["trainer.precision=bf16-mixed", "trainer.channels_last=true", "data.on_device=true",
         "logging.wandb=disabled", "trainer.progress_bar=false"]
 
