@@ -55,7 +55,7 @@ def config_mismatch(run: Run) -> list[str]:
     """Keys whose value in the run directory's config.yaml differs from what the sweep asks for now: keys
     present in both, except those that say where or how a run executes (the ones a resume may change too).
     Empty when they agree or there is no config.yaml."""
-    from lwt.training.resume import HOW_NOT_WHAT
+    from lwt.training.resume import is_how_key
 
     path = run.run_dir / "config.yaml"
     if not path.is_file():
@@ -63,11 +63,8 @@ def config_mismatch(run: Run) -> list[str]:
     saved = flatten(yaml.safe_load(path.read_text()) or {})
     wanted = flatten(to_dict(run.cfg))
 
-    def how(key: str) -> bool:
-        return any(key == k or (k.endswith(".") and key.startswith(k)) for k in HOW_NOT_WHAT)
-
     return [f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in wanted
-            if k in saved and not how(k) and saved[k] != wanted[k]]
+            if k in saved and not is_how_key(k) and saved[k] != wanted[k]]
 
 
 class Progress:

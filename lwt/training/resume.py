@@ -27,7 +27,8 @@ HOW_NOT_WHAT = ("run_name", "logging.", "trainer.progress_bar", "trainer.acceler
                 "trainer.channels_last", "data.root", "data.on_device", "analysis.")
 
 
-def _how(key: str) -> bool:
+def is_how_key(key: str) -> bool:
+    """A ``HOW_NOT_WHAT`` key (or one under a ``HOW_NOT_WHAT`` prefix)."""
     return any(key == k or (k.endswith(".") and key.startswith(k)) for k in HOW_NOT_WHAT)
 
 
@@ -60,7 +61,7 @@ def resume_config(run_dir: Path | str, experiment: str | None = None, overrides:
     else:  # overrides alone apply on top of the saved run
         given = with_overrides(saved, overrides)
     old, new = flatten(to_dict(saved)), flatten(to_dict(given))
-    clashes = [k for k in old if not _how(k) and old[k] != new.get(k)]
+    clashes = [k for k in old if not is_how_key(k) and old[k] != new.get(k)]
     if clashes:
         shown = "; ".join(f"{k}={new.get(k)!r} here but {old[k]!r} in the run" for k in clashes[:4])
         more = f" (and {len(clashes) - 4} more)" if len(clashes) > 4 else ""
@@ -68,7 +69,7 @@ def resume_config(run_dir: Path | str, experiment: str | None = None, overrides:
                        f"keeps: {shown}{more}. Resume with `lwt train --resume {run_dir}` alone, or start a new "
                        "run without --resume")
     for key in new:  # the run stays where it is: its directory and name come from --resume
-        if _how(key) and key not in ("run_name", "logging.out_dir"):
+        if is_how_key(key) and key not in ("run_name", "logging.out_dir"):
             *sections, name = key.split(".")
             node = saved
             for section in sections:

@@ -4,14 +4,12 @@ end-to-end training, or decoupled greedy training (dgl)."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import time
 import warnings
 from pathlib import Path
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
@@ -23,7 +21,6 @@ from lwt.models import StagedNet, build_model
 from lwt.rundir import (
     RESULT,
     RunLock,
-    atomic_write_bytes,
     atomic_write_json,
     git_revision,
     is_main_process,
@@ -57,6 +54,7 @@ from lwt.training.state import (
     FiniteLoss,
     RunState,
     StopOnSignal,
+    atomic_torch_save,
     signals_deferred,
     stage_seed,
 )
@@ -326,9 +324,7 @@ def _train(cfg: Config, dm, net: StagedNet, run_dir: Path, loggers, main: bool) 
     }
     if not main:
         return result, net  # the main process writes model.pt and result.json
-    buffer = io.BytesIO()
-    torch.save(net.state_dict(), buffer)
-    atomic_write_bytes(run_dir / "model.pt", buffer.getvalue())
+    atomic_torch_save(net.state_dict(), run_dir / "model.pt")
     record_per_layer(result, cfg, net, dm, loggers)  # analysis.per_layer: un-augmented train acc and gap
     record_depth_choice(result, cfg, net, dm)  # the val-selected depth and the ensemble, beside the last stage
     log_run_end(loggers, result, run_dir)  # W&B: depth series, stages table, depth figure, summary

@@ -131,19 +131,25 @@ class FiniteLoss(L.Callback):
                        f"{kept}. {self.hint}")
 
 
+def atomic_torch_save(obj, path: Path) -> None:
+    """``torch.save`` through ``lwt.rundir.atomic_write_bytes``: serialized first, so a failing write is an
+    OSError naming ``path``, and ``path`` never holds a part."""
+    from lwt.rundir import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a temp file beside it, fsyncs it and renames it into place (lwt.rundir).
     (Lightning's own "atomic" save goes through a temp file in /tmp, whose move is a plain copy across file
     systems.)"""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        from lwt.rundir import atomic_write_bytes
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()  # serialized first, so a failing write is an OSError naming the file
-        torch.save(checkpoint, buffer)
-        atomic_write_bytes(path, buffer.getvalue())
+        atomic_torch_save(checkpoint, path)
 
 
 @contextmanager
