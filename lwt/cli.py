@@ -26,9 +26,10 @@ modes (the file's `mode:`, or mode=...):
   e2e     the whole network end to end (per-block readouts on detached features, for comparison)
   dgl     decoupled greedy: every stage at once, each block on the previous one's detached output
 
-config keys: every section and default is in lwt/config.py (data.*, model.*, optim.*, curriculum.*,
-finetune.*, trainer.*, logging.*, analysis.*); an unknown key lists the valid ones. Architectures:
-`lwt models`. Lists parse as YAML: model.widths=[64,128] trainer.devices=[0,1].
+config keys: `lwt config schema [SECTION]` lists every key with its type, default, range and meaning
+(the schema is lwt/config.py; [how] marks keys that are not part of a run's identity), and
+`lwt config show FILE [key=value ...]` prints the resolved config; an unknown key lists the valid ones.
+Architectures: `lwt models`. Lists parse as YAML: model.widths=[64,128] trainer.devices=[0,1].
 
 examples:
   lwt train experiments/cifar10/belilovsky_k2_greedy.yaml data.train_subset=10000
@@ -82,6 +83,22 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    import yaml
+
+    from lwt.config import load_config, schema_lines, to_dict
+
+    if args.action == "schema":
+        if len(args.args) > 1:
+            raise LwtError("lwt config schema takes at most one SECTION, e.g. `lwt config schema trainer`")
+        print("\n".join(schema_lines(args.args[0] if args.args else None)))
+    elif not args.args:
+        raise LwtError("lwt config show needs an experiment file, e.g. `lwt config show cifar10/vgg11_e2e seed=1`")
+    else:
+        print(yaml.safe_dump(to_dict(load_config(args.args[0], args.args[1:])), sort_keys=False), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lwt", description="Greedy layerwise vs end-to-end training.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --resume: forget greedy stages K, K+1, ... (rows and checkpoints) and retrain them, "
                         "e.g. when a finished stage's checkpoint is damaged")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("config", help="the config schema (every key) or an experiment's resolved config",
+                       description="lwt config schema [SECTION]: every key with type, default, range and meaning "
+                       "([how]: not part of a run's identity). lwt config show FILE [key=value ...]: the resolved "
+                       "config as YAML, as `lwt train` would save it.")
+    p.add_argument("action", choices=["show", "schema"])
+    p.add_argument("args", nargs="*", help="show: FILE [key=value ...]; schema: [SECTION]")
+    p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("demo", help="greedy vs E2E on a CIFAR-10 subset: tables + accuracy-vs-depth figure")
     p.add_argument("overrides", nargs="*", help="extra key=value overrides applied to both runs")

@@ -40,15 +40,13 @@ from typing import Any
 
 import yaml
 
-from lwt.config import flatten
+from lwt.config import flatten, is_identity
 from lwt.errors import LwtError
 from lwt.rundir import atomic_write_text, read_result
 from lwt.stats import Summary, ci_text, summarize
 
 ID_COLUMNS = ["experiment", "mode", "model", "dataset"]
-# Not compared across runs: shown in their own columns, or where/how a run was written ("x.": a section).
-NOT_VARYING = ("experiment", "mode", "model.name", "data.name", "seed", "run_name", "logging.", "data.root",
-               "trainer.progress_bar")
+SHOWN_APART = ("experiment", "mode", "model.name", "data.name", "seed")  # identity keys with their own columns
 METRICS = ["final_test_acc", "best_val_acc", "critical_layer"]  # every table has these columns
 NEW_METRICS = ["selected_depth", "selected_test_acc", "ensemble_test_acc"]  # only where some run has them
 DISCRETE = ("critical_layer", "selected_depth")  # depths: listed per seed, never averaged
@@ -114,13 +112,11 @@ def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _shown_apart(key: str) -> bool:
-    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in NOT_VARYING)
-
-
 def varying_keys(runs: list[dict]) -> list[str]:
+    """The identity keys (lwt.config.is_identity) whose values differ between ``runs``."""
     keys = sorted({k for r in runs for k in r["config"]})
-    return [k for k in keys if not _shown_apart(k) and len({_key(r["config"].get(k)) for r in runs}) > 1]
+    return [k for k in keys if is_identity(k) and k not in SHOWN_APART
+            and len({_key(r["config"].get(k)) for r in runs}) > 1]
 
 
 def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:

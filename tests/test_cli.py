@@ -48,4 +48,7 @@ def test_a_finished_run_is_not_overwritten_silently(tiny):
     (run_dir / "result.json").write_text(json.dumps({"finished": True}))
     with pytest.raises(LwtError, match="already holds a finished run.*--overwrite"):
         run(cfg)
+    how = load_config(GREEDY, [*tiny, "data.eval_batch_size=250", "trainer.checkpoint_every_n_epochs=3"])
+    with pytest.raises(LwtError, match=f"{run_dir} already holds a finished run"):  # how-keys: the same run
+        run(how)
     assert json.loads((run_dir / "result.json").read_text()) == {"finished": True}

@@ -94,3 +94,52 @@ def test_demo_trains_both_modes_on_the_same_data_and_budget():
     assert greedy.data == e2e.data and greedy.model == e2e.model and greedy.seed == e2e.seed
     stages = 4
     assert e2e.e2e_epochs(stages) == stages * greedy.curriculum.epochs_per_stage  # same total epochs
+
+
+def test_every_key_has_a_type_default_meaning_and_an_identity_flag():
+    from lwt.config import SECTIONS, Config, flatten, schema_lines, to_dict
+
+    lines = [line for line in schema_lines() if line.startswith("  ")]
+    assert [line.split(":")[0].strip() for line in lines] == list(flatten(to_dict(Config())))  # one per key
+    for line in lines:
+        key, _, rest = line.strip().partition(": ")
+        assert " = " in rest and rest.split("  ", 1)[1].strip(), f"{key} lacks a type, default or meaning"
+    assert "data.eval_batch_size: int = 500 (at least 1) [how]" in "\n".join(lines)
+    assert any(line.startswith("trainer:") for line in schema_lines())
+    assert all(line.strip().startswith("data.") for line in schema_lines("data"))
+    with pytest.raises(LwtError, match="not a section; choose one of: data, model"):
+        schema_lines("nope")
+    assert "model.aux" in SECTIONS
+
+
+def test_identity_decides_the_run_name_and_the_checks_that_compare_runs():
+    from lwt.config import identity_differences, is_identity
+    from lwt.results import varying_keys
+
+    how = ["data.eval_batch_size=250", "trainer.checkpoint_every_n_epochs=2", "trainer.progress_bar=false",
+           "logging.out_dir=elsewhere", "trainer.accelerator=cpu", "analysis.probe_epochs=3", "data.on_device=true"]
+    assert load_config(GREEDY, ["seed=2", *how]).run_name == "seed2"  # how-keys: the same folder
+    assert not any(is_identity(o.partition("=")[0]) for o in how)
+    # identity overrides name the run exactly as before the schema had the flag
+    assert load_config(GREEDY, ["model.width=32", "trainer.devices=2", "optim.lr=1"]).run_name == \
+        "width-32_devices-2_lr-1_seed0"
+    assert is_identity("trainer.extra.gradient_clip_val") and is_identity("not.a.key")  # unknown: compared
+    a, b = {"optim.lr": 0.1, "data.eval_batch_size": 500}, {"optim.lr": 0.2, "data.eval_batch_size": 250}
+    assert identity_differences(a, b) == ["optim.lr"]
+    runs = [{"config": a}, {"config": b}]
+    assert varying_keys(runs) == ["optim.lr"]
+
+
+def test_config_show_and_schema_on_the_command_line(capsys):
+    import yaml
+
+    from lwt.cli import main
+
+    assert main(["config", "show", str(GREEDY), "seed=3", "data.train_subset=100"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["seed"] == 3 and shown["data"]["train_subset"] == 100 and shown["run_name"] == "train_subset-100_seed3"
+    assert main(["config", "schema", "trainer"]) == 0
+    out = capsys.readouterr().out
+    assert "trainer.devices: str | list[int] = \"auto\"" in out and "[how]" in out
+    assert main(["config", "show", str(GREEDY), "optim.lr=0"]) == 2
+    assert "optim.lr=0.0 must be positive" in capsys.readouterr().err

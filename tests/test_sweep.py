@@ -375,8 +375,8 @@ def test_workers_auto_is_one_single_thread_worker_per_core_without_a_gpu(capsys)
 def test_cpu_sweeps_default_to_channels_last_without_renaming_or_clashing():
     """The measured CPU winner (docs/scaling.md): runs that do not set trainer.channels_last get it, their
     folders keep their names, and the key is a "how" key (a finished run made without it is the same run)."""
+    from lwt.config import is_identity
     from lwt.sweep.runner import cpu_defaults
-    from lwt.training.resume import is_how_key
 
     runs = load_sweep(ROOT / "experiments" / "sweeps" / "gap.yaml", variant="cpu").runs
     folders = [r.run_dir for r in runs]
@@ -387,4 +387,4 @@ def test_cpu_sweeps_default_to_channels_last_without_renaming_or_clashing():
     assert load_config(runs[0].base.path, runs[0].overrides).trainer.channels_last is False
     for r in runs[1:]:
         assert r.cfg.trainer.channels_last and load_config(r.base.path, r.overrides).trainer.channels_last
-    assert is_how_key("trainer.channels_last")
+    assert not is_identity("trainer.channels_last")

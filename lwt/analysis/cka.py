@@ -17,8 +17,6 @@ Both networks see the same seeded sample of the dataset's full test set (``analy
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import Tensor
 
@@ -93,7 +91,7 @@ def cka_of_runs(a: FinishedRun, b: FinishedRun) -> dict:
     _same_data(a, b)
     acfg = a.cfg.analysis
     # the dataset's whole test set, so the sample does not depend on either run's test_subset or seed
-    dm = load_datamodule(dataclasses.replace(a.cfg, data=dataclasses.replace(a.cfg.data, test_subset=None)))
+    dm = load_datamodule(a.cfg.model_copy(update={"data": a.cfg.data.model_copy(update={"test_subset": None})}))
     idx = seeded_sample(len(dm.test_set), acfg.cka_samples, acfg.seed)
     images = dm.test_set.x[idx]
     device = pick_device(a.cfg.trainer.accelerator)

@@ -10,14 +10,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from lwt.config import Config, load_config
+from lwt.config import Config, is_identity, load_config
 from lwt.errors import LwtError
 from lwt.models import StagedNet
 from lwt.rundir import read_result
-
-# What may change when a finished run is analysed: the measurement's own settings, where the data lies
-# and where to compute. Anything else would describe a different network than model.pt holds.
-ANALYSIS_OVERRIDES = ("analysis.", "data.root=", "trainer.accelerator=", "data.eval_batch_size=")
 
 
 @dataclass
@@ -48,10 +44,11 @@ def open_run(run_dir: str | Path, overrides: list[str] = ()) -> FinishedRun:
         if not (run_dir / name).is_file():
             raise LwtError(f"{run_dir} holds no {name}, so it is not a finished lwt run "
                            "(result.json and model.pt are written when `lwt train` completes)")
-    bad = [o for o in overrides if not o.startswith(ANALYSIS_OVERRIDES)]
+    bad = [o for o in overrides if is_identity(o.partition("=")[0])]  # another network than model.pt holds
     if bad:
-        raise LwtError(f"cannot override {', '.join(bad)} when analysing a finished run; only "
-                       f"{', '.join(p.rstrip('=') + ('*' if p.endswith('.') else '') for p in ANALYSIS_OVERRIDES)}")
+        raise LwtError(f"cannot override {', '.join(bad)} when analysing a finished run; only keys that do not "
+                       "change what a run computes (analysis.*, data.root, data.eval_batch_size, ...: "
+                       "`lwt config schema` marks them how)")
     cfg = load_config(run_dir / "config.yaml", list(overrides))
     return FinishedRun(run_dir, cfg, read_result(run_dir / "result.json"))
 

@@ -12,7 +12,6 @@ Stage 3 of belilovsky_k2 trains block 3 (+ its auxiliary head) on frozen blocks 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import lightning as L
@@ -87,7 +86,7 @@ def run(size: Size, device: torch.device) -> dict:
 
     # float32 everywhere, so the ratios isolate the prefix and the data path; "default" adds what lwt does
     # by default on this device (trainer.precision=auto), when that is not float32
-    precision = resolve_precision(dataclasses.replace(cfg.trainer, accelerator=device.type))
+    precision = resolve_precision(cfg.trainer.model_copy(update={"accelerator": device.type}))
     speeds: dict[str, list[float]] = {"cached": [], "recompute": [], "naive": []}
     if precision != "32-true":
         speeds["default"] = []

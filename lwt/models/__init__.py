@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from torch import nn
 
 from lwt.config import ModelConfig
@@ -29,13 +27,11 @@ def build_model(cfg: ModelConfig, num_classes: int, input_shape: tuple[int, int,
     for width in net.widths:
         net.aux_heads.append(make_head(cfg.aux, width, num_classes, aux_k, batch_norm, pool_bn=pool_bn))
     # what builds this network again (plain data: checkpoints keep it as the modules' hyperparameters)
-    net.build_args = {"model": dataclasses.asdict(cfg), "num_classes": num_classes, "input_shape": list(input_shape)}
+    net.build_args = {"model": cfg.model_dump(), "num_classes": num_classes, "input_shape": list(input_shape)}
     return net
 
 
 def rebuild_model(build_args: dict) -> StagedNet:
     """The network ``build_model`` made, from its ``build_args`` (untrained: load a state dict into it)."""
-    from lwt.config import _build
-
-    return build_model(_build(ModelConfig, build_args["model"]), build_args["num_classes"],
+    return build_model(ModelConfig.model_validate(build_args["model"]), build_args["num_classes"],
                        tuple(build_args["input_shape"]))

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
-from lwt.config import flatten, to_dict
+from lwt.config import flatten, identity_differences, to_dict
 from lwt.errors import LwtError, RunLocked
 from lwt.rundir import locked_by
 from lwt.sweep.spec import Run, Sweep
@@ -52,19 +52,15 @@ def prepare_data(runs: list[Run]) -> None:
 
 
 def config_mismatch(run: Run) -> list[str]:
-    """Keys whose value in the run directory's config.yaml differs from what the sweep asks for now: keys
-    present in both, except those that say where or how a run executes (the ones a resume may change too).
-    Empty when they agree or there is no config.yaml."""
-    from lwt.training.resume import is_how_key
-
+    """Identity keys (lwt.config.is_identity) whose value in the run directory's config.yaml differs from what
+    the sweep asks for now. Empty when they agree or there is no config.yaml."""
     path = run.run_dir / "config.yaml"
     if not path.is_file():
         return []
     saved = flatten(yaml.safe_load(path.read_text()) or {})
     wanted = flatten(to_dict(run.cfg))
 
-    return [f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in wanted
-            if k in saved and not is_how_key(k) and saved[k] != wanted[k]]
+    return [f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in identity_differences(wanted, saved)]
 
 
 class Progress:

@@ -7,7 +7,6 @@ depth (``readouts``: depth -> logits). Every readout adds its cross-entropy to t
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import lightning as L
@@ -34,9 +33,7 @@ class BaseModule(L.LightningModule):
 
             net = rebuild_model(net)
         if isinstance(optim, dict):
-            from lwt.config import _build
-
-            optim = _build(OptimConfig, optim)
+            optim = OptimConfig.model_validate(optim)
         self.net, self.optim_cfg, self.max_epochs = net, optim, max_epochs
         self.stage_tag = stage  # greedy: the stage (the loggers' rows get it as `stage`: lwt/training/axes.py)
         self.depths, self.main_depth = depths, main_depth
@@ -53,7 +50,7 @@ class BaseModule(L.LightningModule):
         build_args = getattr(self.net, "build_args", None)  # None: a network not made by build_model
         if build_args is None:
             return
-        self.save_hyperparameters({"net": build_args, "optim": dataclasses.asdict(self.optim_cfg),
+        self.save_hyperparameters({"net": build_args, "optim": self.optim_cfg.model_dump(),
                                    "num_classes": num_classes, **args}, logger=False)
 
     def readouts(self, x: Tensor) -> dict[int, Tensor]:

@@ -8,28 +8,26 @@ stage) and ``checkpoints/<phase>/last.ckpt`` (the current phase, every
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 import torch
 
-from lwt.config import Config, ModelConfig, flatten, load_config, to_dict, with_overrides
+from lwt.config import (
+    Config,
+    ModelConfig,
+    flatten,
+    identity_differences,
+    is_identity,
+    load_config,
+    to_dict,
+    with_overrides,
+)
 from lwt.errors import LwtError
 from lwt.rundir import RESULT, atomic_write_json
 
 PROGRESS = "progress.json"
-
-# Keys (or key prefixes, ending in ".") that say where or how a run is executed, shown or measured after
-# training, not what it trains: a resume may change them.
-HOW_NOT_WHAT = ("run_name", "logging.", "trainer.progress_bar", "trainer.accelerator", "trainer.devices",
-                "trainer.channels_last", "data.root", "data.on_device", "analysis.")
-
-
-def is_how_key(key: str) -> bool:
-    """A ``HOW_NOT_WHAT`` key (or one under a ``HOW_NOT_WHAT`` prefix)."""
-    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in HOW_NOT_WHAT)
 
 
 def checkpoint_path(run_dir: Path, phase: str) -> Path:
@@ -44,7 +42,7 @@ def phase_title(phase: str) -> str:
 
 def resume_config(run_dir: Path | str, experiment: str | None = None, overrides: list[str] = ()) -> Config:
     """The config of the run in ``run_dir``; the command's experiment file and overrides, if given, must
-    agree with it on everything but ``HOW_NOT_WHAT`` keys (which the command then sets)."""
+    agree with it on every identity key (lwt.config.is_identity); the others the command then sets."""
     run_dir = Path(run_dir)
     saved_path = run_dir / "config.yaml"
     if not saved_path.is_file():
@@ -61,7 +59,7 @@ def resume_config(run_dir: Path | str, experiment: str | None = None, overrides:
     else:  # overrides alone apply on top of the saved run
         given = with_overrides(saved, overrides)
     old, new = flatten(to_dict(saved)), flatten(to_dict(given))
-    clashes = [k for k in old if not is_how_key(k) and old[k] != new.get(k)]
+    clashes = identity_differences(old, new)
     if clashes:
         shown = "; ".join(f"{k}={new.get(k)!r} here but {old[k]!r} in the run" for k in clashes[:4])
         more = f" (and {len(clashes) - 4} more)" if len(clashes) > 4 else ""
@@ -69,7 +67,7 @@ def resume_config(run_dir: Path | str, experiment: str | None = None, overrides:
                        f"keeps: {shown}{more}. Resume with `lwt train --resume {run_dir}` alone, or start a new "
                        "run without --resume")
     for key in new:  # the run stays where it is: its directory and name come from --resume
-        if is_how_key(key) and key not in ("run_name", "logging.out_dir"):
+        if not is_identity(key) and key not in ("run_name", "logging.out_dir"):
             *sections, name = key.split(".")
             node = saved
             for section in sections:
@@ -144,7 +142,7 @@ def load_checkpoint(path: Path, net: torch.nn.Module, model: ModelConfig, phase:
     expected = {f"net.{k}": v.shape for k, v in net.state_dict().items()}
     found = {k: v.shape for k, v in weights.items() if k.startswith("net.")}
     meta = ckpt.get("lwt", {})
-    mine = dataclasses.asdict(model)
+    mine = model.model_dump()
     written = meta.get("model")
     if written is not None and written != mine:
         keys = ["name"] + [k for k in mine if k != "name" and written.get(k) != mine[k]]

@@ -3,7 +3,6 @@ end-to-end training, or decoupled greedy training (dgl)."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 import warnings
@@ -214,8 +213,8 @@ def finetune(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, rows: list
     end for finetune.epochs, at finetune.lr with its own layer-wise rule. A kill during it resumes from
     checkpoints/finetune/ (the greedy stages are kept)."""
     ft, depth = cfg.finetune, len(rows)
-    optim = dataclasses.replace(cfg.optim, lr=ft.lr or cfg.optim.lr, stage_lr_mult=None,
-                                stage_lr_gamma=ft.stage_lr_gamma)
+    optim = cfg.optim.model_copy(update={"lr": ft.lr or cfg.optim.lr, "stage_lr_mult": None,
+                                        "stage_lr_gamma": ft.stage_lr_gamma})
     L.seed_everything(stage_seed(cfg.seed, net.num_blocks + 1), workers=True, verbose=False)  # unlike any stage's
     module = EndToEndModule(net, optim, dm.num_classes, ft.epochs, depth=depth).use_speed_options(cfg.trainer)
     clock_of(loggers).begin(None, rows)  # after the greedy stages on global_step, without a `stage`

@@ -11,7 +11,6 @@ files load with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import random
 import signal
@@ -60,7 +59,7 @@ class RunState(L.Callback):
     and the phase ("stage 2", "e2e") that wrote it, so a mismatched checkpoint can be named on resume."""
 
     def __init__(self, model: ModelConfig, phase: str):
-        self.model, self.phase = dataclasses.asdict(model), phase
+        self.model, self.phase = model.model_dump(), phase
         self.metrics: dict[str, float] = {}  # the last finished epoch's, restored when fit has nothing left to run
 
     def on_train_epoch_end(self, trainer, pl_module):
