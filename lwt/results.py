@@ -42,7 +42,7 @@ import yaml
 
 from lwt.config import flatten, is_identity
 from lwt.errors import LwtError
-from lwt.rundir import atomic_write_text, read_result
+from lwt.rundir import RESULT, RunDir, atomic_write_text
 from lwt.stats import Summary, ci_text, summarize
 
 ID_COLUMNS = ["experiment", "mode", "model", "dataset"]
@@ -56,19 +56,19 @@ PER_DEPTH = ("test_acc_stage", "train_acc_depth", "gap_depth")
 def find_runs(root: Path, sweep: str | None = None) -> list[dict]:
     """``{"result": ..., "config": <flat config.yaml>, "dir": Path}`` for each finished run under ``root``."""
     runs = []
-    for path in sorted(Path(root).rglob("result.json")):
+    for path in sorted(Path(root).rglob(RESULT)):
+        rd = RunDir(path.parent)
         try:
-            result = read_result(path)  # a result without stages (or `[]`) must not count in n
-            config_path = path.parent / "config.yaml"
-            config = flatten(yaml.safe_load(config_path.read_text()) or {}) if config_path.is_file() else {}
+            result = rd.read_result()  # a result without stages (or `[]`) must not count in n
+            config = flatten(yaml.safe_load(rd.config.read_text()) or {}) if rd.config.is_file() else {}
             if not isinstance(config, dict):
-                raise LwtError(f"{config_path} is not an lwt config")
+                raise LwtError(f"{rd.config} is not an lwt config")
         except (OSError, ValueError, yaml.YAMLError, LwtError, AttributeError) as e:
             print(f"lwt results: warning: skipping {path}, excluded from the tables: {e}", file=sys.stderr)
             continue
         if sweep is not None and (result.get("sweep") or config.get("sweep")) != sweep:
             continue
-        runs.append({"result": result, "config": config, "dir": path.parent})
+        runs.append({"result": result, "config": config, "dir": rd.path})
     return runs
 
 

@@ -1,6 +1,6 @@
-"""Run directories: ``<out_dir>/<experiment>/<run_name>/`` with config.yaml, meta.json, result.json.
+"""A run's folder (``RunDir``: ``<out_dir>/<experiment>/<run_name>/``), its phases, and how lwt writes it.
 
-``result.json`` is written atomically (temp file + rename) and only when a run completes, so its
+Every file is written atomically (temp file + rename); ``result.json`` only when a run completes, so its
 presence means "finished". The folder always lies inside ``logging.out_dir`` (names are checked by
 lwt.config.check_name; symbolic links that lead out are refused here), ``.lwt-run`` marks it as lwt's
 (``--overwrite`` empties only such folders) and ``.lwt.lock`` is flock'ed while a process writes it.
@@ -17,9 +17,13 @@ import subprocess
 import sys
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from lwt.config import Config, save_config
+import yaml
+
+from lwt.config import Config, flatten, identity_differences, save_config, to_dict
 from lwt.errors import LwtError, RunLocked
 
 RESULT = "result.json"
@@ -114,23 +118,141 @@ def is_main_process() -> bool:
     return all(r in (None, "", "0") for r in ranks)
 
 
-def run_dir_of(cfg: Config) -> Path:
-    """``<out_dir>/<experiment>/<run_name>``; LwtError if it resolves outside out_dir (a symbolic link)."""
-    out = Path(cfg.logging.out_dir)
-    run_dir = out / cfg.experiment / cfg.run_name
-    real_out, real = out.resolve(), run_dir.resolve()
-    if real.parent.parent != real_out:
-        raise LwtError(f"the run directory {run_dir} leads to {real}, outside logging.out_dir={out} (a symbolic "
-                       "link); lwt writes runs only inside logging.out_dir: remove the link or pick another name")
-    return run_dir
+@dataclass(frozen=True)
+class Phase:
+    """What one Trainer of a run trains: greedy stage ``stage`` (1-based), or E2E, DGL or fine-tuning."""
+
+    kind: Literal["stage", "e2e", "dgl", "finetune"]
+    stage: int | None = None
+
+    @property
+    def name(self) -> str:
+        """Its checkpoint folder, and what its checkpoints record: "stage3", "e2e", "dgl", "finetune"."""
+        return f"stage{self.stage}" if self.kind == "stage" else self.kind
+
+    def __str__(self) -> str:  # "stage 3", "end-to-end training", ...
+        return TITLES.get(self.kind) or f"stage {self.stage}"
+
+    @classmethod
+    def parse(cls, name: str) -> Phase | None:
+        """The phase of a checkpoint folder (or of what a checkpoint recorded); None for another name."""
+        if name.startswith("stage") and name[5:].isdigit():
+            return cls("stage", int(name[5:]))
+        return cls(name) if name in TITLES else None
 
 
-def is_lwt_run(run_dir: Path) -> bool:
-    """A folder lwt made for a run: its marker, or (runs from before the marker) config.yaml + meta.json."""
-    run_dir = Path(run_dir)
-    if run_dir.is_symlink() or not run_dir.is_dir():
-        return False
-    return (run_dir / MARKER).is_file() or ((run_dir / "config.yaml").is_file() and (run_dir / "meta.json").is_file())
+TITLES = {"e2e": "end-to-end training", "dgl": "decoupled greedy training", "finetune": "end-to-end fine-tuning"}
+E2E, DGL, FINETUNE = Phase("e2e"), Phase("dgl"), Phase("finetune")
+
+
+def greedy_stage(k: int) -> Phase:
+    return Phase("stage", k)
+
+
+class RunDir:
+    """One run's folder and everything lwt keeps in it: ``.lwt-run`` (written first: lwt made it),
+    ``config.yaml`` (authoritative), ``meta.json`` (git revision, argv, resumes), ``progress.json`` (finished
+    greedy stages, lwt/training/resume.py), ``checkpoints/<phase>/last.ckpt``, ``model.pt``, ``result.json``
+    (written last: the run finished) and ``.lwt.lock`` (held while a process writes). Its status is ``new``,
+    ``unfinished`` (config.yaml, no result.json: resume it) or ``finished``."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.config, self.meta, self.result = self.path / "config.yaml", self.path / "meta.json", self.path / RESULT
+        self.progress, self.model = self.path / "progress.json", self.path / "model.pt"
+
+    @classmethod
+    def of(cls, cfg: Config) -> RunDir:
+        """``<out_dir>/<experiment>/<run_name>``; LwtError if it resolves outside out_dir (a symbolic link)."""
+        out = Path(cfg.logging.out_dir)
+        run_dir = out / cfg.experiment / cfg.run_name
+        real_out, real = out.resolve(), run_dir.resolve()
+        if real.parent.parent != real_out:
+            raise LwtError(f"the run directory {run_dir} leads to {real}, outside logging.out_dir={out} (a "
+                           "symbolic link); lwt writes runs only inside logging.out_dir: remove the link or pick "
+                           "another name")
+        return cls(run_dir)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    __str__ = __fspath__
+
+    def checkpoint(self, phase: Phase) -> Path:
+        return self.path / "checkpoints" / phase.name / "last.ckpt"
+
+    def status(self) -> Literal["new", "unfinished", "finished"]:
+        return "finished" if self.result.is_file() else "unfinished" if self.config.is_file() else "new"
+
+    def is_lwt_run(self) -> bool:
+        """A folder lwt made for a run: its marker, or (runs from before the marker) config.yaml + meta.json."""
+        if self.path.is_symlink() or not self.path.is_dir():
+            return False
+        return (self.path / MARKER).is_file() or (self.config.is_file() and self.meta.is_file())
+
+    def refuse_foreign(self) -> set[str]:
+        """The names in the folder beyond what it holds before its run starts; LwtError unless lwt made it
+        (called before the lock too, so that not even the lock file is put into someone else's folder)."""
+        found = {e.name for e in self.path.iterdir()} - BEFORE_START if self.path.is_dir() else set()
+        if found and not self.is_lwt_run():
+            raise LwtError(f"{self.path} holds files lwt did not write ({', '.join(sorted(found)[:3])}"
+                           f"{', ...' if len(found) > 3 else ''}); lwt writes a run only into a new folder or its "
+                           "own run folder, and --overwrite deletes only those. Set run_name=... or "
+                           "logging.out_dir=...")
+        return found
+
+    def prepare(self, cfg: Config, overwrite: bool = False) -> RunDir:
+        """Check the folder (made and locked by ``lock``), write the marker, config.yaml and meta.json.
+        ``overwrite`` empties it first, but only if it is an lwt run folder."""
+        foreign = self.refuse_foreign()
+        if self.status() == "finished" and not overwrite:
+            raise LwtError(f"{self.path} already holds a finished run ({RESULT}); pass --overwrite to replace it "
+                           "or set run_name=... to keep both")
+        if self.status() == "unfinished" and not overwrite:
+            # a killed or failed run: starting afresh over its checkpoints would mix two runs
+            raise LwtError(f"{self.path} holds an unfinished run; continue it with `lwt train --resume "
+                           f"{self.path}`, or pass --overwrite to start it over")
+        if overwrite and foreign:
+            _clear(self.path)
+        _check_writable(self.path)
+        atomic_write_text(self.path / MARKER, "a run folder written by lwt; `lwt train --overwrite` may delete it\n")
+        save_config(cfg, self.config)
+        atomic_write_json(self.meta, {"git_revision": git_revision(), "argv": sys.argv})
+        return self
+
+    def reopen(self) -> RunDir:
+        """The folder of a resumed run, checked writable; meta.json records each resume."""
+        _check_writable(self.path)
+        try:
+            meta = json.loads(self.meta.read_text())
+        except (OSError, ValueError):
+            meta = {}  # only informational: a damaged meta.json must not block a resume
+        meta.setdefault("resumes", []).append({"git_revision": git_revision(), "argv": sys.argv})
+        atomic_write_json(self.meta, meta)
+        return self
+
+    def differences(self, cfg: Config) -> list[str]:
+        """Identity keys (lwt.config.is_identity) on which config.yaml and ``cfg`` disagree, as
+        ``key: saved there, cfg's now``; empty when they agree or there is no config.yaml."""
+        if not self.config.is_file():
+            return []
+        saved, wanted = flatten(yaml.safe_load(self.config.read_text()) or {}), flatten(to_dict(cfg))
+        return [f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in identity_differences(wanted, saved)]
+
+    def lock(self) -> RunLock:
+        return RunLock(self.path)
+
+    def locked_by(self) -> str | None:
+        return locked_by(self.path)
+
+    def read_result(self) -> dict:
+        return read_result(self.result)
+
+    def write_result(self, result: dict) -> None:
+        atomic_write_json(self.result, result)
 
 
 def _clear(run_dir: Path) -> None:
@@ -142,53 +264,6 @@ def _clear(run_dir: Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
-
-
-def refuse_foreign(run_dir: Path) -> set[str]:
-    """The names in ``run_dir`` beyond what a folder holds before its run starts; LwtError unless lwt made it
-    (called before the lock too, so that not even the lock file is put into someone else's folder)."""
-    found = {e.name for e in run_dir.iterdir()} - BEFORE_START if run_dir.is_dir() else set()
-    if found and not is_lwt_run(run_dir):
-        raise LwtError(f"{run_dir} holds files lwt did not write ({', '.join(sorted(found)[:3])}"
-                       f"{', ...' if len(found) > 3 else ''}); lwt writes a run only into a new folder or its own "
-                       "run folder, and --overwrite deletes only those. Set run_name=... or logging.out_dir=...")
-    return found
-
-
-def prepare_run_dir(cfg: Config, overwrite: bool = False) -> Path:
-    """Check the run directory (made and locked by ``RunLock``), write the marker, config.yaml and meta.json.
-
-    ``overwrite`` empties it first, but only if it is an lwt run folder; a folder holding anything else is
-    never written into."""
-    run_dir = run_dir_of(cfg)
-    foreign = refuse_foreign(run_dir)
-    if (run_dir / RESULT).exists() and not overwrite:
-        raise LwtError(f"{run_dir} already holds a finished run ({RESULT}); pass --overwrite to replace it "
-                       "or set run_name=... to keep both")
-    if (run_dir / "config.yaml").exists() and not overwrite:
-        # a killed or failed run: starting afresh over its checkpoints would mix two runs
-        raise LwtError(f"{run_dir} holds an unfinished run; continue it with `lwt train --resume {run_dir}`, "
-                       "or pass --overwrite to start it over")
-    if overwrite and foreign:
-        _clear(run_dir)
-    _check_writable(run_dir)
-    atomic_write_text(run_dir / MARKER, "a run folder written by lwt; `lwt train --overwrite` may delete it\n")
-    save_config(cfg, run_dir / "config.yaml")
-    atomic_write_json(run_dir / "meta.json", {"git_revision": git_revision(), "argv": sys.argv})
-    return run_dir
-
-
-def reopen_run_dir(run_dir: Path) -> Path:
-    """The run directory of a resumed run, checked writable; meta.json records each resume."""
-    _check_writable(run_dir)
-    meta_path = run_dir / "meta.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError):
-        meta = {}  # only informational: a damaged meta.json must not block a resume
-    meta.setdefault("resumes", []).append({"git_revision": git_revision(), "argv": sys.argv})
-    atomic_write_json(meta_path, meta)
-    return run_dir
 
 
 def _check_writable(run_dir: Path, probe: bool = True) -> None:

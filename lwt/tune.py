@@ -19,7 +19,6 @@ experiment file is tuned on must not be the data its result is reported on.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,7 +89,7 @@ def tune_table(sweep) -> tuple[list[str], list[dict]]:
     keys = list(sweep.grid)
     points: dict[tuple, dict] = {}
     for r in sweep.runs:
-        result = json.loads((r.run_dir / "result.json").read_text())
+        result = r.folder.read_result()
         point = points.setdefault((r.experiment, *(repr(r.axes[k]) for k in keys)), {
             "experiment": r.experiment, "mode": r.cfg.mode, **{k: r.axes[k] for k in keys}, "_val": [], "_test": [],
             "_selected": [], "seeds": [], "base": r.base.label})

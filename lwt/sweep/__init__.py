@@ -59,11 +59,9 @@ def dry_run(sweep: Sweep, runs: list[Run]) -> None:
     if sweep.overrides or sweep.cli_overrides:
         print("fixed overrides: " + " ".join(sweep.overrides + sweep.cli_overrides))
     width = max(len(r.id) for r in runs)
-    from lwt.sweep.runner import config_mismatch
-
     for r in runs:
         status = r.status()
-        if status == "done" and config_mismatch(r):
+        if status == "done" and r.folder.differences(r.cfg):
             status = "done, other config"
         axes = " ".join(f"{k}={v}" for k, v in r.axes.items() if k != "experiment")
         extra = " ".join(r.base.overrides)

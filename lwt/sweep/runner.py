@@ -11,9 +11,6 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-import yaml
-
-from lwt.config import flatten, identity_differences, to_dict
 from lwt.errors import LwtError, RunLocked
 from lwt.rundir import locked_by
 from lwt.sweep.spec import Run, Sweep
@@ -31,7 +28,7 @@ def check_finished_runs(sweep: Sweep, runs: list[Run]) -> None:
     sweep with other overrides must not pass off old results as new ones."""
     for r in runs:
         if r.status() == "done":
-            diff = config_mismatch(r)
+            diff = r.folder.differences(r.cfg)
             if diff:
                 raise LwtError(f"{r.run_dir} holds a finished run trained with another config ({diff[0]}"
                                f"{f', and {len(diff) - 1} more' if len(diff) > 1 else ''}); run this sweep "
@@ -49,18 +46,6 @@ def prepare_data(runs: list[Run]) -> None:
         if key not in seen:
             seen.add(key)
             build_datamodule(r.cfg).prepare_data()
-
-
-def config_mismatch(run: Run) -> list[str]:
-    """Identity keys (lwt.config.is_identity) whose value in the run directory's config.yaml differs from what
-    the sweep asks for now. Empty when they agree or there is no config.yaml."""
-    path = run.run_dir / "config.yaml"
-    if not path.is_file():
-        return []
-    saved = flatten(yaml.safe_load(path.read_text()) or {})
-    wanted = flatten(to_dict(run.cfg))
-
-    return [f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in identity_differences(wanted, saved)]
 
 
 class Progress:

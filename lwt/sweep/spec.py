@@ -12,6 +12,7 @@ import yaml
 
 from lwt.config import Config, check_stage_lists, load_config, parse_overrides
 from lwt.errors import LwtError
+from lwt.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]  # the lwt checkout: relative base paths may start here
 SWEEP_KEYS = ("name", "base", "bases", "overrides", "grid", "zip", "seeds", "variants")
@@ -51,16 +52,16 @@ class Run:
         return f"{self.cfg.experiment}/{self.cfg.run_name}"
 
     @property
-    def run_dir(self) -> Path:
-        from lwt.rundir import run_dir_of
+    def folder(self) -> RunDir:
+        return RunDir.of(self.cfg)
 
-        return run_dir_of(self.cfg)
+    @property
+    def run_dir(self) -> Path:
+        return self.folder.path
 
     def status(self) -> str:
-        """``done`` (result.json exists), ``partial`` (started, not finished) or ``todo``."""
-        if (self.run_dir / "result.json").is_file():
-            return "done"
-        return "partial" if (self.run_dir / "config.yaml").is_file() else "todo"
+        """The folder's status in the sweep's words: ``done`` (finished), ``partial`` (resume it) or ``todo``."""
+        return {"finished": "done", "unfinished": "partial", "new": "todo"}[self.folder.status()]
 
     def train_args(self) -> list[str]:
         return ["train", display_path(self.base.path), *self.overrides]

@@ -25,33 +25,20 @@ from lwt.config import (
     with_overrides,
 )
 from lwt.errors import LwtError
-from lwt.rundir import RESULT, atomic_write_json
-
-PROGRESS = "progress.json"
-
-
-def checkpoint_path(run_dir: Path, phase: str) -> Path:
-    """``phase``: "stage3", "e2e", "dgl" or "finetune"."""
-    return Path(run_dir) / "checkpoints" / phase / "last.ckpt"
-
-
-def phase_title(phase: str) -> str:
-    titles = {"e2e": "end-to-end training", "dgl": "decoupled greedy training", "finetune": "end-to-end fine-tuning"}
-    return titles.get(phase) or phase.replace("stage", "stage ")
+from lwt.rundir import RESULT, Phase, RunDir, atomic_write_json
 
 
 def resume_config(run_dir: Path | str, experiment: str | None = None, overrides: list[str] = ()) -> Config:
     """The config of the run in ``run_dir``; the command's experiment file and overrides, if given, must
     agree with it on every identity key (lwt.config.is_identity); the others the command then sets."""
-    run_dir = Path(run_dir)
-    saved_path = run_dir / "config.yaml"
-    if not saved_path.is_file():
+    rd = RunDir(run_dir)
+    if rd.status() == "new":
         raise LwtError(f"--resume {run_dir}: not a run directory (it has no config.yaml); pass the folder that "
                        "`lwt train` printed, <logging.out_dir>/<experiment>/<run_name>")
-    if (run_dir / RESULT).exists():
+    if rd.status() == "finished":
         raise LwtError(f"--resume {run_dir}: this run already finished ({RESULT} exists); nothing to resume. "
                        "To train it again, drop --resume and pass --overwrite")
-    saved = load_config(saved_path)
+    saved = load_config(rd.config)
     if experiment is None and not overrides:
         return saved
     if experiment is not None:
@@ -78,7 +65,7 @@ def resume_config(run_dir: Path | str, experiment: str | None = None, overrides:
 
 def read_progress(run_dir: Path) -> dict:
     """``{"stages": [row, ...], "curriculum": state or None, "finished": bool}``; empty for a fresh run."""
-    path = Path(run_dir) / PROGRESS
+    path = RunDir(run_dir).progress
     if not path.exists():
         return {"stages": [], "curriculum": None, "finished": False}
     try:
@@ -94,7 +81,7 @@ def read_progress(run_dir: Path) -> dict:
 def write_progress(run_dir: Path, rows: list[dict], curriculum: dict, finished: bool,
                    history: list[dict] | None = None) -> None:
     """``history``: the curriculum state after each finished stage, so ``forget_stages`` can go back to any."""
-    atomic_write_json(Path(run_dir) / PROGRESS, {"stages": rows, "curriculum": curriculum, "finished": finished,
+    atomic_write_json(RunDir(run_dir).progress, {"stages": rows, "curriculum": curriculum, "finished": finished,
                                                  "history": history or []})
 
 
@@ -109,11 +96,11 @@ def forget_stages(run_dir: Path, stage: int) -> None:
         raise LwtError(f"--redo-stage {stage}: {run_dir} has finished greedy stages "
                        f"{'1-' + str(len(rows)) if rows else '(none yet)'}; give one of them")
     if stage > 1 and len(history) < stage - 1:
-        raise LwtError(f"--redo-stage {stage}: {PROGRESS} of {run_dir} was written before lwt kept the curriculum "
+        raise LwtError(f"--redo-stage {stage}: progress.json of {run_dir} was written before lwt kept the curriculum "
                        "state of every stage; only --redo-stage 1 (retrain all stages) is possible")
     for folder in (run_dir / "checkpoints").glob("*"):
-        number = folder.name.removeprefix("stage")
-        if folder.name == "finetune" or (number.isdigit() and int(number) >= stage):
+        phase = Phase.parse(folder.name)
+        if phase is not None and (phase.kind == "finetune" or (phase.kind == "stage" and phase.stage >= stage)):
             shutil.rmtree(folder)
     write_progress(run_dir, rows[:stage - 1], history[stage - 2] if stage > 1 else None, False, history[:stage - 1])
 
@@ -122,7 +109,7 @@ def _describe(model: dict, keys) -> str:
     return ", ".join(f"{k}={model.get(k)!r}" for k in keys)
 
 
-def load_checkpoint(path: Path, net: torch.nn.Module, model: ModelConfig, phase: str, finished: bool = False) -> dict:
+def load_checkpoint(path: Path, net: torch.nn.Module, model: ModelConfig, phase: Phase, finished: bool = False) -> dict:
     """Read ``path`` and check that it was written for this network and phase; LwtError naming both if not.
 
     Returns the checkpoint; its ``state_dict`` keys are the module's (``net.`` + the StagedNet's keys).
@@ -134,11 +121,11 @@ def load_checkpoint(path: Path, net: torch.nn.Module, model: ModelConfig, phase:
         reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         if finished:  # progress.json lists the stage: deleting the file alone would not retrain it
             run_dir = Path(path).parents[2]
-            raise LwtError(f"checkpoint {path} of finished {phase_title(phase)} is corrupt, truncated or missing "
+            raise LwtError(f"checkpoint {path} of finished {phase} is corrupt, truncated or missing "
                            f"({reason}); retrain from that stage with `lwt train --resume {run_dir} --redo-stage "
-                           f"{phase.removeprefix('stage')}` (earlier stages are kept)") from None
+                           f"{phase.stage}` (earlier stages are kept)") from None
         raise LwtError(f"checkpoint {path} is corrupt or truncated ({reason}); delete it to redo "
-                       f"{phase_title(phase)} from its start (earlier stages are kept), then resume again") from None
+                       f"{phase} from its start (earlier stages are kept), then resume again") from None
     expected = {f"net.{k}": v.shape for k, v in net.state_dict().items()}
     found = {k: v.shape for k, v in weights.items() if k.startswith("net.")}
     meta = ckpt.get("lwt", {})
@@ -158,13 +145,13 @@ def load_checkpoint(path: Path, net: torch.nn.Module, model: ModelConfig, phase:
         raise LwtError(f"checkpoint {path} does not fit this run's network (model.name={model.name!r}): {key} is "
                        f"{shape(found)} in the checkpoint but {shape(expected)} in the model. Put this run's own "
                        "checkpoint back, or start a new run")
-    if meta.get("phase", phase) != phase:
-        raise LwtError(f"checkpoint {path} was written by {phase_title(meta['phase'])}, not {phase_title(phase)}; "
+    if meta.get("phase", phase.name) != phase.name:
+        raise LwtError(f"checkpoint {path} was written by {Phase.parse(meta['phase']) or meta['phase']}, not {phase}; "
                        "it was moved or copied from elsewhere. Delete it to redo this phase from its start")
     return ckpt
 
 
-def restore_net(path: Path, net: torch.nn.Module, model: ModelConfig, phase: str) -> None:
+def restore_net(path: Path, net: torch.nn.Module, model: ModelConfig, phase: Phase) -> None:
     """Load every block's weights (frozen ones included) from a finished phase's checkpoint into ``net``."""
     weights = load_checkpoint(path, net, model, phase, finished=True)["state_dict"]
     net.load_state_dict({k[len("net."):]: v for k, v in weights.items() if k.startswith("net.")})

@@ -18,15 +18,14 @@ from lwt.data import build_datamodule
 from lwt.errors import Interrupted
 from lwt.models import StagedNet, build_model
 from lwt.rundir import (
-    RESULT,
-    RunLock,
-    atomic_write_json,
+    DGL,
+    E2E,
+    FINETUNE,
+    Phase,
+    RunDir,
     git_revision,
+    greedy_stage,
     is_main_process,
-    prepare_run_dir,
-    refuse_foreign,
-    reopen_run_dir,
-    run_dir_of,
     write_errors_reported,
 )
 from lwt.training.axes import clock_of, progress_bar
@@ -37,15 +36,7 @@ from lwt.training.loggers import log_run_end, make_loggers
 from lwt.training.plugins import user_callbacks
 from lwt.training.precision import check_lightning_options, resolve_precision
 from lwt.training.prefix import PrefixCache, cache_wanted
-from lwt.training.resume import (
-    checkpoint_path,
-    forget_stages,
-    load_checkpoint,
-    phase_title,
-    read_progress,
-    restore_net,
-    write_progress,
-)
+from lwt.training.resume import forget_stages, load_checkpoint, read_progress, restore_net, write_progress
 from lwt.training.stage import StageModule
 from lwt.training.state import (
     AtomicCheckpointIO,
@@ -69,20 +60,20 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARN
 logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
 
 
-def make_trainer(cfg: Config, run_dir: Path, loggers, callbacks, max_epochs: int, phase: str) -> L.Trainer:
-    """A Trainer that checkpoints ``phase`` ("stage2", "e2e") every ``checkpoint_every_n_epochs`` epochs,
+def make_trainer(cfg: Config, run_dir: RunDir, loggers, callbacks, max_epochs: int, phase: Phase) -> L.Trainer:
+    """A Trainer that checkpoints ``phase`` every ``checkpoint_every_n_epochs`` epochs,
     records what a resume needs (RunState) and stops at the first non-finite loss. Every row its loggers get
     carries the run's curriculum-wide axes (lwt/training/axes.py) and, by default, every optimizer's lr."""
     t = cfg.trainer
     # one file, overwritten: save_top_k=1 without a monitor keeps the latest (save_top_k=0 + save_last
     # would write nothing per epoch in Lightning 2.6, as "last" follows only top-k saves)
-    ckpt = ModelCheckpoint(dirpath=checkpoint_path(run_dir, phase).parent, filename="last", save_top_k=1,
+    ckpt = ModelCheckpoint(dirpath=run_dir.checkpoint(phase).parent, filename="last", save_top_k=1,
                            every_n_epochs=t.checkpoint_every_n_epochs, enable_version_counter=False)
-    guard = FiniteLoss(phase_title(phase), checkpoint_path(run_dir, phase),
+    guard = FiniteLoss(str(phase), run_dir.checkpoint(phase),
                        hint=f"Lower optim.lr (now {cfg.optim.lr}), check the schedule and the data, "
                        "and start a new run")
     stages = next((c.num_stages for c in callbacks if isinstance(c, Curriculum)), None)
-    title = phase_title(phase) + (f"/{stages}" if stages else "")  # "stage 2/4", "end-to-end training"
+    title = str(phase) + (f"/{stages}" if stages else "")  # "stage 2/4", "end-to-end training"
     bar = [progress_bar(title)] if t.progress_bar else []  # Lightning refuses a bar when it is off
     return L.Trainer(**{
         **dict(enable_model_summary=False, num_sanity_val_steps=0),  # lwt's defaults, which trainer.extra may change
@@ -90,7 +81,7 @@ def make_trainer(cfg: Config, run_dir: Path, loggers, callbacks, max_epochs: int
     }, max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=resolve_precision(t), use_distributed_sampler=False,  # see batch_loader
         logger=loggers, callbacks=[*callbacks, clock_of(loggers), *lr_monitor(cfg, loggers), *user_callbacks(cfg),
-                                   *bar, RunState(cfg.model, phase), guard, StopOnSignal(), ckpt],
+                                   *bar, RunState(cfg.model, phase.name), guard, StopOnSignal(), ckpt],
         default_root_dir=str(run_dir), enable_progress_bar=t.progress_bar,
         log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic, plugins=[AtomicCheckpointIO()],
     )
@@ -102,10 +93,10 @@ def lr_monitor(cfg: Config, loggers) -> list:
     return [LearningRateMonitor(logging_interval="step")] if cfg.logging.lr_monitor and loggers else []
 
 
-def fit(cfg: Config, trainer: L.Trainer, module: L.LightningModule, dm, run_dir: Path, phase: str) -> None:
+def fit(cfg: Config, trainer: L.Trainer, module: L.LightningModule, dm, run_dir: RunDir, phase: Phase) -> None:
     """Fit, continuing from the phase's checkpoint when an earlier (killed) attempt left one, and save
     the phase's final state, whatever ``checkpoint_every_n_epochs`` is: a later phase starts from it."""
-    path = checkpoint_path(run_dir, phase)
+    path = run_dir.checkpoint(phase)
     resume = path.is_file()
     if resume:
         load_checkpoint(path, module.net, cfg.model, phase)
@@ -113,7 +104,7 @@ def fit(cfg: Config, trainer: L.Trainer, module: L.LightningModule, dm, run_dir:
         with signals_deferred():
             trainer.fit(module, datamodule=dm, ckpt_path=path if resume else None)
     except Interrupted as e:  # where it stopped, for the one line the CLI prints
-        e.where = e.where or f"{phase_title(phase)}, epoch {trainer.current_epoch + 1}"
+        e.where = e.where or f"{phase}, epoch {trainer.current_epoch + 1}"
         raise
     trainer.save_checkpoint(path, weights_only=False)
 
@@ -127,7 +118,7 @@ def _metric(trainer: L.Trainer, key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tuple[list[dict], dict]:
+def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> tuple[list[dict], dict]:
     """Train stage after stage; stages finished by an earlier (killed) attempt are kept, not retrained."""
     curriculum = Curriculum(cfg.curriculum, net.num_blocks, val_images=len(dm.val_set))
     progress = read_progress(run_dir)
@@ -135,7 +126,7 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tup
     if progress["curriculum"] is not None:
         curriculum.load_state_dict(progress["curriculum"])
     if rows:  # the last finished stage's checkpoint holds every block as that stage left it
-        restore_net(checkpoint_path(run_dir, f"stage{len(rows)}"), net, cfg.model, f"stage{len(rows)}")
+        restore_net(run_dir.checkpoint(greedy_stage(len(rows))), net, cfg.model, greedy_stage(len(rows)))
     stage, carry = len(rows), {}  # carry: the last stage's cached prefix features (lwt/training/prefix.py)
     while not finished:
         stage += 1
@@ -153,7 +144,7 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> tup
     return rows, decision
 
 
-def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curriculum: Curriculum, stage: int,
+def train_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, curriculum: Curriculum, stage: int,
                 carry: dict) -> dict:
     """Train, test and record greedy stage ``stage``. ``carry``: the previous stage's cached prefix features,
     replaced in place by this stage's, so the next stage's cache is one block away."""
@@ -165,9 +156,9 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, curricu
         dm = PrefixCache(dm, net, stage - 1, cfg.trainer, augment=cfg.data.augment, carry=carry)
     carry.clear()
     timer = EpochTimer()
-    trainer = make_trainer(cfg, run_dir, loggers, [curriculum, timer], budget, f"stage{stage}")
+    trainer = make_trainer(cfg, run_dir, loggers, [curriculum, timer], budget, greedy_stage(stage))
     t0 = time.perf_counter()
-    fit(cfg, trainer, module, dm, run_dir, f"stage{stage}")
+    fit(cfg, trainer, module, dm, run_dir, greedy_stage(stage))
     t_test = time.perf_counter()
     with signals_deferred():
         test_acc = trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"]
@@ -194,21 +185,21 @@ def speed(timer: EpochTimer, images: int, test_seconds: float) -> dict:
             "eval_seconds": round(timer.val_seconds + test_seconds, 4)}
 
 
-def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> list[dict]:
+def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> list[dict]:
     epochs = cfg.e2e_epochs(net.num_blocks)
     module = EndToEndModule(net, cfg.optim, dm.num_classes, epochs).use_speed_options(cfg.trainer)
-    return train_joint(cfg, module, dm, run_dir, loggers, epochs, "e2e")
+    return train_joint(cfg, module, dm, run_dir, loggers, epochs, E2E)
 
 
-def train_dgl(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers) -> list[dict]:
+def train_dgl(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> list[dict]:
     """Decoupled greedy: every stage at once (up to curriculum.max_stages), one row per stage."""
     stages = min(net.num_blocks, cfg.curriculum.max_stages or net.num_blocks)
     epochs = cfg.e2e_epochs(stages)
     module = DecoupledModule(net, cfg.optim, dm.num_classes, epochs, stages).use_speed_options(cfg.trainer)
-    return train_joint(cfg, module, dm, run_dir, loggers, epochs, "dgl")
+    return train_joint(cfg, module, dm, run_dir, loggers, epochs, DGL)
 
 
-def finetune(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, rows: list[dict]) -> dict:
+def finetune(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, rows: list[dict]) -> dict:
     """Greedy then fine-tune: blocks[:K'] + aux_heads[K'-1] (the greedy network's classifier) trained end to
     end for finetune.epochs, at finetune.lr with its own layer-wise rule. A kill during it resumes from
     checkpoints/finetune/ (the greedy stages are kept)."""
@@ -218,7 +209,7 @@ def finetune(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, rows: list
     L.seed_everything(stage_seed(cfg.seed, net.num_blocks + 1), workers=True, verbose=False)  # unlike any stage's
     module = EndToEndModule(net, optim, dm.num_classes, ft.epochs, depth=depth).use_speed_options(cfg.trainer)
     clock_of(loggers).begin(None, rows)  # after the greedy stages on global_step, without a `stage`
-    tuned = train_joint(cfg, module, dm, run_dir, loggers, ft.epochs, "finetune")
+    tuned = train_joint(cfg, module, dm, run_dir, loggers, ft.epochs, FINETUNE)
     print(f"[lwt] fine-tune: test acc {rows[-1]['test_acc']:.4f} -> {tuned[-1]['test_acc']:.4f}", flush=True)
     return {"epochs": ft.epochs, "lr": optim.lr, "stage_lr_gamma": ft.stage_lr_gamma, "depth": depth,
             "test_acc_before": rows[-1]["test_acc"], "test_acc_after": tuned[-1]["test_acc"],
@@ -226,7 +217,7 @@ def finetune(cfg: Config, net: StagedNet, dm, run_dir: Path, loggers, rows: list
             "train_acc_after": tuned[-1]["train_acc"], "seconds": tuned[-1]["seconds"], "depths": tuned}
 
 
-def train_joint(cfg: Config, module, dm, run_dir: Path, loggers, epochs: int, phase: str) -> list[dict]:
+def train_joint(cfg: Config, module, dm, run_dir: RunDir, loggers, epochs: int, phase: Phase) -> list[dict]:
     """All depths trained in one Trainer (e2e, dgl, finetune): one row per depth, read out by ``module``."""
     timer = EpochTimer()
     trainer = make_trainer(cfg, run_dir, loggers, [timer], epochs, phase)
@@ -276,23 +267,23 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape)  # a resume rebuilds it identically
     check_stage_lists(cfg, net.num_blocks)
-    run_dir = Path(resume) if resume is not None else run_dir_of(cfg)
+    run_dir = RunDir(resume) if resume is not None else RunDir.of(cfg)
     if not main:  # a DDP worker: the main process made the run directory and logs; this one only trains
         return _train(cfg, dm, net, run_dir, [], main)
     if resume is None:
-        refuse_foreign(run_dir)  # before the lock: not even the lock file goes into a folder lwt did not make
+        run_dir.refuse_foreign()  # before the lock: not even the lock file goes into a folder lwt did not make
     try:
-        with RunLock(run_dir), write_errors_reported(run_dir):
+        with run_dir.lock(), write_errors_reported(run_dir):
             if redo_stage is not None:
                 forget_stages(run_dir, redo_stage)
-            run_dir = reopen_run_dir(run_dir) if resume is not None else prepare_run_dir(cfg, overwrite)
+            run_dir = run_dir.reopen() if resume is not None else run_dir.prepare(cfg, overwrite)
             return _train(cfg, dm, net, run_dir, make_loggers(cfg, run_dir), main)
     except Interrupted as e:
         e.run_dir = run_dir
         raise
 
 
-def _train(cfg: Config, dm, net: StagedNet, run_dir: Path, loggers, main: bool) -> tuple[dict, StagedNet]:
+def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool) -> tuple[dict, StagedNet]:
     start = time.perf_counter()
     decision, tuned = None, None
     try:
@@ -323,9 +314,9 @@ def _train(cfg: Config, dm, net: StagedNet, run_dir: Path, loggers, main: bool) 
     }
     if not main:
         return result, net  # the main process writes model.pt and result.json
-    atomic_torch_save(net.state_dict(), run_dir / "model.pt")
+    atomic_torch_save(net.state_dict(), run_dir.model)
     record_per_layer(result, cfg, net, dm, loggers)  # analysis.per_layer: un-augmented train acc and gap
     record_depth_choice(result, cfg, net, dm)  # the val-selected depth and the ensemble, beside the last stage
     log_run_end(loggers, result, run_dir)  # W&B: depth series, stages table, depth figure, summary
-    atomic_write_json(run_dir / RESULT, result)
+    run_dir.write_result(result)
     return result, net

@@ -58,7 +58,7 @@ class RunState(L.Callback):
     """RNG streams and last-epoch metrics in every checkpoint; ``checkpoint["lwt"]`` names the network
     and the phase ("stage 2", "e2e") that wrote it, so a mismatched checkpoint can be named on resume."""
 
-    def __init__(self, model: ModelConfig, phase: str):
+    def __init__(self, model: ModelConfig, phase: str):  # phase: Phase.name
         self.model, self.phase = model.model_dump(), phase
         self.metrics: dict[str, float] = {}  # the last finished epoch's, restored when fit has nothing left to run
 
