@@ -32,7 +32,7 @@ SIGNALS = {"defer": 0, "pending": None}  # see lwt.training.state.signals_deferr
 
 def on_signal(signum, frame) -> None:
     """lwt's SIGINT/SIGTERM handler (installed by lwt.cli): raise Interrupted now, or, inside a Trainer, at the
-    next batch end, so that it never lands inside a write (metrics.csv is appended in place)."""
+    next batch end, so that it never lands inside a write (a checkpoint, a metrics.jsonl line)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the clean exit

@@ -4,7 +4,6 @@ no file a reader could take for a finished result. docs/reliability.md maps guar
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import signal
@@ -20,7 +19,7 @@ import yaml
 from lwt.cli import main
 from lwt.config import load_config
 from lwt.training.curriculum import Curriculum
-from lwt.training.loggers import WANDB_ID, make_loggers
+from lwt.training.loggers import WANDB_ID, make_loggers, read_metrics
 from lwt.training.resume import resume_config, write_progress
 from lwt.training.run import run
 
@@ -104,11 +103,10 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics_and_weights(baseline
     assert stage_metrics(result) == stage_metrics(expected)
     ref, got = weights(expected["run_dir"]), weights(run_dir)
     assert all(torch.equal(ref[k], got[k]) for k in ref), "resumed weights differ from the uninterrupted run"
-    with (run_dir / "metrics.csv").open(newline="") as f:
-        logged = list(csv.DictReader(f))
-    assert {1, 2, 3} <= {int(row["stage"]) for row in logged}  # the killed attempt's rows are kept
+    logged = [row for row in read_metrics(run_dir) if "stage" in row]
+    assert {1, 2, 3} <= {row["stage"] for row in logged}  # the killed attempt's rows are kept
     # stage 2's rows (killed attempt and resumed one) lie after stage 1's on the curriculum-wide step
-    steps = [int(row["global_step"]) for row in logged if row["stage"] == "2"]
+    steps = [row["global_step"] for row in logged if row["stage"] == 2]
     first, second = (s["steps"] for s in result["stages"][:2])
     assert min(steps) >= first and max(steps) == first + second  # the last: stage 2's test row
 

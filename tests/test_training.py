@@ -96,7 +96,7 @@ def test_greedy_run_learns_and_writes_its_run_directory(tiny):
     assert result["final_test_acc"] > 0.20, result["stages"]
     saved = json.loads((run_dir / "result.json").read_text())
     assert saved["stages"] == result["stages"] and saved["git_revision"]
-    for name in ("config.yaml", "meta.json", "metrics.csv", "model.pt", "checkpoints/stage2/last.ckpt"):
+    for name in ("config.yaml", "meta.json", "metrics.jsonl", "model.pt", "checkpoints/stage2/last.ckpt"):
         assert (run_dir / name).exists(), name
     assert load_config(run_dir / "config.yaml").data.train_subset == 1000  # the resolved config reloads
 

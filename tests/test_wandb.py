@@ -4,7 +4,6 @@ accuracy-vs-depth series, tables and figure; read back with wandb's own reader."
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lwt.config import load_config
+from lwt.training.loggers import read_metrics
 from lwt.training.run import run
 
 from conftest import EXPERIMENTS
@@ -110,9 +110,8 @@ def test_history_has_one_continuous_axis_across_stages_and_finetuning_with_stage
     lrs = [(r["stage"], r["lr-SGD"]) for r in greedy if "lr-SGD" in r]
     assert [lr for s, lr in lrs if s == 1][0] == pytest.approx(0.1) and [lr for s, lr in lrs if s == 2][0] == 0.1
     assert len(lrs) == sum(steps) and any("lr-SGD" in r for r in tuned)
-    with open(Path(result["run_dir"]) / "metrics.csv", newline="") as f:  # the CSV log has the same columns
-        header = next(csv.reader(f))
-    assert {"global_step", "global_epoch", "stage", "lr-SGD"} <= set(header)
+    header = {k for row in read_metrics(result["run_dir"]) for k in row}  # lwt's own log has the same columns
+    assert {"global_step", "global_epoch", "stage", "lr-SGD"} <= header
 
 
 def test_offline_run_holds_the_stage_and_depth_axes_the_depth_curve_and_the_end_of_run_media(offline_run):

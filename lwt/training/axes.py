@@ -45,7 +45,7 @@ class CurriculumClock(L.Callback):
 
     def wrap(self, log_metrics: Callable, global_x: bool) -> Callable:
         """``log_metrics`` of a logger, stamped. ``global_x``: also hand it ``global_step`` as its step (for
-        loggers with no other x-axis, e.g. TensorBoard); else it keeps the phase's step (CSV, W&B)."""
+        loggers with no other x-axis, e.g. TensorBoard); else it keeps the phase's step (metrics.jsonl, W&B)."""
 
         def stamped(metrics, step=None):
             row = self.stamp(dict(metrics), step)
@@ -55,7 +55,7 @@ class CurriculumClock(L.Callback):
 
 
 def attach_clock(own: list, users: list = ()) -> CurriculumClock:
-    """One clock for a run's loggers: every logger's rows are stamped from now on. ``own``: lwt's CSV and W&B
+    """One clock for a run's loggers: every logger's rows are stamped from now on. ``own``: lwt's metrics.jsonl and W&B
     loggers, which keep Lightning's per-phase step; ``users``: those of ``logging.loggers``, whose x-axis
     (TensorBoard's, MLflow's step) becomes ``global_step``."""
     clock = CurriculumClock()

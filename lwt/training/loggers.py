@@ -1,4 +1,4 @@
-"""The loggers every Trainer of a run shares: CSV always, W&B unless disabled.
+"""The loggers every Trainer of a run shares: lwt's metrics.jsonl always, W&B unless disabled.
 
 The W&B run id is kept in ``run_dir/wandb_id.txt``, so a resumed lwt run continues the same W&B run
 (online) or writes a second offline folder under the same id (``wandb sync`` both, in order). Online
@@ -12,8 +12,7 @@ series of ``log_depth_curve`` against ``depth``.
 
 from __future__ import annotations
 
-import csv
-import io
+import json
 import os
 import secrets
 import socket
@@ -22,14 +21,16 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities import rank_zero_only
 
 from lwt.config import Config, flatten, to_dict
 from lwt.rundir import atomic_write_text
 from lwt.training.axes import attach_clock
 
 WANDB_ID = "wandb_id.txt"
+METRICS = "metrics.jsonl"
 PROBE_TIMEOUT_S = 5.0
 # wandb.init's own limit (W&B's default is 90 s) for servers that accept the connection but do not answer;
 # past it, wandb raises and the run falls back to offline. WANDB_INIT_TIMEOUT, if set, wins.
@@ -62,33 +63,43 @@ def warn(message: str) -> None:
     print(f"lwt: warning: {message}", file=sys.stderr, flush=True)
 
 
-def csv_logger(run_dir: Path) -> CSVLogger:
-    """CSV metrics in run_dir/metrics.csv; a resumed run appends to the killed attempt's rows (Lightning's
-    writer deletes an existing file when it starts, so they are put back with their header).
+class MetricsLog(Logger):
+    """``run_dir/metrics.jsonl``, lwt's own log: one JSON object per row Lightning logs (``step``: the phase's
+    step; the run's axes stamped by lwt/training/axes.py), appended and flushed as it comes. A resumed run
+    simply appends to the killed attempt's file; a line a kill tore is skipped by ``read_metrics``."""
 
-    Lightning rewrites the whole file in place when a new column appears (every greedy stage adds one);
-    a kill during that rewrite would lose the earlier rows, so the rewrite goes through temp file + rename.
-    """
-    logger = CSVLogger(save_dir=str(run_dir), name="", version="")
-    path = run_dir / "metrics.csv"
-    text = path.read_text() if path.is_file() else None
-    writer = logger.experiment  # created now: this is when it deletes the file
-    if text is not None:
-        path.write_text(text)
-        with path.open(newline="") as f:
-            writer.metrics_keys = next(csv.reader(f), [])  # known columns: new rows are appended under them
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.path = Path(run_dir) / METRICS
 
-    def rewrite_with_new_header(fieldnames: list[str]) -> None:
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        out = io.StringIO()
-        table = csv.DictWriter(out, fieldnames=fieldnames)
-        table.writeheader()
-        table.writerows(rows)
-        atomic_write_text(path, out.getvalue())
+    @property
+    def name(self) -> str:
+        return "lwt"
 
-    writer._rewrite_with_new_header = rewrite_with_new_header  # Lightning's hook for the rewrite (2.x)
-    return logger
+    @property
+    def version(self) -> str:
+        return ""
+
+    @rank_zero_only
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        pass  # config.yaml holds them
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **{k: float(v) if hasattr(v, "item") else v
+                                                 for k, v in metrics.items()}}) + "\n")
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The rows of ``run_dir/metrics.jsonl``, in the order they were logged (attempts of a resumed run too)."""
+    rows = []
+    for line in (Path(run_dir) / METRICS).read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue  # torn by a kill mid-write: the resumed attempt logs that epoch again
+    return rows
 
 
 class RunWandbLogger(WandbLogger):
@@ -173,7 +184,7 @@ def make_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
 
 
 def _base_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
-    loggers: list[Logger] = [csv_logger(run_dir)]
+    loggers: list[Logger] = [MetricsLog(run_dir)]
     if cfg.logging.wandb == "disabled":
         return loggers
 

@@ -54,8 +54,6 @@ warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 # A greedy stage keeps its frozen prefix in eval mode on purpose (BN statistics must not move).
 warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-# One CSV logger serves every stage's Trainer; config.yaml is already in the run directory.
-warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
 logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
 
