@@ -145,10 +145,6 @@ TITLES = {"e2e": "end-to-end training", "dgl": "decoupled greedy training", "fin
 E2E, DGL, FINETUNE = Phase("e2e"), Phase("dgl"), Phase("finetune")
 
 
-def greedy_stage(k: int) -> Phase:
-    return Phase("stage", k)
-
-
 class RunDir:
     """One run's folder and everything lwt keeps in it: ``.lwt-run`` (written first: lwt made it),
     ``config.yaml`` (authoritative), ``meta.json`` (git revision, argv, resumes), ``progress.json`` (finished
@@ -241,12 +237,6 @@ class RunDir:
             return []
         saved, wanted = flatten(yaml.safe_load(self.config.read_text()) or {}), flatten(to_dict(cfg))
         return [f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in identity_differences(wanted, saved)]
-
-    def lock(self) -> RunLock:
-        return RunLock(self.path)
-
-    def locked_by(self) -> str | None:
-        return locked_by(self.path)
 
     def read_result(self) -> dict:
         return read_result(self.result)

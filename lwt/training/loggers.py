@@ -108,7 +108,7 @@ class RunWandbLogger(WandbLogger):
 
     def __init__(self, *args, greedy: bool, **kwargs):
         super().__init__(*args, **kwargs)
-        self._greedy = greedy
+        self._greedy, self.started = greedy, False  # started: its W&B run began (asking `experiment` starts it)
         self._defined = {"global_step", "depth", *(f"depth/{k}" for k in DEPTH_KEYS),
                          *(("stage", "test/acc", "test/loss") if greedy else ())}  # their x is set below
 
@@ -123,9 +123,9 @@ class RunWandbLogger(WandbLogger):
     @property
     @rank_zero_experiment  # other DDP ranks get Lightning's no-op dummy and never start a W&B run
     def experiment(self):
-        new = self._experiment is None
         run = super().experiment
-        if new:
+        if not self.started:
+            self.started = True
             run.define_metric("global_step")
             # Exact names, not globs: Lightning declares the glob "*" (x = trainer/global_step), and wandb-core
             # picks among overlapping globs in no fixed order; an exact name always wins over a glob (so every

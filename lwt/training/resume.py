@@ -14,16 +14,7 @@ from pathlib import Path
 
 import torch
 
-from lwt.config import (
-    Config,
-    ModelConfig,
-    flatten,
-    identity_differences,
-    is_identity,
-    load_config,
-    to_dict,
-    with_overrides,
-)
+from lwt.config import Config, ModelConfig, flatten, identity_differences, is_identity, load_config, with_overrides
 from lwt.errors import LwtError
 from lwt.rundir import RESULT, Phase, RunDir, atomic_write_json
 
@@ -45,7 +36,7 @@ def resume_config(run_dir: Path | str, experiment: str | None = None, overrides:
         given = load_config(experiment, overrides)
     else:  # overrides alone apply on top of the saved run
         given = with_overrides(saved, overrides)
-    old, new = flatten(to_dict(saved)), flatten(to_dict(given))
+    old, new = flatten(saved.model_dump()), flatten(given.model_dump())
     clashes = identity_differences(old, new)
     if clashes:
         shown = "; ".join(f"{k}={new.get(k)!r} here but {old[k]!r} in the run" for k in clashes[:4])

@@ -10,29 +10,18 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import WandbLogger
 
 from lwt.analysis.gap import record_depth_choice, record_per_layer
 from lwt.config import Config, check_stage_lists
 from lwt.data import build_datamodule
 from lwt.errors import Interrupted
 from lwt.models import StagedNet, build_model
-from lwt.rundir import (
-    DGL,
-    E2E,
-    FINETUNE,
-    Phase,
-    RunDir,
-    git_revision,
-    greedy_stage,
-    is_main_process,
-    write_errors_reported,
-)
+from lwt.rundir import DGL, E2E, FINETUNE, Phase, RunDir, RunLock, git_revision, is_main_process, write_errors_reported
 from lwt.training.axes import clock_of, progress_bar
 from lwt.training.curriculum import Curriculum
 from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
-from lwt.training.loggers import log_run_end, make_loggers
+from lwt.training.loggers import RunWandbLogger, log_run_end, make_loggers
 from lwt.training.plugins import user_callbacks
 from lwt.training.precision import check_lightning_options, resolve_precision
 from lwt.training.prefix import PrefixCache, cache_wanted
@@ -124,7 +113,8 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> t
     if progress["curriculum"] is not None:
         curriculum.load_state_dict(progress["curriculum"])
     if rows:  # the last finished stage's checkpoint holds every block as that stage left it
-        restore_net(run_dir.checkpoint(greedy_stage(len(rows))), net, cfg.model, greedy_stage(len(rows)))
+        last = Phase("stage", len(rows))
+        restore_net(run_dir.checkpoint(last), net, cfg.model, last)
     stage, carry = len(rows), {}  # carry: the last stage's cached prefix features (lwt/training/prefix.py)
     while not finished:
         stage += 1
@@ -153,27 +143,32 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, curri
     if cache_wanted(cfg.trainer, stage - 1):  # the frozen prefix's output, computed once for this stage
         dm = PrefixCache(dm, net, stage - 1, cfg.trainer, augment=cfg.data.augment, carry=carry)
     carry.clear()
-    timer = EpochTimer()
-    trainer = make_trainer(cfg, run_dir, loggers, [curriculum, timer], budget, greedy_stage(stage))
-    t0 = time.perf_counter()
-    fit(cfg, trainer, module, dm, run_dir, greedy_stage(stage))
-    t_test = time.perf_counter()
-    with signals_deferred():
-        test_acc = trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"]
-    seconds = time.perf_counter() - t0
-    epochs = trainer.current_epoch
-    row = {
-        "stage": stage, "depth": stage,
-        "train_acc": _metric(trainer, "train/acc"), "val_acc": _metric(trainer, "val/acc"), "test_acc": test_acc,
-        "epochs": epochs, "steps": trainer.global_step, "seconds": round(seconds, 2),
-        **speed(timer, len(dm.train_set) * epochs, time.perf_counter() - t_test),
-        "stop_reason": curriculum.stop_reason[stage],
-    }
+    (row,) = fit_and_test(cfg, module, dm, run_dir, loggers, [curriculum], budget, Phase("stage", stage), {stage: ""})
+    row["stop_reason"] = curriculum.stop_reason[stage]
     if isinstance(dm, PrefixCache):  # hand the features on now, not when the trainer <-> datamodule cycle is
         carry.update(dm.handoff())   # collected: the next stage's cache is one block from them
     print(f"[lwt] stage {stage}: val acc {row['val_acc']:.4f}, test acc {row['test_acc']:.4f}, "
-          f"{epochs} epochs, {seconds:.0f}s", flush=True)
+          f"{row['epochs']} epochs, {row['seconds']:.0f}s", flush=True)
     return row
+
+
+def fit_and_test(cfg: Config, module, dm, run_dir: RunDir, loggers, callbacks: list, epochs: int, phase: Phase,
+                 depths: dict[int, str]) -> list[dict]:
+    """Fit ``phase`` (from its checkpoint, if a killed attempt left one), test it, and return one result row
+    per depth; ``depths``: each depth and the suffix of its logged metrics (none for a greedy stage)."""
+    timer = EpochTimer()
+    trainer = make_trainer(cfg, run_dir, loggers, [*callbacks, timer], epochs, phase)
+    t0 = time.perf_counter()
+    fit(cfg, trainer, module, dm, run_dir, phase)
+    fitted = {d: (_metric(trainer, f"train/acc{s}"), _metric(trainer, f"val/acc{s}")) for d, s in depths.items()}
+    t_test = time.perf_counter()
+    with signals_deferred():
+        test = trainer.test(module, datamodule=dm, verbose=False)[0]
+    seconds = time.perf_counter() - t0
+    rates = speed(timer, len(dm.train_set) * trainer.current_epoch, time.perf_counter() - t_test)
+    return [{"stage": d, "depth": d, "train_acc": fitted[d][0], "val_acc": fitted[d][1],
+             "test_acc": test[f"test/acc{s}"], "epochs": trainer.current_epoch, "steps": trainer.global_step,
+             "seconds": round(seconds, 2), **rates, "stop_reason": "budget"} for d, s in depths.items()]
 
 
 def speed(timer: EpochTimer, images: int, test_seconds: float) -> dict:
@@ -217,45 +212,23 @@ def finetune(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, rows: li
 
 def train_joint(cfg: Config, module, dm, run_dir: RunDir, loggers, epochs: int, phase: Phase) -> list[dict]:
     """All depths trained in one Trainer (e2e, dgl, finetune): one row per depth, read out by ``module``."""
-    timer = EpochTimer()
-    trainer = make_trainer(cfg, run_dir, loggers, [timer], epochs, phase)
-    t0 = time.perf_counter()
-    fit(cfg, trainer, module, dm, run_dir, phase)
-    state = next(c for c in trainer.callbacks if isinstance(c, RunState))
-    train_val = {k: _metric(trainer, k) for k in {*trainer.callback_metrics, *state.metrics}}
-    t_test = time.perf_counter()
-    with signals_deferred():
-        test = trainer.test(module, datamodule=dm, verbose=False)[0]
-    seconds = time.perf_counter() - t0
-    rates = speed(timer, len(dm.train_set) * trainer.current_epoch, time.perf_counter() - t_test)
-    return [
-        {
-            "stage": d, "depth": d, "train_acc": train_val.get(f"train/acc_depth{d}"),
-            "val_acc": train_val.get(f"val/acc_depth{d}"), "test_acc": test[f"test/acc_depth{d}"],
-            "epochs": trainer.current_epoch, "steps": trainer.global_step, "seconds": round(seconds, 2), **rates,
-            "stop_reason": "budget",
-        }
-        for d in module.depths
-    ]
+    return fit_and_test(cfg, module, dm, run_dir, loggers, [], epochs, phase, {d: f"_depth{d}" for d in module.depths})
 
 
 def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None,
         redo_stage: int | None = None) -> dict:
-    """Train as ``cfg`` says; return the result (also written to ``run_dir/result.json``).
-
-    ``resume``: the directory of a killed run of this ``cfg`` (see ``resume.resume_config``); its finished
-    stages are kept and the current phase continues from its last checkpoint. ``redo_stage``: with ``resume``,
-    greedy stages from this one on are forgotten first and retrained (``resume.forget_stages``).
-    """
+    """``train``'s result alone (also written to ``run_dir/result.json``)."""
     return train(cfg, overwrite, resume, redo_stage)[0]
 
 
 def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None,
           redo_stage: int | None = None) -> tuple[dict, StagedNet]:
-    """``run``, also returning the trained network (in every DDP process; only the main one writes files).
-
-    Everything is checked before the run folder is touched (config, Lightning's options, data); then the
-    main process locks the folder (RunLock) for the whole run."""
+    """Train as ``cfg`` says; return the result and the trained network (in every DDP process; only the main
+    one writes files). ``resume``: the directory of a killed run of this ``cfg`` (``resume.resume_config``):
+    its finished stages are kept, the current phase continues from its last checkpoint; with ``redo_stage``,
+    greedy stages from that one on are forgotten first and retrained (``resume.forget_stages``). Everything
+    is checked before the run folder is touched (config, Lightning's options, data); then the main process
+    locks the folder for the whole run."""
     main = is_main_process()
     if main:
         check_lightning_options(cfg.trainer)
@@ -271,7 +244,7 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
     if resume is None:
         run_dir.refuse_foreign()  # before the lock: not even the lock file goes into a folder lwt did not make
     try:
-        with run_dir.lock(), write_errors_reported(run_dir):
+        with RunLock(run_dir), write_errors_reported(run_dir):
             if redo_stage is not None:
                 forget_stages(run_dir, redo_stage)
             run_dir = run_dir.reopen() if resume is not None else run_dir.prepare(cfg, overwrite)
@@ -297,7 +270,7 @@ def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool
         # close the W&B run as failed: left open, the next run in this process (a sweep, a test) would
         # log into it instead of starting its own
         for logger in loggers:
-            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            if isinstance(logger, RunWandbLogger) and logger.started:
                 logger.experiment.finish(exit_code=1)
         raise
     result = {
