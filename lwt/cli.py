@@ -88,14 +88,12 @@ def cmd_config(args) -> int:
 
     from lwt.config import load_config, schema_lines, to_dict
 
-    if args.action == "schema":
-        if len(args.args) > 1:
-            raise LwtError("lwt config schema takes at most one SECTION, e.g. `lwt config schema trainer`")
-        print("\n".join(schema_lines(args.args[0] if args.args else None)))
-    elif not args.args:
-        raise LwtError("lwt config show needs an experiment file, e.g. `lwt config show cifar10/vgg11_e2e seed=1`")
-    else:
+    if args.action == "schema" and len(args.args) < 2:
+        print("\n".join(schema_lines(*args.args)))
+    elif args.action == "show" and args.args:
         print(yaml.safe_dump(to_dict(load_config(args.args[0], args.args[1:])), sort_keys=False), end="")
+    else:
+        raise LwtError("give `lwt config show FILE [key=value ...]` or `lwt config schema [SECTION]`")
     return 0
 
 

@@ -52,6 +52,8 @@ class Section(BaseModel):
 
 
 Mode = Literal["greedy", "e2e", "dgl"]  # dgl: decoupled greedy, all stages at once (lwt/training/dgl.py)
+SEED = {"ge": 0, "lt": 2**32, "rule": "in [0, 2**32) (numpy and Lightning seed with 32-bit integers)"}
+OFF = "0 (off) or more"
 
 
 class DataConfig(Section):
@@ -68,8 +70,7 @@ class DataConfig(Section):
     batch_size: int = F(128, "training batch size (per device)", ge=1)
     eval_batch_size: int = F(500, "batch size of evaluation passes (results do not depend on it)", how=True, ge=1)
     augment: bool = F(True, "random crop (4-px padding) + horizontal flip, on whole batches")
-    on_device: bool = F(False, "keep the uint8 images on the training device (GPU), batches gathered there",
-                        how=True)
+    on_device: bool = F(False, "keep the uint8 images on the training device (GPU), batched there", how=True)
 
 
 class AuxConfig(Section):
@@ -87,11 +88,9 @@ class ModelConfig(Section):
     batch_norm: bool | None = F(None, "batch norm after each conv; null: the preset's choice")
     widths: list[int] | None = F(None, "simple_cnn: one conv width per block", ge=1)
     pooling: Literal["max", "space_to_depth"] = F("max", "simple_cnn: how blocks downsample")
-    stage_grouping: Literal["unit", "pool"] = F("unit", "unit: a conv layer / residual block per stage; pool: one "
-                                                "stage per resolution (pooling) stage")
+    stage_grouping: Literal["unit", "pool"] = F("unit", "a stage per conv layer / residual block, or per resolution")
     # a remedy: regularize the early blocks that overfit their local problem; frozen blocks are in eval mode
-    stage_dropout: list[Float] | None = F(None, "dropout on each block's output while it trains, one per block",
-                                          ge=0, lt=1)
+    stage_dropout: list[Float] | None = F(None, "dropout on a block's output while it trains, per block", ge=0, lt=1)
     aux: AuxConfig = Field(default_factory=AuxConfig, description="the auxiliary heads")
 
 
@@ -100,24 +99,16 @@ class OptimConfig(Section):
     momentum: Float = F(0.9, "SGD momentum", ge=0, lt=1, rule="in [0, 1) (0: plain SGD)")
     weight_decay: Float = F(5e-4, "L2 weight decay", ge=0)
     nesterov: bool = F(False, "Nesterov momentum")
-    # Every schedule is a function of the optimizer step, scaled to the phase's budget (a greedy stage's
-    # epochs, E2E's, DGL's, fine-tuning's), so a 3-epoch stage anneals as a 50-epoch one does.
-    schedule: Literal["step", "cosine", "constant"] = F("step", "step: lr * gamma^(milestones passed); cosine: "
-                                                        "lr * (1 + cos(pi * step / steps)) / 2")
-    milestones: list[Float] = F([0.3, 0.6, 0.9], "step: increasing fractions of the phase's budget in (0, 1] (the "
-                                "paper's lr / 5 at epochs 15, 30, 45 of 50)")
-    gamma: Float = F(0.2, "step: the factor at each milestone", gt=0,
-                     rule="positive (the step schedule multiplies lr by it)")
+    # a function of the optimizer step, scaled to the phase's budget: a 3-epoch stage anneals as a 50-epoch one
+    schedule: Literal["step", "cosine", "constant"] = F("step", "step: lr * gamma^(milestones passed); cosine")
+    milestones: list[Float] = F([0.3, 0.6, 0.9], "step: increasing fractions of the phase's budget, in (0, 1]")
+    gamma: Float = F(0.2, "step: lr's factor at each milestone", gt=0, rule="positive (it multiplies lr)")
     # deep BN nets trained end to end at lr 0.1 (VGG) can blow up in their first steps without it
-    warmup_epochs: Float = F(0.0, "linear warm-up of every optimizer: step s at lr * min(1, (s+1) / steps)",
-                             ge=0, rule="0 (off) or more")
-    # layer-wise learning rates (a remedy for early layers that overfit their local problem): greedy/dgl stage
-    # k's optimizer, or e2e block k's param group (classifier and readouts at the last block's multiplier)
+    warmup_epochs: Float = F(0.0, "linear warm-up of every optimizer: lr * min(1, (s+1) / steps)", ge=0, rule=OFF)
+    # layer-wise rates (a remedy for early layers that overfit): greedy/dgl stage k, or e2e block k's param group
     stage_lr_mult: list[Float] | None = F(None, "block k trains at lr * mult_k, one per block; null: 1.0", gt=0)
-    stage_lr_gamma: Float | None = F(None, "mult_k = gamma ** (K - k), K blocks: gamma < 1 slows early blocks",
-                                     gt=0)
-    stage_weight_decay: list[Float] | None = F(None, "one weight decay per block; null: weight_decay everywhere",
-                                               ge=0)
+    stage_lr_gamma: Float | None = F(None, "mult_k = gamma ** (K - k), K blocks: < 1 slows early blocks", gt=0)
+    stage_weight_decay: list[Float] | None = F(None, "a weight decay per block; null: weight_decay", ge=0)
 
 
 class CurriculumConfig(Section):
@@ -126,10 +117,8 @@ class CurriculumConfig(Section):
     plateau_patience: int = F(3, "plateau: epochs without a val-acc gain of plateau_min_delta", ge=1)
     plateau_min_delta: Float = F(0.002, "plateau: the val-acc gain that counts", ge=0)
     critical_patience: int | None = F(None, "stop after this many new stages fail to pay; null: off", ge=1)
-    # "auto": critical_z binomial standard errors of the best val accuracy p so far: z * sqrt(p (1 - p) / n_val)
-    # (about 1.3 points at p = 0.6 on 5,000 images, z = 2)
-    critical_min_gain: Float | Literal["auto"] = F("auto", "a new stage pays if it beats the best val acc by this "
-                                                   "(0.01 = 1 point) or, auto, by critical_z standard errors", ge=0)
+    # auto: z * sqrt(p (1 - p) / n_val), p the best val acc so far (about 1.3 points at p = 0.6, n_val 5000, z 2)
+    critical_min_gain: Float | Literal["auto"] = F("auto", "a stage pays if it gains this val acc, or auto", ge=0)
     critical_z: Float = F(2.0, "auto: standard errors a stage must gain", gt=0, rule="positive (standard errors)")
     max_stages: int | None = F(None, "train only the first N stages; null: all blocks", ge=1)
     stage_epochs: list[int] | None = F(None, "one epoch budget per block, overriding epochs_per_stage", ge=1)
@@ -139,10 +128,9 @@ class FinetuneConfig(Section):
     """Greedy then fine-tune: after the greedy curriculum, train the blocks it trained and the last stage's
     auxiliary head (the greedy network's classifier) end to end, so later layers can correct earlier ones."""
 
-    epochs: int = F(0, "fine-tuning epochs after a greedy curriculum; 0: none", ge=0, rule="0 (off) or more")
+    epochs: int = F(0, "fine-tuning epochs after a greedy curriculum; 0: none", ge=0, rule=OFF)
     lr: Float | None = F(None, "null: optim.lr (momentum, weight decay and schedule are optim's)", gt=0)
-    stage_lr_gamma: Float | None = F(None, "block k at lr * gamma ** (K' - k), K' = stages trained; null: all at lr",
-                                     gt=0)
+    stage_lr_gamma: Float | None = F(None, "block k at lr * gamma ** (K' - k), K' stages; null: all at lr", gt=0)
 
 
 class TrainerConfig(Section):
@@ -153,30 +141,24 @@ class TrainerConfig(Section):
     num_nodes: int = F(1, "machines (each with `devices` devices)", ge=1)
     strategy: Str = F("auto", "Lightning's: \"ddp\" for several devices or nodes (see docs/scaling.md)")
     precision: Str = F("auto", "auto: bf16-mixed where the hardware has native bf16 (GPU or CPU), else 32-true")
-    # A greedy stage's frozen prefix output is computed once per stage and kept in memory when deterministic:
-    # always for val, for training batches when data.augment=false (docs/scaling.md; `lwt bench` measures it)
-    prefix_cache: Literal["auto", "always", "never"] = F("auto", "auto: cache when it fits in prefix_cache_gb; "
-                                                         "always: not fitting is an error; never: recompute", how=True)
-    prefix_cache_dtype: Literal["float32", "bfloat16", "float16"] = F("float32", "storage of the cached prefix "
-                                                                      "outputs; batches are cast back")
-    prefix_cache_gb: Float | None = F(None, "memory the cache may use; null: half the memory available now",
-                                      how=True, gt=0, rule="positive (or null: half the memory available)")
+    # a stage's frozen prefix output, kept once computed: val always, train when data.augment=false (docs/scaling.md)
+    prefix_cache: Literal["auto", "always", "never"] = F("auto", "auto: if it fits in prefix_cache_gb", how=True)
+    prefix_cache_dtype: Literal["float32", "bfloat16", "float16"] = F("float32", "the cache's storage dtype")
+    prefix_cache_gb: Float | None = F(None, "memory the cache may use", how=True, gt=0,
+                                      rule="positive (or null: half the memory available)")
     compile: bool = F(False, "torch.compile the block a greedy stage trains (the prefix runs uncompiled)", how=True)
     channels_last: bool = F(False, "NHWC activations: faster convolutions on GPUs and (measured) AVX2 CPUs", how=True)
     log_every_n_steps: int = F(20, "metrics logged every n optimizer steps", how=True, ge=1)
     progress_bar: bool = F(True, "Lightning's progress bar", how=True)
-    checkpoint_every_n_epochs: int = F(1, "a kill loses at most this many epochs (docs/reliability.md)", how=True,
-                                       ge=1)
+    checkpoint_every_n_epochs: int = F(1, "a kill loses at most this many epochs", how=True, ge=1)
     deterministic: bool = F(False, "Lightning's flag: deterministic (slower) GPU kernels; CPU already is", how=True)
     # (null, not []: configs saved before these keys existed read the same in results tables)
-    callbacks: list[dict] | None = F(None, "Lightning callbacks for every Trainer, [{class_path:, init_args:}] "
-                                     "(lwt/training/plugins.py)")
+    callbacks: list[dict] | None = F(None, "Lightning callbacks for every Trainer, [{class_path:, init_args:}]")
     extra: dict | None = F(None, "other Trainer arguments, e.g. {gradient_clip_val: 1.0}")
 
 
 class LoggingConfig(Section):
-    wandb: Literal["offline", "online", "disabled"] = F("offline", "W&B: offline (no account, no network), online "
-                                                        "or disabled", how=True)
+    wandb: Literal["offline", "online", "disabled"] = F("offline", "W&B (offline: no account, no network)", how=True)
     project: Str = F("lwt", "W&B project", how=True)
     out_dir: Str = F("runs", "run folders go to <out_dir>/<experiment>/<run_name>", how=True)
     lr_monitor: bool = F(True, "log every optimizer's learning rate at every logged step", how=True)
@@ -187,10 +169,8 @@ class AnalysisConfig(Section):
     """Measurements on trained networks (lwt.analysis; ``lwt gap/probe/cka``), made after training: how=True."""
 
     per_layer: bool = F(True, "at the end of `lwt train`: per-depth train/val/test accuracy and gap", how=True)
-    train_eval_size: int | None = F(10000, "un-augmented training images evaluated (seeded sample); null: all",
-                                    how=True, ge=1)
-    seed: int = F(0, "the samples and the probes' shuffling; shared by all runs so their numbers compare",
-                  how=True, ge=0, lt=2**32, rule="in [0, 2**32) (numpy and Lightning seed with 32-bit integers)")
+    train_eval_size: int | None = F(10000, "un-augmented train images evaluated; null: all", how=True, ge=1)
+    seed: int = F(0, "the samples and the probes' shuffling; shared by all runs so they compare", how=True, **SEED)
     probe_pool: int = F(2, "probes read block outputs average-pooled to probe_pool x probe_pool", how=True, ge=1)
     probe_epochs: int = F(30, "linear probe training epochs", how=True, ge=1)
     probe_optimizer: Literal["adam", "sgd"] = F("adam", "probe optimizer (sgd: momentum 0.9)", how=True)
@@ -202,8 +182,7 @@ class AnalysisConfig(Section):
 class Config(Section):
     experiment: Str = F("default", "the experiment's name (its file's stem): a folder under logging.out_dir")
     mode: Mode = F("greedy", "greedy (stage by stage), e2e (end to end) or dgl (decoupled greedy)")
-    seed: int = F(0, "seeds everything the run draws", ge=0, lt=2**32,
-                  rule="in [0, 2**32) (numpy and Lightning seed with 32-bit integers)")
+    seed: int = F(0, "seeds everything the run draws", **SEED)
     run_name: Str | None = F(None, "the run's folder; null: the identity overrides and the seed", how=True)
     sweep: Str | None = F(None, "set by `lwt sweep`: the sweep this run belongs to (W&B groups by it)", how=True)
     data: DataConfig = Field(default_factory=DataConfig, description="the dataset and its batches")

@@ -72,15 +72,8 @@ class MetricsLog(Logger):
         super().__init__()
         self.path = Path(run_dir) / METRICS
 
-    @property
-    def name(self) -> str:
-        return "lwt"
+    name, version = property(lambda self: "lwt"), property(lambda self: "")
 
-    @property
-    def version(self) -> str:
-        return ""
-
-    @rank_zero_only
     def log_hyperparams(self, params, *args, **kwargs) -> None:
         pass  # config.yaml holds them
 
