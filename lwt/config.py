@@ -496,7 +496,7 @@ def validate(cfg: Config) -> None:
                        f"mode={cfg.mode} has none")
     if cfg.optim.stage_lr_mult is not None and cfg.optim.stage_lr_gamma is not None:
         raise LwtError("optim.stage_lr_mult and optim.stage_lr_gamma both set the layer-wise learning rates; give one")
-    from lwt.training.plugins import check as check_plugins  # user callbacks, loggers, trainer.extra
+    from lwt.plugins import check as check_plugins  # user callbacks, loggers, trainer.extra
 
     check_plugins(cfg)
 

@@ -17,11 +17,11 @@ from lwt.analysis.common import load_datamodule, load_network, open_run
 from lwt.analysis.critical import critical_report
 from lwt.analysis.probes import probe_network
 from lwt.cli import main
+from lwt.compute import autocast, resolve_precision
 from lwt.config import AnalysisConfig, load_config
 from lwt.errors import LwtError
 from lwt.models import StagedNet
 from lwt.training.curriculum import CriticalLayer
-from lwt.training.precision import autocast, resolve_precision
 from lwt.training.run import run
 
 from conftest import EXPERIMENTS

@@ -20,7 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lwt.analysis.common import FinishedRun, batches, evaluating, seeded_sample
+from lwt.analysis.common import FinishedRun, batches, seeded_sample
+from lwt.compute import evaluating, pick_device
 from lwt.errors import LwtError
 from lwt.models import StagedNet
 
@@ -86,7 +87,7 @@ def _same_data(a: FinishedRun, b: FinishedRun) -> None:
 
 def cka_of_runs(a: FinishedRun, b: FinishedRun) -> dict:
     """``lwt cka``: the block-by-block CKA matrix of two finished runs, with A's analysis settings."""
-    from lwt.analysis.common import load_datamodule, load_network, pick_device
+    from lwt.analysis.common import load_datamodule, load_network
 
     _same_data(a, b)
     acfg = a.cfg.analysis

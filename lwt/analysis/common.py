@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,35 +78,6 @@ def load_network(run: FinishedRun, dm) -> StagedNet:
     except (RuntimeError, TypeError, AttributeError) as e:
         raise LwtError(f"{path} does not fit the network config.yaml describes: {str(e).splitlines()[0]}") from None
     return net.eval()
-
-
-def pick_device(accelerator: str = "auto") -> torch.device:
-    """The device ``trainer.accelerator`` names; ``auto`` is the GPU when there is one."""
-    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    if accelerator == "mps":
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-@contextmanager
-def evaluating(net: nn.Module, device: torch.device) -> Iterator[None]:
-    """``net`` on ``device``, in eval mode, without autograd; its device and train/eval flags come back after.
-
-    Used at the end of training too, where the caller's modules keep their own mix of train/eval flags.
-    ``no_grad`` rather than ``inference_mode``: probes train on the features computed here.
-    """
-    flags = [(m, m.training) for m in net.modules()]
-    param = next(net.parameters(), None)
-    home = param.device if param is not None else torch.device("cpu")
-    net.to(device).eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        net.to(home)
-        for module, flag in flags:
-            module.training = flag
 
 
 def seeded_sample(n: int, size: int | None, seed: int) -> Tensor:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lwt.analysis.common import FinishedRun, batches, evaluating, format_table, readout, seeded_sample
+from lwt.analysis.common import FinishedRun, batches, format_table, readout, seeded_sample
+from lwt.compute import autocast, evaluating, pick_device, resolve_precision
 from lwt.config import AnalysisConfig
 from lwt.models import StagedNet
-from lwt.training.precision import autocast, resolve_precision
 
 COLUMNS = [("depth", "{:d}"), ("train_acc", "{:.4f}"), ("val_acc", "{:.4f}"), ("test_acc", "{:.4f}"),
            ("gap", "{:+.4f}"), ("ensemble_test_acc", "{:.4f}"), ("train_images", "{:d}")]
@@ -88,8 +88,6 @@ def record_per_layer(result: dict, cfg, net: StagedNet, dm, loggers) -> None:
         return
     from lightning.pytorch.loggers import WandbLogger
 
-    from lwt.analysis.common import pick_device
-
     depths = [row["depth"] for row in result["stages"]]
     rows = per_layer_accuracy(net, dm, cfg.mode, depths, cfg.analysis, pick_device(cfg.trainer.accelerator),
                               cfg.data.eval_batch_size, resolve_precision(cfg.trainer))
@@ -105,8 +103,6 @@ def record_depth_choice(result: dict, cfg, net: StagedNet, dm) -> None:
     ``selected_depth`` / ``selected_val_acc`` / ``selected_test_acc`` (greedy, dgl: the stage with the best
     validation accuracy, the shallowest on ties; e2e: the network itself, its last depth) and, for greedy
     and dgl, ``ensemble_test_acc`` per stage row and at the last stage. Call after ``record_per_layer``."""
-    from lwt.analysis.common import pick_device
-
     rows = result["stages"]
     best = rows[-1] if cfg.mode == "e2e" else max(rows, key=lambda r: r["val_acc"])  # max: first of equals
     result.update(selected_depth=best["depth"], selected_val_acc=best["val_acc"], selected_test_acc=best["test_acc"])
@@ -127,7 +123,7 @@ def record_depth_choice(result: dict, cfg, net: StagedNet, dm) -> None:
 def gap_of_run(run: FinishedRun) -> dict:
     """``lwt gap``: the per-layer rows of a finished run, recomputed with its (possibly overridden)
     analysis settings."""
-    from lwt.analysis.common import load_datamodule, load_network, pick_device
+    from lwt.analysis.common import load_datamodule, load_network
 
     dm = load_datamodule(run.cfg)
     net = load_network(run, dm)

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lwt.analysis.common import FinishedRun, batches, evaluating, format_table
+from lwt.analysis.common import FinishedRun, batches, format_table
+from lwt.compute import evaluating, pick_device
 from lwt.config import AnalysisConfig
 from lwt.models import StagedNet
 
@@ -109,7 +110,7 @@ def probe_table(rows: list[dict], title: str | None = None) -> str:
 
 def probes_of_run(run: FinishedRun) -> dict:
     """``lwt probe``: a probe on every trained block of a finished run, with its analysis settings."""
-    from lwt.analysis.common import load_datamodule, load_network, pick_device
+    from lwt.analysis.common import load_datamodule, load_network
 
     dm = load_datamodule(run.cfg)
     net = load_network(run, dm)

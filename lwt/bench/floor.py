@@ -23,9 +23,10 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from lwt.analysis.common import evaluating, load_datamodule
+from lwt.analysis.common import load_datamodule
 from lwt.bench.common import Clock, Size, best, experiment, spread, sync
 from lwt.bench.greedy import STAGE, lightning_stage
+from lwt.compute import evaluating
 from lwt.models import build_model
 from lwt.training import StageModule
 from lwt.training.prefix import PrefixCache, prefix_features

@@ -21,9 +21,9 @@ from torchvision.transforms import v2
 
 from lwt.analysis.common import load_datamodule
 from lwt.bench.common import Clock, Size, bench_trainer, best, experiment, loss_of, spread, sync
+from lwt.compute import resolve_precision
 from lwt.models import build_model
 from lwt.training import StageModule
-from lwt.training.precision import resolve_precision
 from lwt.training.prefix import PrefixCache, prefix_features
 
 STAGE = 2  # 0-based: the third stage

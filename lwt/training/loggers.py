@@ -169,7 +169,7 @@ def log_run_end(loggers: list[Logger], result: dict, run_dir: Path) -> None:
 
 def make_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
     """The run's loggers, every row stamped with the curriculum-wide axes (``axes.clock_of(loggers)``)."""
-    from lwt.training.plugins import user_loggers
+    from lwt.plugins import user_loggers
 
     own, users = _base_loggers(cfg, run_dir), user_loggers(cfg, run_dir)
     attach_clock(own, users)

@@ -21,7 +21,7 @@ from contextlib import nullcontext
 import lightning as L
 import torch
 
-from lwt.analysis.common import evaluating
+from lwt.compute import evaluating
 from lwt.config import TrainerConfig
 from lwt.data.tensors import TensorPairs, batch_loader
 from lwt.errors import LwtError

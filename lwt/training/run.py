@@ -12,18 +12,18 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from lwt.analysis.gap import record_depth_choice, record_per_layer
+from lwt.compute import check_lightning_options, resolve_precision
 from lwt.config import Config, check_stage_lists
 from lwt.data import build_datamodule
 from lwt.errors import Interrupted
 from lwt.models import StagedNet, build_model
+from lwt.plugins import user_callbacks
 from lwt.rundir import DGL, E2E, FINETUNE, Phase, RunDir, RunLock, git_revision, is_main_process, write_errors_reported
 from lwt.training.axes import clock_of, progress_bar
 from lwt.training.curriculum import Curriculum
 from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
 from lwt.training.loggers import RunWandbLogger, log_run_end, make_loggers
-from lwt.training.plugins import user_callbacks
-from lwt.training.precision import check_lightning_options, resolve_precision
 from lwt.training.prefix import PrefixCache, cache_wanted
 from lwt.training.resume import forget_stages, load_checkpoint, read_progress, restore_net, write_progress
 from lwt.training.stage import StageModule
@@ -64,7 +64,7 @@ def make_trainer(cfg: Config, run_dir: RunDir, loggers, callbacks, max_epochs: i
     bar = [progress_bar(title)] if t.progress_bar else []  # Lightning refuses a bar when it is off
     return L.Trainer(**{
         **dict(enable_model_summary=False, num_sanity_val_steps=0),  # lwt's defaults, which trainer.extra may change
-        **(t.extra or {}),  # other Trainer arguments (lwt/training/plugins.py checked them when the config loaded)
+        **(t.extra or {}),  # other Trainer arguments (lwt/plugins.py checked them when the config loaded)
     }, max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=resolve_precision(t), use_distributed_sampler=False,  # see batch_loader
         logger=loggers, callbacks=[*callbacks, clock_of(loggers), *lr_monitor(cfg, loggers), *user_callbacks(cfg),

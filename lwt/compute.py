@@ -1,10 +1,14 @@
-"""Which floating-point precision a run trains and evaluates in (trainer.precision)."""
+"""Where and how a run computes: its device, its floating-point precision (trainer.precision), evaluation mode.
+
+Shared by training, analysis and bench, so none of them imports another for it."""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import torch
+from torch import nn
 
 from lwt.config import TrainerConfig
 
@@ -46,3 +50,32 @@ def check_lightning_options(t: TrainerConfig) -> None:
         reason = " ".join(str(e).split()) or type(e).__name__
         raise LwtError(f"trainer.accelerator={t.accelerator!r}, devices={t.devices!r}, strategy={t.strategy!r}, "
                        f"precision={t.precision!r}: Lightning refuses them: {reason[:400]}") from None
+
+
+def pick_device(accelerator: str = "auto") -> torch.device:
+    """The device ``trainer.accelerator`` names; ``auto`` is the GPU when there is one."""
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    if accelerator == "mps":
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@contextmanager
+def evaluating(net: nn.Module, device: torch.device) -> Iterator[None]:
+    """``net`` on ``device``, in eval mode, without autograd; its device and train/eval flags come back after.
+
+    Used at the end of training too, where the caller's modules keep their own mix of train/eval flags.
+    ``no_grad`` rather than ``inference_mode``: probes train on the features computed here.
+    """
+    flags = [(m, m.training) for m in net.modules()]
+    param = next(net.parameters(), None)
+    home = param.device if param is not None else torch.device("cpu")
+    net.to(device).eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        net.to(home)
+        for module, flag in flags:
+            module.training = flag
