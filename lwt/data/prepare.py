@@ -196,7 +196,10 @@ def tree_summary(tree: Path) -> str:
 def prepare(name: str, root: Path | str, archive: str | None = None, download: bool = False,
             md5: str | None = None, size: str = "full") -> Path:
     """Prepare archive dataset ``name`` under ``root``; returns the tree (also when it was there already)."""
-    if name not in DATASETS or name == "imagenet-subset":
+    if name == "imagenet-subset":  # nothing to download: built from the user's own ILSVRC copy
+        raise LwtError("imagenet-subset is built from an ILSVRC copy: lwt.data.prepare_imagenet.prepare_subset "
+                       "(lwt data prepare imagenet-subset --source DIR)")
+    if name not in DATASETS:
         raise LwtError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     a = archive_for(name, size)
     root = writable_root(root)
