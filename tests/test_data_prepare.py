@@ -287,3 +287,32 @@ def test_prepare_refuses_a_root_it_cannot_write(tmp_path):
     with pytest.raises(LwtError, match="is not a folder this user can write to"):
         prepare("cifar10", blocker / "data")
     assert os.listdir(tmp_path) == ["file"]
+
+
+def test_failed_download_names_the_url_and_leaves_nothing(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torchvision.datasets.utils
+
+    def no_network(url, root, filename=None, md5=None):  # what urllib raises here, where there is no network
+        (Path(root) / filename).write_bytes(b"partial")  # a download cut off halfway
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_url", no_network)
+    with pytest.raises(LwtError) as err:
+        prepare("tiny-imagenet", tmp_path / "root", download=True)
+    message = str(err.value)
+    assert f"downloading {ARCHIVES['tiny-imagenet'].url} failed" in message
+    assert str(tmp_path / "root" / "tiny-imagenet-200.zip") in message
+    assert list((tmp_path / "root").iterdir()) == []  # the partial file went with the staging folder
+
+
+def test_archive_members_pointing_outside_are_refused(tmp_path):
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        add_bytes(tar, "cifar-10-batches-py/data_batch_1", b"x")
+        add_bytes(tar, "../escaped.txt", b"x")
+    with pytest.raises(LwtError, match=r"refused, it holds an unsafe member .*escaped\.txt"):
+        prepare("cifar10", tmp_path / "root", archive=str(archive), md5="none")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar-10-python.tar.gz", "root"]
+    assert list((tmp_path / "root").iterdir()) == []

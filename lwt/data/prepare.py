@@ -127,6 +127,8 @@ def unpack(path: Path, into: Path, folder: str) -> Path:
         else:
             with tarfile.open(path) as t:
                 t.extractall(into, filter="data")  # refuses absolute paths, '..', links out, devices
+    except tarfile.FilterError as e:  # an absolute path, '..', a link out of the folder, a device file
+        raise LwtError(f"{path}: refused, it holds an unsafe member ({e}); is it the right archive?") from None
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
         raise LwtError(f"{path} is not a readable .tar.gz or .zip archive ({type(e).__name__}: {e}); "
                        "download it again") from None
