@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)
 
     from lwt import bench, figures, results, sweep, tune  # their options live with their code
+    from lwt.data import cli as data_cli
     from lwt.models import listing
 
     listing.add_subparser(sub)
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_subparser(sub)
     figures.add_subparser(sub)
     bench.add_subparser(sub)
+    data_cli.add_subparser(sub)
     return parser
 
 

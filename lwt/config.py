@@ -33,7 +33,8 @@ class DataConfig:
     classes: str | None = None  # imagefolder: class-subset list file (one wnid per line); None: all classes
     image_size: int = 64  # imagefolder: images are resized once to this and cached as uint8
     crop: Literal["pad", "resized"] = "pad"  # imagefolder augmentation: pad-crop or random-resized crop
-    download: bool = False  # use torchvision's downloader when the files are missing
+    download: bool = False  # cifar10/100: use torchvision's downloader when the files are missing (refused for
+    #                         imagefolder: `lwt data prepare` prepares those trees)
     val_size: int = 5000  # carved out of the training set first (seeded); drives curriculum decisions
     train_subset: int | None = None  # seeded, class-balanced subset of the remaining training images
     test_subset: int | None = None  # None: the full test set (use only to shrink tests)
@@ -413,6 +414,10 @@ def validate(cfg: Config) -> None:
         if getattr(cfg, key) is not None:
             check_name(key, getattr(cfg, key))
 
+    if cfg.data.download and cfg.data.name == "imagefolder":
+        raise LwtError("data.download=true downloads cifar10 and cifar100 only; an imagefolder tree (Tiny-ImageNet, "
+                       "Imagenette, an ImageNet subset) is prepared once with `lwt data prepare NAME --root DIR` "
+                       "(docs/data.md)")
     if cfg.model.name not in MODELS:
         raise LwtError(f"model.name={cfg.model.name!r} is not a known architecture; choose one of: "
                        f"{', '.join(sorted(MODELS))}")

@@ -159,7 +159,8 @@ def shared_cache(tmp_path_factory):
 def test_tiny_imagenet_experiment_runs_a_batch(data_root, shared_cache, monkeypatch, crop):
     monkeypatch.setenv("LWT_CACHE_DIR", str(shared_cache))  # both crops share one decoded cache
     cfg = load_config(EXPERIMENTS / "tiny_imagenet" / "belilovsky_k2_greedy.yaml", [
-        f"data.root={data_root}", f"data.classes={TEN}", "data.image_size=32", "data.val_size=500",
+        f"data.root={data_root}", "data.path=tiny-imagenet-50", f"data.classes={TEN}", "data.image_size=32",
+        "data.val_size=500",
         "data.train_subset=100", f"data.crop={crop}", "model.width=16",
     ])
     dm = build_datamodule(cfg)
