@@ -103,10 +103,13 @@ def cmd_cka(args) -> int:
                         label_a=who(a, "a"), label_b=who(b, "b"),
                         title=f"linear CKA, {report['samples']:,} test images")
     print("figure: " + ", ".join(map(str, paths)))
-    cells = [{"depth_a": da, "depth_b": db, "cka": v} for da, row in zip(report["depths_a"], report["cka"])
-             for db, v in zip(report["depths_b"], row)]  # long form: a W&B table panel can filter and plot it
-    attach(a.run_dir, a.cfg, args.wandb, "cka", {f"cka_{other}": cells},
-           {f"cka_{other}": next(p for p in paths if p.suffix == ".png")})
+    # long form, one row per pair of blocks, the other run named in each row: one key `cka` whatever B is
+    # (W&B keeps each comparison as its own history step; keys longer than ~100 characters are refused)
+    cells = [{"run_b": report["b"], "depth_a": da, "depth_b": db, "cka": v}
+             for da, row in zip(report["depths_a"], report["cka"]) for db, v in zip(report["depths_b"], row)]
+    attach(a.run_dir, a.cfg, args.wandb, "cka", {"cka": cells},
+           {"cka": next(p for p in paths if p.suffix == ".png")},
+           caption=f"rows: {report['a']}, columns: {report['b']}")
     return 0
 
 

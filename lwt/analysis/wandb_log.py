@@ -40,7 +40,7 @@ def resolve_mode(run_dir: Path, cfg, asked: str = "run") -> str | None:
 
 
 def attach(run_dir: Path, cfg, asked: str, kind: str, tables: dict[str, list[dict]],
-           images: dict[str, Path]) -> Path | None:
+           images: dict[str, Path], caption: str | None = None) -> Path | None:
     """Log ``tables`` (name -> rows of equal keys) as ``analysis/<name>`` tables and ``images`` (name -> PNG) as
     ``figures/<name>`` to the W&B run of ``run_dir``, in one history row; returns the W&B run's folder, or None
     when nothing was logged. ``kind`` (gap, probe, ...) only names what is logged, in the message."""
@@ -71,7 +71,7 @@ def attach(run_dir: Path, cfg, asked: str, kind: str, tables: dict[str, list[dic
         run = wandb.init(**{**kwargs, "mode": "offline"})
     row = {f"analysis/{name}": wandb.Table(columns=list(rows[0]), data=[[r.get(c) for c in rows[0]] for r in rows])
            for name, rows in tables.items() if rows}
-    row.update({f"figures/{name}": wandb.Image(str(path)) for name, path in images.items()})
+    row.update({f"figures/{name}": wandb.Image(str(path), caption=caption) for name, path in images.items()})
     run.log(row)
     where = Path(run.dir).parent  # .../wandb/offline-run-<time>-<id>[-n]/files -> the run's folder
     run.finish()
