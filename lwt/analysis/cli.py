@@ -116,7 +116,7 @@ def cmd_cka(args) -> int:
 def cmd_critical(args) -> int:
     from lwt.analysis.common import open_run
     from lwt.analysis.critical import critical_report, critical_table
-    from lwt.analysis.wandb_log import attach, resolve_mode
+    from lwt.analysis.wandb_log import attach
     from lwt.config import load_config
     from lwt.errors import LwtError
     from lwt.figures.common import MODES, arch_label
@@ -133,9 +133,6 @@ def cmd_critical(args) -> int:
                        "it was not written by `lwt train`, or was edited") from None
     print(critical_table(report))
     _write(run_dir / "critical.json", report)
-    cfg = load_config(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else None
-    if cfg is None or resolve_mode(run_dir, cfg, args.wandb) is None:
-        return 0  # no W&B run to attach to (or none wanted): no figure either, as before
     curve, colour = report["curve"], MODES["greedy"]["color"]
     png = _figure(run_dir, "critical", [r["depth"] for r in curve], {
         "val": ([r["val_acc"] for r in curve], dict(color=colour, linestyle=":", marker="^")),
@@ -143,7 +140,9 @@ def cmd_critical(args) -> int:
     }, f"Critical layer, {arch_label({'model': report['model'], 'git_revision': result.get('git_revision')})}: "
        + (f"stage {report['criterion']['critical_layer']}" if report["criterion"]["fired"]
           else "criterion did not fire"))
-    attach(run_dir, cfg, args.wandb, "critical", {"critical": curve}, {"critical": png})
+    if (run_dir / "config.yaml").is_file():  # the W&B run's project and names are in it
+        attach(run_dir, load_config(run_dir / "config.yaml"), args.wandb, "critical", {"critical": curve},
+               {"critical": png})
     return 0
 
 
