@@ -40,5 +40,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     ax.set_yticks(range(len(names)), [experiment_label(runs[key][0]) for key in names])
     ax.set_xlabel("final test accuracy (%; greedy: last stage)")
     archs = ", ".join(dict.fromkeys(arch_label(r) for r in rows))
-    ax.set_title(f"Remedies vs greedy and E2E ({archs}): mean, 95 % t-interval, dots: seeds")
+    ax.set_title(f"Remedies vs greedy and E2E ({archs})\nmean, 95 % t-interval, dots: seeds")
+    ax.invert_yaxis()  # the first experiment (plain greedy) on top
+    ax.margins(x=0.3)  # room for the value labels right of the bars
     return save(fig, out_dir, "fig5_remedies", source)
