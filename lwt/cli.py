@@ -76,8 +76,11 @@ def cmd_demo(args) -> int:
         results.append(run(cfg, overwrite=True))
     for result in results:
         print("\n" + stage_table(result))
+    from lwt.figures.common import arch_label
+
     paths = depth_figure(results, Path(args.out) / "demo_depth_accuracy",
-                         title=f"{DEMO_NET}, CIFAR-10, {results[0]['train_images']} train images")
+                         title=f"{arch_label({'model': DEMO_NET, 'git_revision': results[0].get('git_revision')})}, "
+                               f"CIFAR-10, {results[0]['train_images']:,} train images")
     print("\nfigure: " + ", ".join(map(str, paths)))
     return 0
 
