@@ -77,8 +77,11 @@ def cmd_demo(args) -> int:
         results.append(run(cfg, overwrite=True))
     for result in results:
         print("\n" + stage_table(result))
+    from lwt.figures.common import arch_label
+
     paths = depth_figure(results, Path(args.out) / "demo_depth_accuracy",
-                         title=f"{DEMO_NET}, CIFAR-10, {results[0]['train_images']} train images")
+                         title=f"{arch_label({'model': DEMO_NET, 'git_revision': results[0].get('git_revision')})}, "
+                               f"CIFAR-10, {results[0]['train_images']:,} train images")
     print("\nfigure: " + ", ".join(map(str, paths)))
     return 0
 
@@ -137,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)
 
     from lwt import bench, figures, results, sweep, tune  # their options live with their code
+    from lwt.data import cli as data_cli
     from lwt.models import listing
 
     listing.add_subparser(sub)
@@ -146,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_subparser(sub)
     figures.add_subparser(sub)
     bench.add_subparser(sub)
+    data_cli.add_subparser(sub)
     return parser
 
 

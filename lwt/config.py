@@ -63,7 +63,7 @@ class DataConfig(Section):
     classes: Str | None = F(None, "imagefolder: class-subset list file (one wnid per line); null: all classes")
     image_size: int = F(64, "imagefolder: images are resized once to this and cached as uint8", ge=1)
     crop: Literal["pad", "resized"] = F("pad", "imagefolder augmentation: pad-crop or random-resized crop")
-    download: bool = F(False, "use torchvision's downloader when the files are missing", how=True)
+    download: bool = F(False, "cifar10/100: torchvision's downloader (imagefolder: `lwt data prepare`)", how=True)
     val_size: int = F(5000, "carved out of the training set first (seeded); drives curriculum decisions", ge=1)
     train_subset: int | None = F(None, "seeded, class-balanced subset of the remaining training images", ge=1)
     test_subset: int | None = F(None, "test images used; null: the full test set (use only to shrink tests)", ge=1)
@@ -484,6 +484,10 @@ def validate(cfg: Config) -> None:
     for key in ("experiment", "run_name", "sweep"):
         if getattr(cfg, key) is not None:
             check_name(key, getattr(cfg, key))
+    if cfg.data.download and cfg.data.name == "imagefolder":
+        raise LwtError("data.download=true downloads cifar10 and cifar100 only; an imagefolder tree (Tiny-ImageNet, "
+                       "Imagenette, an ImageNet subset) is prepared once with `lwt data prepare NAME --root DIR` "
+                       "(docs/data.md)")
     if cfg.model.name not in MODELS:
         raise LwtError(f"model.name={cfg.model.name!r} is not a known architecture; choose one of: "
                        f"{', '.join(sorted(MODELS))}")

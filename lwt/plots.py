@@ -9,21 +9,22 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-STYLE = {"greedy": dict(color="#1f77b4", marker="o"), "e2e": dict(color="#d62728", marker="s")}
-
 
 def depth_figure(results: list[dict], out_stem: Path, title: str | None = None) -> list[Path]:
     """Test accuracy vs depth, one line per result (greedy: after each stage; E2E: per-block readouts).
 
     Writes ``out_stem.png`` and ``out_stem.pdf``; returns their paths.
     """
+    from lwt.figures.common import DEPTH_LABEL, MODES, method_of
+
     fig, ax = plt.subplots(figsize=(3.4, 2.6), dpi=150)
     for r in results:
         depths = [row["depth"] for row in r["stages"]]
         accs = [100 * row["test_acc"] for row in r["stages"]]
-        label = "layerwise (greedy)" if r["mode"] == "greedy" else "end-to-end (aux readouts)"
-        ax.plot(depths, accs, label=label, **STYLE.get(r["mode"], {}))
-    ax.set_xlabel("depth (blocks)")
+        style = MODES[method_of(r)]
+        label = style["label"] + (" (aux readouts)" if r["mode"] == "e2e" else "")
+        ax.plot(depths, accs, label=label, color=style["color"], marker=style["marker"])
+    ax.set_xlabel(DEPTH_LABEL)
     ax.set_ylabel("test accuracy (%)")
     ax.set_xticks(sorted({row["depth"] for r in results for row in r["stages"]}))
     ax.grid(alpha=0.3)
@@ -60,8 +61,10 @@ def cka_heatmap(matrix: list[list[float]], depths_a: list[int], depths_b: list[i
     return paths
 
 
-def draw_cka(ax, matrix: list[list[float]], depths_a: list[int], depths_b: list[int], fontsize: float = 6) -> None:
-    """A CKA matrix (rows: A's depths, columns: B's) on ``ax``, fixed 0-1 colour scale, with its colour bar."""
+def draw_cka(ax, matrix: list[list[float]], depths_a: list[int], depths_b: list[int], fontsize: float = 6,
+             colorbar: bool = True):
+    """A CKA matrix (rows: A's depths, columns: B's) on ``ax``, fixed 0-1 colour scale, with its colour bar
+    (unless ``colorbar=False``: several panels share one); returns the image."""
     import numpy as np
 
     values = np.asarray(matrix, dtype=float)  # (len(depths_a), len(depths_b))
@@ -73,4 +76,34 @@ def draw_cka(ax, matrix: list[list[float]], depths_a: list[int], depths_b: list[
                     color="white" if v < 0.6 else "black")
     ax.set_xticks(range(len(depths_b)), [str(d) for d in depths_b], fontsize=fontsize + 1)
     ax.set_yticks(range(len(depths_a)), [str(d) for d in depths_a], fontsize=fontsize + 1)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=fontsize)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=fontsize)
+    return im
+
+
+def depth_series_figure(depths: list[int], series: dict[str, tuple[list[float | None], dict]], out_stem: Path,
+                        title: str | None = None, ylabel: str = "accuracy (%)") -> list[Path]:
+    """Several per-depth series of one run (label -> (values in [0, 1] or None, matplotlib line style)) as lines
+    in %, the x label the figures' (``DEPTH_LABEL``). ``lwt gap`` / ``probe`` / ``critical`` save theirs into the
+    run folder and attach it to the run's W&B page. Writes ``out_stem.png`` and ``.pdf``."""
+    from lwt.figures.common import DEPTH_LABEL, STYLE, legend_outside
+
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(4.6, 2.4))
+        for label, (values, style) in series.items():
+            pts = [(d, 100 * v) for d, v in zip(depths, values) if v is not None]
+            if pts:
+                ax.plot(*zip(*pts), label=label, **style)
+        ax.set_xlabel(DEPTH_LABEL)
+        ax.set_ylabel(ylabel)
+        ax.set_xticks(depths)
+        if title:
+            ax.set_title(title)
+        legend_outside(ax)
+        fig.tight_layout()
+        stem = out_stem.with_suffix("") if out_stem.suffix.lower() in (".png", ".pdf") else out_stem
+        paths = [stem.parent / f"{stem.name}.png", stem.parent / f"{stem.name}.pdf"]
+        for p in paths:
+            fig.savefig(p, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
+        plt.close(fig)
+    return paths

@@ -224,17 +224,20 @@ def test_critical_report_on_a_scripted_curriculum(tmp_path, capsys):
 # ---------------------------------------------------------------- the commands on finished runs
 
 
-def test_gap_and_probe_commands(runs, capsys):
-    code, out, _ = lwt(capsys, "gap", runs["greedy"], "analysis.train_eval_size=100")
+def test_gap_and_probe_commands(runs, capsys, monkeypatch):
+    code, out, err = lwt(capsys, "gap", runs["greedy"], "analysis.train_eval_size=100")
     assert code == 0 and "gap" in out
+    assert "[lwt]" not in err  # stderr is not a terminal here: no progress bar
     gap = json.loads((runs["greedy"] / "gap.json").read_text())
     per_layer = json.loads((runs["greedy"] / "result.json").read_text())["per_layer"]
     assert [r["train_images"] for r in gap["rows"]] == [100, 100]
     assert [r["test_acc"] for r in gap["rows"]] == [r["test_acc"] for r in per_layer]
 
+    monkeypatch.setenv("LWT_PROGRESS", "1")  # bars as on a terminal: features, then 4 depths x 2 epochs
     code, out, err = lwt(capsys, "probe", runs["e2e"], "analysis.probe_epochs=2")
     assert code == 0 and "linear probes" in out
-    assert "[lwt] probe 1/4 (depth 1)" in err and "[lwt] probe 4/4 (depth 4)" in err  # progress as it goes
+    assert "[lwt] probe features: 100%" in err and "[lwt] probes: 100%" in err and "8/8" in err
+    assert "depth 4" in err  # the bar names the depth being probed
     probes = json.loads((runs["e2e"] / "probes.json").read_text())
     assert [r["depth"] for r in probes["rows"]] == [1, 2, 3, 4]
     assert probes["protocol"]["epochs"] == 2 and probes["protocol"]["train_images"] == 512

@@ -38,7 +38,7 @@ def test_gap_figure_pairs_runs_by_seed():
     expected = [100 * (acc[("e2e", s)] - acc[("greedy", s)]) for s in seeds]
     gaps = fig2_gap.paired_gaps(read_table(RESULTS / "gap_cpu.csv"))
     assert len(expected) >= 2
-    assert gaps[("vgg11", "CIFAR-10")] == pytest.approx(expected)
+    assert gaps[("VGG-11", "CIFAR-10")] == pytest.approx(expected)
 
 
 def test_a_missing_table_is_named_with_the_command_that_makes_it(tmp_path, capsys):
@@ -90,4 +90,112 @@ def test_figures_rebuild_from_tables_with_the_val_selected_columns(tmp_path, cap
     rows = read_table(tmp_path / "gap_cpu.csv")
     acc = {(r["mode"], r["seed"]): r["test_acc_stage2"] for r in rows if r["model"] == "vgg11"}
     expected = [100 * (acc[("e2e", s)] - acc[("greedy", s)]) for s in (0.0, 1.0)]
-    assert fig2_gap.paired_gaps(rows, "selected_test_acc")[("vgg11", "CIFAR-10")] == pytest.approx(expected)
+    assert fig2_gap.paired_gaps(rows, "selected_test_acc")[("VGG-11", "CIFAR-10")] == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------- one style (issue 16, item 8)
+
+CODE_NAMES = ("simple_cnn", "belilovsky_k", "s2d_cnn", "vgg11", "resnet20", "_greedy", "_e2e", "imagefolder")
+
+
+def _remedies_table(path: Path) -> None:
+    """A remedies-shaped table from the committed gap rows (one architecture), one experiment per method."""
+    with (RESULTS / "gap_cpu.csv").open(newline="") as f:
+        raw = [r for r in csv.DictReader(f) if r["model"] == "vgg11"]
+    rows = []
+    for experiment, mode, source in [("vgg11_greedy", "greedy", "greedy"), ("vgg11_e2e", "e2e", "e2e"),
+                                     ("vgg11_greedy_lr_gamma", "greedy", "greedy"), ("vgg11_dgl", "dgl", "greedy"),
+                                     ("vgg11_greedy_finetune", "greedy", "e2e")]:
+        rows += [{**r, "experiment": experiment, "mode": mode} for r in raw if r["mode"] == source]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    """Every figure lwt figures draws from the committed tables (and a remedies table), kept open: name -> Figure."""
+    import shutil
+
+    import matplotlib.pyplot as plt
+
+    results = tmp_path_factory.mktemp("results")
+    for item in RESULTS.iterdir():
+        (shutil.copytree if item.is_dir() else shutil.copy)(item, results / item.name)
+    _remedies_table(results / "remedies_cpu.csv")
+    figures, close = {}, plt.close
+    with pytest.MonkeyPatch.context() as mp:  # keep each figure open once saved, to inspect its artists
+        mp.setattr(plt, "close", lambda fig=None: figures.setdefault(len(figures) + 1, fig))
+        assert main(["figures", "--results", str(results), "--out", str(tmp_path_factory.mktemp("figs"))]) == 0
+    yield figures
+    for fig in figures.values():
+        close(fig)
+
+
+def _texts(fig) -> list[str]:
+    texts = [t.get_text() for t in fig.texts]
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    texts += [t.get_text() for lg in legends for t in lg.get_texts()]
+    for ax in fig.axes:
+        texts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        texts += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels() + ax.texts]
+    return [t for t in texts if t]
+
+
+def test_every_figure_is_drawn_and_names_things_as_a_reader_does(drawn):
+    from lwt.figures.common import DEPTH_LABEL
+
+    assert len(drawn) == 7
+    for number, fig in drawn.items():
+        texts = _texts(fig)
+        assert texts, number
+        bad = [t for t in texts if ".csv" in t or "_cpu" in t or any(c in t for c in CODE_NAMES)]
+        assert not bad, f"figure {number}: file or code names on the figure: {bad}"
+        depth_axes = [ax.get_xlabel() for ax in fig.axes if "depth" in ax.get_xlabel() or "block" in ax.get_xlabel()]
+        if number in (1, 3, 4, 7):  # accuracy against depth: one wording everywhere
+            assert depth_axes and set(depth_axes) == {DEPTH_LABEL}, (number, depth_axes)
+    # the committed belilovsky_k2 rows predate 2114e6b: they trained what is now s2d_cnn, and say so
+    assert "space-to-depth CNN (lwt)" in _texts(drawn[1]) and "VGG-11" in _texts(drawn[1])
+
+
+def test_each_method_has_one_colour_in_every_figure_and_nothing_else_wears_it(drawn):
+    from matplotlib.colors import to_hex
+
+    from lwt.figures.common import MODES
+
+    seen = {mode: set() for mode in MODES}
+    for number, fig in drawn.items():
+        for ax in fig.axes:
+            for line in ax.get_lines():
+                for mode, style in MODES.items():
+                    if line.get_label().startswith(style["label"]):
+                        seen[mode].add((number, to_hex(line.get_color())))
+    assert {n for n, _ in seen["greedy"]} == {1, 3, 4, 7} and {n for n, _ in seen["e2e"]} == {1, 3, 4, 7}
+    for mode in ("greedy", "e2e"):
+        assert {c for _, c in seen[mode]} == {MODES[mode]["color"].lower()}, mode
+    # figure 5: one bar per experiment, in its method's colour; figure 2's dataset bars wear no method's colour
+    labels = [t.get_text() for t in drawn[5].axes[0].get_yticklabels()]
+    colours = [to_hex(p.get_facecolor()) for p in drawn[5].axes[0].patches]
+    expected = ["greedy", "e2e", "remedy", "dgl", "greedy+finetune"]
+    assert colours == [MODES[m]["color"].lower() for m in expected], labels
+    # no hue at all (greys), so a dataset can never be mistaken for a method (blue was greedy and CIFAR-10 once)
+    from matplotlib.colors import rgb_to_hsv, to_rgb
+
+    assert drawn[2].axes[0].patches
+    assert all(rgb_to_hsv(to_rgb(p.get_facecolor()))[1] < 0.05 for p in drawn[2].axes[0].patches)
+
+
+def test_legends_sit_off_the_data(drawn):
+    for number, fig in drawn.items():
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+        if number in (1, 2, 3, 4, 7):
+            assert legends, f"figure {number} has no legend"
+        for legend in legends:
+            box = legend.get_window_extent(renderer)
+            for ax in fig.axes:
+                if ax.get_label() == "<colorbar>":
+                    continue
+                assert not box.overlaps(ax.get_window_extent(renderer)), f"figure {number}: legend over an axes"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -171,3 +172,72 @@ def test_sync_script_uploads_every_offline_run_in_one_wandb_sync_call(tmp_path):
     assert no_wandb.returncode == 1 and "'wandb' is not on PATH" in no_wandb.stderr
     empty = sync(str(tmp_path / "bin"))
     assert empty.returncode == 1 and "no offline W&B runs" in empty.stderr
+
+
+def _files(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+def test_analyses_attach_their_tables_and_figures_to_the_training_runs_wandb_run(offline_run, tmp_path):
+    """lwt gap / probe / cka / critical resume the training run's W&B run by its id: each writes one more
+    offline folder under the same id into the run folder (nothing outside it), holding its table and figure;
+    --wandb disabled, and a run trained without W&B, get none."""
+    from lwt.cli import main
+
+    result, _, _ = offline_run
+    run_dir = Path(result["run_dir"])
+    run_id = (run_dir / "wandb_id.txt").read_text().strip()
+    outside = _files(run_dir.parent.parent) - _files(run_dir)
+    before = set((run_dir / "wandb").glob("offline-run-*"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("WANDB_MODE", raising=False)
+        assert main(["gap", str(run_dir), "analysis.train_eval_size=100"]) == 0
+        assert main(["probe", str(run_dir), "analysis.probe_epochs=1"]) == 0
+        assert main(["cka", str(run_dir), str(run_dir), "analysis.cka_samples=64"]) == 0
+        assert main(["critical", str(run_dir)]) == 0
+        assert main(["critical", str(run_dir), "--wandb", "disabled"]) == 0
+    segments = sorted(set((run_dir / "wandb").glob("offline-run-*")) - before)
+    assert len(segments) == 4 and all(s.name.endswith(f"-{run_id}") or f"-{run_id}-" in s.name for s in segments)
+    logged = {}
+    for segment in segments:
+        (log,) = segment.glob("*.wandb")
+        records = finished_records(log)
+        (run_record,) = [r["run"] for r in records if r["type"] == "run"]
+        assert run_record["run_id"] == run_id and run_record["resume"] is True  # the same W&B run, resumed
+        for row in history_rows(records):
+            logged.update({k.split(".")[0]: v for k, v in row.items() if k.endswith("._type")})
+    assert logged == {"analysis/gap": "table-file", "figures/gap": "image-file",
+                      "analysis/probes": "table-file", "figures/probes": "image-file",
+                      "analysis/cka": "table-file", "figures/cka": "image-file",
+                      "analysis/critical": "table-file", "figures/critical": "image-file"}
+    # the table is the report's rows, as wandb stored it in the segment's files
+    (gap_table,) = [p for s in segments for p in s.rglob("gap_*.table.json")]
+    table = json.loads(gap_table.read_text())
+    gap = json.loads((run_dir / "gap.json").read_text())["rows"]
+    assert table["columns"] == list(gap[0]) and [row[1] for row in table["data"]] == [r["depth"] for r in gap]
+    assert _files(run_dir.parent.parent) - _files(run_dir) == outside  # nothing written outside the run folder
+
+    # a run trained with logging.wandb=disabled has no W&B run: nothing is made up for it
+    plain = tmp_path / "plain"
+    shutil.copytree(run_dir, plain, ignore=shutil.ignore_patterns("wandb", "wandb_id.txt", "checkpoints"))
+    (plain / "config.yaml").write_text((plain / "config.yaml").read_text().replace("wandb: offline", "wandb: disabled"))
+    assert main(["critical", str(plain)]) == 0
+    assert not (plain / "wandb").exists() and not (plain / "wandb_id.txt").exists()
+
+
+def test_figures_wandb_run_goes_where_its_help_and_docs_say(tmp_path):
+    from lwt.cli import main
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    where = tmp_path / "wb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("WANDB_MODE", raising=False)
+        assert main(["figures", "--results", str(results / "gap_cpu.csv"), "--out", str(tmp_path / "figs"),
+                     "--only", "2", "--wandb", "offline", "--wandb-dir", str(where), "--quiet"]) == 0
+    (log,) = where.glob("wandb/offline-run-*/*.wandb")
+    records = finished_records(log)
+    (run_record,) = [r["run"] for r in records if r["type"] == "run"]
+    assert run_record["job_type"] == "figures"
+    keys = {k.split(".")[0] for row in history_rows(records) for k in row if k.endswith("._type")}
+    assert keys == {"figures/fig2_gap", "tables/gap_cpu"}
+    assert not list((tmp_path / "figs").rglob("wandb"))  # the figures folder holds only the figures

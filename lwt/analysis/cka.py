@@ -24,6 +24,7 @@ from lwt.analysis.common import FinishedRun, batches, seeded_sample
 from lwt.compute import evaluating, pick_device
 from lwt.errors import LwtError
 from lwt.models import StagedNet
+from lwt.progress import advance, bar
 
 
 def _centre(x: Tensor) -> Tensor:
@@ -69,6 +70,7 @@ def block_grams(net: StagedNet, x: Tensor, preprocess, depths: list[int], batch_
             h = torch.cat([net.blocks[k](hb) for (hb,) in batches(h, size=batch_size)])  # block k+1, (n, ...)
             if k + 1 in depths:
                 grams[k + 1] = centred_gram(h)
+            advance(1, f"block {k + 1}")
     return grams
 
 
@@ -96,9 +98,12 @@ def cka_of_runs(a: FinishedRun, b: FinishedRun) -> dict:
     idx = seeded_sample(len(dm.test_set), acfg.cka_samples, acfg.seed)
     images = dm.test_set.x[idx]
     device = pick_device(a.cfg.trainer.accelerator)
-    grams = [block_grams(load_network(r, dm), images, dm.preprocess, r.depths(), a.cfg.data.eval_batch_size, device)
-             for r in (a, b)]
-    return {"a": a.label, "b": b.label, "mode_a": a.mode, "mode_b": b.mode, "depths_a": a.depths(),
+    with bar(max(a.depths()) + max(b.depths()), "CKA", unit="block"):  # both networks, block by block
+        grams = [block_grams(load_network(r, dm), images, dm.preprocess, r.depths(), a.cfg.data.eval_batch_size,
+                             device) for r in (a, b)]
+    return {"a": a.label, "b": b.label, "mode_a": a.mode, "mode_b": b.mode, "model_a": a.cfg.model.name,
+            "model_b": b.cfg.model.name, "git_revision_a": a.result.get("git_revision", "unknown"),
+            "git_revision_b": b.result.get("git_revision", "unknown"), "depths_a": a.depths(),
             "depths_b": b.depths(), "samples": len(idx), "seed": acfg.seed, "cka": cka_matrix(*grams)}
 
 

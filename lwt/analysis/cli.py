@@ -1,7 +1,9 @@
 """``lwt gap | probe | cka | critical``: measurements on finished run directories.
 
-Each prints a table and writes its JSON into the (first) run directory, atomically. The parsers are
-added to the ``lwt`` command by ``add_parsers``; heavy imports wait until a command runs.
+Each prints a table, writes its JSON (and a figure) into the (first) run directory, atomically, and attaches
+the table and figure to that run's W&B run (lwt/analysis/wandb_log.py; ``--wandb``). Long ones draw a progress
+bar on a terminal (``--quiet``: none). The parsers are added to the ``lwt`` command by ``add_parsers``; heavy
+imports wait until a command runs.
 """
 
 from __future__ import annotations
@@ -19,36 +21,72 @@ def _write(path: Path, data: dict) -> None:
     print(f"written: {path}")
 
 
+def _figure(run_dir: Path, name: str, depths: list[int], series: dict, title: str) -> Path:
+    from lwt.plots import depth_series_figure
+
+    paths = depth_series_figure(depths, series, run_dir / name, title=title)
+    print("figure: " + ", ".join(map(str, paths)))
+    return paths[0]
+
+
+def _start(args):
+    from lwt.progress import set_quiet
+
+    set_quiet(getattr(args, "quiet", False))
+
+
 def cmd_gap(args) -> int:
     from lwt.analysis.common import open_run
     from lwt.analysis.gap import gap_of_run, gap_table
+    from lwt.analysis.wandb_log import attach
+    from lwt.figures.common import MODES, arch_label
 
+    _start(args)
     run = open_run(args.run_dir, args.overrides)
     report = gap_of_run(run)
     print(gap_table(report["rows"], f"per-layer accuracy: {report['run']} ({report['mode']}), "
                                     "train = un-augmented training images, gap = train - test"))
     _write(run.run_dir / "gap.json", report)
+    rows, colour = report["rows"], MODES[run.mode]["color"] if run.mode in MODES else None
+    png = _figure(run.run_dir, "gap", [r["depth"] for r in rows], {
+        "train (un-augmented)": ([r["train_acc"] for r in rows], dict(color=colour, linestyle="--", marker="o")),
+        "val": ([r["val_acc"] for r in rows], dict(color=colour, linestyle=":", marker="^")),
+        "test": ([r["test_acc"] for r in rows], dict(color=colour, marker="s")),
+    }, f"Per-layer accuracy, {arch_label(report)}, {MODES.get(run.mode, {}).get('label', run.mode)}")
+    attach(run.run_dir, run.cfg, args.wandb, "gap", {"gap": rows}, {"gap": png})
     return 0
 
 
 def cmd_probe(args) -> int:
     from lwt.analysis.common import open_run
     from lwt.analysis.probes import probe_table, probes_of_run
+    from lwt.analysis.wandb_log import attach
+    from lwt.figures.common import MODES, arch_label
 
+    _start(args)
     run = open_run(args.run_dir, args.overrides)
     report = probes_of_run(run)
     p = report["protocol"]
     print(probe_table(report["rows"], f"linear probes: {report['run']} ({report['mode']}); pool {p['pool']}, "
                                       f"{p['epochs']} epochs {p['optimizer']} lr {p['lr']}, seed {p['seed']}"))
     _write(run.run_dir / "probes.json", report)
+    rows, colour = report["rows"], MODES[run.mode]["color"] if run.mode in MODES else None
+    png = _figure(run.run_dir, "probes", [r["depth"] for r in rows], {
+        "probe train": ([r["train_acc"] for r in rows], dict(color=colour, linestyle="--", marker="o")),
+        "probe test": ([r["test_acc"] for r in rows], dict(color=colour, marker="s")),
+    }, f"Linear probes, {arch_label(report)}, {MODES.get(run.mode, {}).get('label', run.mode)}")
+    attach(run.run_dir, run.cfg, args.wandb, "probe", {"probes": rows}, {"probes": png})
     return 0
 
 
 def cmd_cka(args) -> int:
     from lwt.analysis.cka import cka_of_runs, cka_table
     from lwt.analysis.common import open_run
+    from lwt.analysis.wandb_log import attach
+    from lwt.figures.common import MODES, arch_label
     from lwt.plots import cka_heatmap
 
+    _start(args)
     a, b = open_run(args.run_a, args.overrides), open_run(args.run_b)
     report = cka_of_runs(a, b)
     print(cka_table(report))
@@ -56,17 +94,32 @@ def cmd_cka(args) -> int:
     other = re.sub(r"[^A-Za-z0-9_.=+-]", "_", f"{b.cfg.experiment}__{b.cfg.run_name}")
     _write(a.run_dir / f"cka_{other}.json", report)
     out = Path(args.out) if args.out else a.run_dir / f"cka_{other}"
+
+    def who(run, key: str) -> str:
+        return (f"{arch_label({'model': report[f'model_{key}'], 'git_revision': report.get(f'git_revision_{key}')})}"
+                f" ({MODES.get(run.mode, {}).get('label', run.mode)})")
+
     paths = cka_heatmap(report["cka"], report["depths_a"], report["depths_b"], out,
-                        label_a=f"{a.cfg.experiment} ({a.mode})", label_b=f"{b.cfg.experiment} ({b.mode})",
-                        title=f"linear CKA, {report['samples']} test images")
+                        label_a=who(a, "a"), label_b=who(b, "b"),
+                        title=f"linear CKA, {report['samples']:,} test images")
     print("figure: " + ", ".join(map(str, paths)))
+    # long form, one row per pair of blocks, the other run named in each row: one key `cka` whatever B is
+    # (W&B keeps each comparison as its own history step; keys longer than ~100 characters are refused)
+    cells = [{"run_b": report["b"], "depth_a": da, "depth_b": db, "cka": v}
+             for da, row in zip(report["depths_a"], report["cka"]) for db, v in zip(report["depths_b"], row)]
+    attach(a.run_dir, a.cfg, args.wandb, "cka", {"cka": cells},
+           {"cka": next(p for p in paths if p.suffix == ".png")},
+           caption=f"rows: {report['a']}, columns: {report['b']}")
     return 0
 
 
 def cmd_critical(args) -> int:
     from lwt.analysis.common import open_run
     from lwt.analysis.critical import critical_report, critical_table
+    from lwt.analysis.wandb_log import attach
+    from lwt.config import load_config
     from lwt.errors import LwtError
+    from lwt.figures.common import MODES, arch_label
     from lwt.rundir import read_result
 
     run_dir = Path(args.run_dir)
@@ -80,27 +133,48 @@ def cmd_critical(args) -> int:
                        "it was not written by `lwt train`, or was edited") from None
     print(critical_table(report))
     _write(run_dir / "critical.json", report)
+    curve, colour = report["curve"], MODES["greedy"]["color"]
+    png = _figure(run_dir, "critical", [r["depth"] for r in curve], {
+        "val": ([r["val_acc"] for r in curve], dict(color=colour, linestyle=":", marker="^")),
+        "test": ([r["test_acc"] for r in curve], dict(color=colour, marker="s")),
+    }, f"Critical layer, {arch_label({'model': report['model'], 'git_revision': result.get('git_revision')})}: "
+       + (f"stage {report['criterion']['critical_layer']}" if report["criterion"]["fired"]
+          else "criterion did not fire"))
+    if (run_dir / "config.yaml").is_file():  # the W&B run's project and names are in it
+        attach(run_dir, load_config(run_dir / "config.yaml"), args.wandb, "critical", {"critical": curve},
+               {"critical": png})
     return 0
 
 
 def add_parsers(sub) -> None:
+    from lwt.analysis.wandb_log import add_wandb_flag
+    from lwt.progress import add_quiet_flag
+
     p = sub.add_parser("gap", help="per-layer train (un-augmented) / val / test accuracy and gap of a finished run")
     p.add_argument("run_dir", help="a finished run directory (holds result.json and model.pt)")
     p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+    add_wandb_flag(p)
+    add_quiet_flag(p)
     p.set_defaults(func=cmd_gap)
 
     p = sub.add_parser("probe", help="linear probes on the frozen output of every block of a finished run")
     p.add_argument("run_dir", help="a finished run directory (holds result.json and model.pt)")
     p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+    add_wandb_flag(p)
+    add_quiet_flag(p)
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("cka", help="linear CKA between every block of two finished runs, with a heatmap")
-    p.add_argument("run_a", help="first run directory (rows; the JSON and figure are written here)")
+    p.add_argument("run_a", help="first run directory (rows; the JSON and figure are written here, and logged "
+                                 "to its W&B run)")
     p.add_argument("run_b", help="second run directory (columns), trained on the same data")
     p.add_argument("overrides", nargs="*", help="analysis.cka_samples=, analysis.seed=, data.root=, ...")
     p.add_argument("--out", help="figure path stem (default: RUN_A/cka_<other>); .png and .pdf are written")
+    add_wandb_flag(p)
+    add_quiet_flag(p)
     p.set_defaults(func=cmd_cka)
 
     p = sub.add_parser("critical", help="critical-layer report of a greedy run: accuracy vs depth, marginal gains")
     p.add_argument("run_dir", help="a finished greedy run directory (only result.json is read)")
+    add_wandb_flag(p)
     p.set_defaults(func=cmd_critical)

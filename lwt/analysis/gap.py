@@ -17,6 +17,7 @@ from lwt.analysis.common import FinishedRun, batches, format_table, readout, see
 from lwt.compute import autocast, evaluating, pick_device, resolve_precision
 from lwt.config import AnalysisConfig
 from lwt.models import StagedNet
+from lwt.progress import advance, bar
 
 COLUMNS = [("depth", "{:d}"), ("train_acc", "{:.4f}"), ("val_acc", "{:.4f}"), ("test_acc", "{:.4f}"),
            ("gap", "{:+.4f}"), ("ensemble_test_acc", "{:.4f}"), ("train_images", "{:d}")]
@@ -44,6 +45,7 @@ def readout_accuracy(net: StagedNet, mode: str, depths: list[int], x: Tensor, y:
                 if ensemble:
                     z = z + 2.0 ** k * logits
                     ens_correct[k + 1] += int((z.argmax(1) == yb).sum())
+        advance()  # the caller's progress bar, if it opened one
     n = max(len(y), 1)
     return {d: correct[d] / n for d in depths}, ({d: ens_correct[d] / n for d in depths} if ensemble else {})
 
@@ -57,7 +59,8 @@ def per_layer_accuracy(net: StagedNet, dm, mode: str, depths: list[int], acfg: A
     idx = seeded_sample(len(dm.train_set), acfg.train_eval_size, acfg.seed)
     splits = {"train": (dm.train_set.x[idx], dm.train_set.y[idx]),
               "val": (dm.val_set.x, dm.val_set.y), "test": (dm.test_set.x, dm.test_set.y)}
-    with evaluating(net, device), autocast(precision, device):
+    total = sum(-(-len(y) // batch_size) for _, y in splits.values())  # batches, all splits
+    with evaluating(net, device), autocast(precision, device), bar(total, "per-layer accuracy", unit="batch"):
         out = {split: readout_accuracy(net, mode, depths, x, y, dm.preprocess, batch_size, device)
                for split, (x, y) in splits.items()}
     acc = {split: a for split, (a, _) in out.items()}
@@ -131,4 +134,5 @@ def gap_of_run(run: FinishedRun) -> dict:
                               pick_device(run.cfg.trainer.accelerator), run.cfg.data.eval_batch_size,
                               resolve_precision(run.cfg.trainer))
     return {"run": run.label, "mode": run.mode, "model": run.cfg.model.name,
+            "git_revision": run.result.get("git_revision", "unknown"),  # which network a model name meant
             "train_eval_size": run.cfg.analysis.train_eval_size, "seed": run.cfg.analysis.seed, "rows": rows}

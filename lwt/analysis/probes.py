@@ -16,9 +16,6 @@ linear layer on cached tensors.
 
 from __future__ import annotations
 
-import sys
-import time
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -27,6 +24,7 @@ from lwt.analysis.common import FinishedRun, batches, format_table
 from lwt.compute import evaluating, pick_device
 from lwt.config import AnalysisConfig
 from lwt.models import StagedNet
+from lwt.progress import advance, bar
 
 COLUMNS = [("depth", "{:d}"), ("features", "{:d}"), ("train_acc", "{:.4f}"), ("test_acc", "{:.4f}")]
 
@@ -43,6 +41,7 @@ def pooled_block_outputs(net: StagedNet, x: Tensor, preprocess, depths: list[int
                 h = net.blocks[k](h)  # (B, C_k, H_k, W_k)
                 if k + 1 in out:
                     out[k + 1].append(F.adaptive_avg_pool2d(h, pool).flatten(1).float().cpu())
+            advance(len(xb))
     return {d: torch.cat(parts) for d, parts in out.items()}
 
 
@@ -74,6 +73,7 @@ def train_probe(features: Tensor, labels: Tensor, num_classes: int, acfg: Analys
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        advance()  # one epoch of the caller's bar, if it opened one
     return probe
 
 
@@ -89,18 +89,19 @@ def probe_network(net: StagedNet, dm, depths: list[int], acfg: AnalysisConfig, d
                   batch_size: int = 500) -> list[dict]:
     """One row per depth: the probe's accuracy on the (un-augmented) training and on the test images."""
     train, test = dm.train_set, dm.test_set
-    feats_train = pooled_block_outputs(net, train.x, dm.preprocess, depths, acfg.probe_pool, batch_size, device)
-    feats_test = pooled_block_outputs(net, test.x, dm.preprocess, depths, acfg.probe_pool, batch_size, device)
-    rows, start = [], time.perf_counter()
-    for i, d in enumerate(depths, 1):
-        f_train, f_test = standardize(feats_train[d], feats_test[d])
-        probe = train_probe(f_train, train.y, dm.num_classes, acfg, device)
-        rows.append({"depth": d, "features": f_train.shape[1], "train_acc": probe_accuracy(probe, f_train, train.y),
-                     "test_acc": probe_accuracy(probe, f_test, test.y)})
-        del feats_train[d], feats_test[d]  # free each block's cache once its probe is done
-        spent = time.perf_counter() - start  # progress on stderr: a probe per depth can take minutes
-        print(f"[lwt] probe {i}/{len(depths)} (depth {d}): test acc {rows[-1]['test_acc']:.4f}, {spent:.0f} s, "
-              f"about {spent / i * (len(depths) - i):.0f} s left", file=sys.stderr, flush=True)
+    with bar(len(train) + len(test), "probe features", unit="img"):
+        feats_train = pooled_block_outputs(net, train.x, dm.preprocess, depths, acfg.probe_pool, batch_size, device)
+        feats_test = pooled_block_outputs(net, test.x, dm.preprocess, depths, acfg.probe_pool, batch_size, device)
+    rows = []
+    with bar(len(depths) * acfg.probe_epochs, "probes", unit="epoch") as b:  # ETA: a probe per depth, minutes
+        for d in depths:
+            b.set_postfix_str(f"depth {d}")
+            f_train, f_test = standardize(feats_train[d], feats_test[d])
+            probe = train_probe(f_train, train.y, dm.num_classes, acfg, device)
+            rows.append({"depth": d, "features": f_train.shape[1],
+                         "train_acc": probe_accuracy(probe, f_train, train.y),
+                         "test_acc": probe_accuracy(probe, f_test, test.y)})
+            del feats_train[d], feats_test[d]  # free each block's cache once its probe is done
     return rows
 
 
@@ -120,4 +121,6 @@ def probes_of_run(run: FinishedRun) -> dict:
     protocol = {"pool": a.probe_pool, "epochs": a.probe_epochs, "optimizer": a.probe_optimizer, "lr": a.probe_lr,
                 "batch_size": a.probe_batch_size, "seed": a.seed, "train_images": len(dm.train_set),
                 "test_images": len(dm.test_set)}
-    return {"run": run.label, "mode": run.mode, "model": run.cfg.model.name, "protocol": protocol, "rows": rows}
+    return {"run": run.label, "mode": run.mode, "model": run.cfg.model.name,
+            "git_revision": run.result.get("git_revision", "unknown"),  # which network a model name meant
+            "protocol": protocol, "rows": rows}

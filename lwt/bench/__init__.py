@@ -17,6 +17,8 @@ import platform
 import time
 from pathlib import Path
 
+from lwt.progress import add_quiet_flag
+
 TARGETS = {  # issue 6: (result key, comparison, bound)
     "greedy cached, float32 / naive (belilovsky_k2 stage 3)": ("greedy.cached_over_naive", ">=", 2.5),
     "greedy cached, lwt default precision / naive": ("greedy.default_over_naive", ">=", 2.5),
@@ -40,6 +42,7 @@ def add_subparser(sub) -> None:
                    help=f"comma-separated subset of {','.join(ALL_SECTIONS)} (default: all but cpu)")
     p.add_argument("--out", default="runs/bench/bench.json", help="JSON output (default: runs/bench/bench.json)")
     p.add_argument("--data-root", help="where cifar-10-batches-py is (default: $LWT_DATA_DIR, else ./data)")
+    add_quiet_flag(p)
     p.set_defaults(func=cmd_bench)
 
 
@@ -121,6 +124,7 @@ def cmd_bench(args) -> int:
     from lwt.bench import cpu, e2e, floor, greedy, memory
     from lwt.bench.common import FULL, QUICK
     from lwt.errors import LwtError
+    from lwt.progress import advance, bar, set_quiet
     from lwt.rundir import atomic_write_json, git_revision
 
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -136,16 +140,22 @@ def cmd_bench(args) -> int:
               "host": platform.node(), "quick": args.quick, "git_revision": git_revision(),
               "torch": torch.__version__, "size": vars(size)}
     start = time.perf_counter()
-    if "greedy" in sections:
-        result["greedy"] = greedy.run(size, device)
-    if "e2e" in sections:
-        result["e2e"] = e2e.run(size, device)
-    if "memory" in sections:
-        result["memory"] = memory.run(size.memory_stages, str(device))
-    if "floor" in sections:
-        result["floor"] = floor.run(size, device)
-    if "cpu" in sections:
-        result["cpu"] = cpu.run(rounds=1 if args.quick else 2)
+    set_quiet(args.quiet)
+    # one unit per measured round (a memory child process, a CPU-settings section): the ETA assumes they cost alike
+    units = {"greedy": size.rounds, "e2e": size.e2e_rounds, "memory": 1 + len(size.memory_stages or [None]),
+             "floor": 2 * size.floor_rounds + size.eval_rounds, "cpu": 1}
+    with bar(sum(units[s] for s in sections), "bench", unit="round"):
+        if "greedy" in sections:
+            result["greedy"] = greedy.run(size, device)
+        if "e2e" in sections:
+            result["e2e"] = e2e.run(size, device)
+        if "memory" in sections:
+            result["memory"] = memory.run(size.memory_stages, str(device))
+        if "floor" in sections:
+            result["floor"] = floor.run(size, device)
+        if "cpu" in sections:
+            result["cpu"] = cpu.run(rounds=1 if args.quick else 2)
+            advance(1, "cpu")
     result["seconds"] = round(time.perf_counter() - start, 1)
     print(table(result))
     out = Path(args.out)

@@ -15,6 +15,7 @@ import torch
 from lwt.analysis.common import load_datamodule
 from lwt.bench.common import Clock, Size, bench_trainer, best, experiment, loss_of, spread, sync
 from lwt.models import build_model
+from lwt.progress import advance
 from lwt.training import EndToEndModule
 
 MODEL = "vgg11"
@@ -59,6 +60,7 @@ def run(size: Size, device: torch.device) -> dict:
         ips, share = bare_loop(module, dm, size, device)
         speeds["bare"].append(ips)
         shares.append(share)
+        advance(1, "e2e")
     top = {k: best(v) for k, v in speeds.items()}
     return {
         "model": MODEL, "batch_size": cfg.data.batch_size, "images_per_round": size.images(size.e2e_steps),

@@ -28,6 +28,7 @@ from lwt.bench.common import Clock, Size, best, experiment, spread, sync
 from lwt.bench.greedy import STAGE, lightning_stage
 from lwt.compute import evaluating
 from lwt.models import build_model
+from lwt.progress import advance
 from lwt.training import StageModule
 from lwt.training.prefix import PrefixCache, prefix_features
 from lwt.training.state import EpochTimer
@@ -62,6 +63,7 @@ def training_floor(cfg, net, dm, size: Size, device: torch.device) -> dict:
         speeds["floor"].append(floor_loop(StageModule(net, STAGE, cfg.optim, dm.num_classes, 1), batches,
                                           size, device))
         speeds["lwt"].append(lightning_stage(cfg, net, cache, timed, device))
+        advance(1, "floor")
     cache.release()
     top = {k: best(v) for k, v in speeds.items()}
     return {"stage": STAGE + 1, "images_per_s": top, "median_images_per_s": {k: statistics.median(v) for k, v in
@@ -142,10 +144,12 @@ def evaluation(cfg, net, dm, size: Size, device: torch.device) -> dict:
                 readout_s.append(forward_seconds(lambda x: head(net.blocks[last](x)), evaluated, batch, device, net))
             cache.release()
         block_s.append(forward_seconds(block, list(carry.values()), batch, device, block))
+        advance(1, "floor: whole stage")
     build_s = [r["build_s"] for r in rows["incremental"]]
     for _ in range(size.floor_rounds):  # the two numbers of the eval target, alternating, a few more times
         build_s.append(build_seconds(cfg, net, dm, last, carry, device))
         block_s.append(forward_seconds(block, list(carry.values()), batch, device, block))
+        advance(1, "floor: caches")
     fast = {k: {key: min(r[key] for r in v) for key in v[0]} for k, v in rows.items()}  # fastest round
     inc, rec, one_block, readout = fast["incremental"], fast["recompute"], min(block_s), min(readout_s)
     return {

@@ -23,6 +23,7 @@ from lwt.analysis.common import load_datamodule
 from lwt.bench.common import Clock, Size, bench_trainer, best, experiment, loss_of, spread, sync
 from lwt.compute import resolve_precision
 from lwt.models import build_model
+from lwt.progress import advance
 from lwt.training import StageModule
 from lwt.training.prefix import PrefixCache, prefix_features
 
@@ -98,6 +99,7 @@ def run(size: Size, device: torch.device) -> dict:
             speeds["default"].append(lightning_stage(cfg, net, cache, size, device, precision))
         speeds["recompute"].append(lightning_stage(cfg, net, dm, size, device))
         speeds["naive"].append(naive_loop(net, dm, size, device))
+        advance(1, "greedy")
     top = {k: best(v) for k, v in speeds.items()}
     top.setdefault("default", top["cached"])
     return {

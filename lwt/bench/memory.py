@@ -76,8 +76,16 @@ def in_child(phase: str, stage: int, device: str) -> dict:
 
 def run(stages: list[int] | None, device: str) -> dict:
     """E2E, then the greedy stages ``stages`` (None: all); the ratio uses the hungriest stage measured."""
+    from lwt.progress import advance, extend
+
     e2e = in_child("e2e", 0, device)
-    greedy = [in_child("stage", k, device) for k in (stages or range(1, e2e["blocks"] + 1))]
+    advance(1, "memory")
+    stages = list(stages or range(1, e2e["blocks"] + 1))
+    extend(len(stages) - 1)  # the caller's bar counted one stage before the number of blocks was known
+    greedy = []
+    for k in stages:
+        greedy.append(in_child("stage", k, device))
+        advance(1, f"memory: stage {k}")
     worst = max(greedy, key=lambda r: r["delta_bytes"])
     return {
         "model": MODEL, "batch_size": 128, "kind": e2e["kind"], "e2e_bytes": e2e["delta_bytes"],

@@ -51,8 +51,13 @@ def _missing_message(layout: CifarLayout, root: Path, missing: list[str]) -> str
     return (
         f"{layout.title} not found: {what} (expected {', '.join(layout.train_files + layout.test_files)} "
         f"there). Point data.root or LWT_DATA_DIR "
-        f"at the folder that contains {layout.folder}/, or pass data.download=true to download it."
+        f"at the folder that contains {layout.folder}/, or pass data.download=true to download it "
+        f"(offline: `lwt data prepare {layout_name(layout)} --root DIR` says what to fetch)."
     )
+
+
+def layout_name(layout: CifarLayout) -> str:
+    return next(name for name, other in LAYOUTS.items() if other is layout)
 
 
 class _ArraysOnly(pickle.Unpickler):

@@ -38,7 +38,8 @@ def layout_of(tree: Path) -> str:
     """"tiny-imagenet" or "imagefolder"; fails when the tree or its train/ folder is missing."""
     if not tree.is_dir():
         raise LwtError(f"image tree not found: {tree}. Expected {EXPECTED} under it; set data.root "
-                       f"(or LWT_DATA_DIR) and data.path")
+                       f"(or LWT_DATA_DIR) and data.path, or prepare one with `lwt data prepare "
+                       f"tiny-imagenet|imagenette|imagenet-subset --root DIR`")
     if not (tree / "train").is_dir():
         raise LwtError(f"{tree} has no train/ folder. Expected {EXPECTED}")
     return "tiny-imagenet" if (tree / TINY_ANNOTATIONS).is_file() else "imagefolder"

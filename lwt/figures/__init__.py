@@ -12,6 +12,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
+from lwt.progress import add_quiet_flag
+
+WANDB_DIR = Path("runs") / "figures"  # lwt figures --wandb: its W&B run goes to <this>/wandb/ (docs/wandb.md)
 FIGURES = ["fig1_depth", "fig2_gap", "fig3_overfitting", "fig4_critical", "fig5_remedies", "fig6_cka", "fig7_probes"]
 
 
@@ -23,7 +26,12 @@ def add_subparser(sub) -> None:
     p.add_argument("--out", default="paper_figures", help="output folder (default: paper_figures/)")
     p.add_argument("--only", help="comma-separated figure numbers, e.g. 1,3")
     p.add_argument("--wandb", choices=["offline", "online"],
-                   help="also log the figures (images) and tables to one W&B run, job_type=figures")
+                   help="also log the figures (images) and tables to one W&B run (project lwt, job_type figures, "
+                        "name paper_figures), offline into --wandb-dir/wandb/")
+    p.add_argument("--wandb-dir", default=str(WANDB_DIR),
+                   help=f"where that W&B run is written (default: {WANDB_DIR}/, so its files stay out of "
+                        "--results and --out, which hold only what is committed)")
+    add_quiet_flag(p)
     p.set_defaults(func=cmd_figures)
 
 
@@ -51,12 +59,13 @@ def make_figures(results: Path, out: Path, only: list[int] | None = None) -> tup
     import matplotlib.pyplot as plt
 
     from lwt.figures.common import STYLE, MissingTable
+    from lwt.progress import bar
 
     written, skipped = [], []
-    with plt.rc_context(STYLE):
-        for i, name in enumerate(FIGURES, start=1):
-            if only and i not in only:
-                continue
+    chosen = [(i, name) for i, name in enumerate(FIGURES, start=1) if not only or i in only]
+    with plt.rc_context(STYLE), bar(len(chosen), "figures", unit="fig") as b:
+        for _, name in chosen:
+            b.set_postfix_str(name)
             module = importlib.import_module(f"lwt.figures.{name}")
             try:
                 with _readable(name, results):
@@ -67,10 +76,12 @@ def make_figures(results: Path, out: Path, only: list[int] | None = None) -> tup
                        if hasattr(module, "SWEEP") else f"lwt {'cka' if 'cka' in name else 'probe'} on finished runs, "
                        f"then copy the JSON into {results}/{module.FOLDER}/")
                 skipped.append(f"{name}: no table ({e}); make it with: {how}")
+                b.update(1)
                 continue
             table = results if results.is_file() else results / getattr(module, "FOLDER", source)
             with _readable(name, table):
                 written += module.make(data, out, source)
+            b.update(1)
     return written, skipped
 
 
@@ -90,13 +101,13 @@ def _readable(name: str, table: Path):
                        ) from None
 
 
-def log_to_wandb(paths: list[Path], results: Path, mode: str) -> None:
-    """One W&B run (job_type=figures) holding every PNG as an image and every results CSV as a table."""
+def log_to_wandb(paths: list[Path], results: Path, mode: str, where: Path = WANDB_DIR) -> Path:
+    """One W&B run (job_type=figures) holding every PNG as an image and every results CSV as a table, written
+    into ``where/wandb/``; returns the W&B run's folder."""
     import csv
 
     import wandb
 
-    where = Path("runs") / "figures"  # the W&B files stay out of results/ and paper_figures/
     where.mkdir(parents=True, exist_ok=True)
     run = wandb.init(project="lwt", job_type="figures", name="paper_figures", mode=mode, dir=str(where))
     for p in (p for p in paths if p.suffix == ".png"):
@@ -106,12 +117,17 @@ def log_to_wandb(paths: list[Path], results: Path, mode: str) -> None:
             rows = list(csv.reader(f))
         if rows:
             run.log({f"tables/{table.stem}": wandb.Table(columns=rows[0], data=rows[1:])})
+    folder = Path(run.dir).parent  # .../wandb/<offline-run-...>/files -> the run's folder
     run.finish()
+    print(f"W&B: figures and tables logged to {folder}")
+    return folder
 
 
 def cmd_figures(args) -> int:
     from lwt.errors import LwtError
+    from lwt.progress import set_quiet
 
+    set_quiet(args.quiet)
     results, out = Path(args.results), Path(args.out)
     if not results.exists():
         raise LwtError(f"--results {results} does not exist; give the folder of `lwt results` tables "
@@ -128,5 +144,5 @@ def cmd_figures(args) -> int:
     for p in written:
         print(f"written: {p}")
     if args.wandb and written:
-        log_to_wandb(written, results, args.wandb)
+        log_to_wandb(written, results, args.wandb, Path(args.wandb_dir))
     return 0 if written else 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import CI_NOTE, arch_label, group, mode_curves, panels, save
+from lwt.figures.common import CI_NOTE, DEPTH_LABEL, arch_label, figure_legend, group, mode_curves, panels, save
 
 TABLES = ["gap.csv", "gap_cpu.csv"]  # the first present is used
 SWEEP = "gap"
@@ -22,9 +22,8 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     for ax, ((_model,), members) in zip(axes, models.items()):
         mode_curves(ax, members)
         ax.set_title(arch_label(members[0]))
-        ax.set_xlabel("depth (stages / blocks)")
+        ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("test accuracy (%)")
-    axes[0].legend(frameon=False)
-    fig.suptitle(f"Test accuracy vs depth on CIFAR-10 ({CI_NOTE}; greedy at depth k: after stage k) ({source})",
-                 fontsize=7)
-    return save(fig, out_dir, "fig1_depth")
+    figure_legend(fig, axes)
+    fig.suptitle(f"Test accuracy vs depth on CIFAR-10 ({CI_NOTE}; greedy at depth k: after stage k)", fontsize=7)
+    return save(fig, out_dir, "fig1_depth", source)

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lwt.figures.common import COLUMN_IN, SHOW_SEEDS, arch_label, dataset_label, group, mean_ci, save
+from lwt.figures.common import (
+    COLUMN_IN,
+    DATASET_STYLES,
+    SHOW_SEEDS,
+    arch_label,
+    dataset_label,
+    group,
+    legend_outside,
+    mean_ci,
+    save,
+)
 
 TABLES = ["gap.csv", "gap_cpu.csv"]
 SWEEP = "gap"
@@ -35,7 +45,6 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     datasets = list(dict.fromkeys(d for _, d in keys))
     keys.sort(key=lambda k: datasets.index(k[1]))
     fig, ax = plt.subplots(figsize=(2 * COLUMN_IN, 2.0))
-    colors = ["#4c72b0", "#dd8452", "#55a868"]
     width = 0.8 / len(metrics)
     labels, seen = [], set()
     for i, key in enumerate(keys):
@@ -45,13 +54,15 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
                 continue
             s = mean_ci(values)
             x = i + (j - (len(metrics) - 1) / 2) * width
-            c = colors[datasets.index(key[1]) % len(colors)]
+            look = DATASET_STYLES[datasets.index(key[1]) % len(DATASET_STYLES)]  # greys: no method's colour
             legend = f"{key[1]}, greedy {METRICS[metric]}" if len(metrics) > 1 else key[1]
-            ax.bar(x, s.mean, width=width * 0.9, yerr=s.half, color=c, capsize=2, hatch="//" if j else None,
-                   edgecolor="white" if j else None, label=legend if legend not in seen else None)
+            hatch = ((look["hatch"] or "") + ("////" if j else "")) or None
+            ax.bar(x, s.mean, width=width * 0.9, yerr=s.half, color=look["color"], capsize=2, hatch=hatch,
+                   edgecolor="white" if hatch else None, label=legend if legend not in seen else None)
             seen.add(legend)
             if len(values) <= SHOW_SEEDS:
-                ax.scatter([x] * len(values), values, s=4, color="black", zorder=3, linewidths=0)
+                ax.scatter([x] * len(values), values, s=6, color="black", edgecolors="white", linewidths=0.3,
+                           zorder=3)
             top = max([s.mean + (s.half or 0), *values]) if s.mean >= 0 else min([s.mean - (s.half or 0), *values])
             ax.text(x, top + (0.3 if s.mean >= 0 else -0.3), f"{s.mean:.1f}", ha="center",
                     va="bottom" if s.mean >= 0 else "top", fontsize=5)
@@ -61,7 +72,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     ax.margins(y=0.15)  # room for the value labels above (or below) the bars
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("E2E - greedy test acc. (points)")
-    ax.legend(frameon=False, ncol=len(metrics), loc="best")
+    legend_outside(ax)
     ax.set_title(f"E2E - greedy, paired by seed: mean, 95 % t-interval, dots: seeds, n = pairs; greedy at its "
-                 f"{' / '.join(METRICS[m] for m in metrics)} ({source})")
-    return save(fig, out_dir, "fig2_gap")
+                 f"{' / '.join(METRICS[m] for m in metrics)}")
+    return save(fig, out_dir, "fig2_gap", source)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import CI_NOTE, arch_label, group, mode_curves, panels, save
+from lwt.figures.common import CI_NOTE, DEPTH_LABEL, arch_label, figure_legend, group, mode_curves, panels, save
 
 TABLES = ["early_overfitting.csv", "early_overfitting_cpu.csv"]
 SWEEP = "early_overfitting"
@@ -19,10 +19,10 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     for ax, (key, members) in zip(axes, groups.items()):
         mode_curves(ax, members, "train_acc_depth", linestyle="--", suffix="train")
         mode_curves(ax, members, "test_acc_stage", suffix="test")
-        size = f", {int(key[1])} train images" if size_key and key[1] is not None else ""
+        size = f", {int(key[1]):,} train images" if size_key and key[1] is not None else ""
         ax.set_title(f"{arch_label(members[0])}{size}")
-        ax.set_xlabel("depth")
+        ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("accuracy (%)")
-    axes[0].legend(frameon=False)
-    fig.suptitle(f"Train (dashed, no augmentation) vs test accuracy per depth ({CI_NOTE}) ({source})", fontsize=7)
-    return save(fig, out_dir, "fig3_overfitting")
+    figure_legend(fig, axes, ncol=2)
+    fig.suptitle(f"Train (dashed, no augmentation) vs test accuracy per depth ({CI_NOTE})", fontsize=7)
+    return save(fig, out_dir, "fig3_overfitting", source)

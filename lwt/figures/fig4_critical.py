@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import CI_NOTE, MODES, arch_label, group, mode_curves, panels, save
+from lwt.figures.common import CI_NOTE, DEPTH_LABEL, MODES, arch_label, figure_legend, group, mode_curves, panels, save
 
 TABLES = ["critical_layer.csv", "critical_layer_cpu.csv"]
 SWEEP = "critical_layer"
@@ -29,10 +29,9 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
                    linewidths=0.4, zorder=4, label="critical layer (one star per seed)" if fired else None)
         per_seed = ", ".join(_depth(r.get("critical_layer")) for r in greedy)
         note = f"critical layer per seed: {per_seed}" if fired else "criterion did not fire"
-        ax.set_title(f"{arch_label(members[0])}: {note}")
-        ax.set_xlabel("depth")
+        ax.set_title(f"{arch_label(members[0])}\n{note}")
+        ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("test accuracy (%)")
-    axes[0].legend(frameon=False)
-    fig.suptitle(f"Where greedy training saturates (stars: each seed's critical layer; {CI_NOTE}) ({source})",
-                 fontsize=7)
-    return save(fig, out_dir, "fig4_critical")
+    figure_legend(fig, axes)
+    fig.suptitle(f"Where greedy training saturates (stars: each seed's critical layer; {CI_NOTE})", fontsize=7)
+    return save(fig, out_dir, "fig4_critical", source)

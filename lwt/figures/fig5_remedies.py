@@ -8,7 +8,17 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lwt.figures.common import COLUMN_IN, MODES, SHOW_SEEDS, group, mean_ci, save
+from lwt.figures.common import (
+    COLUMN_IN,
+    MODES,
+    SHOW_SEEDS,
+    arch_label,
+    experiment_label,
+    group,
+    mean_ci,
+    method_of,
+    save,
+)
 
 TABLES = ["remedies.csv", "remedies_cpu.csv"]
 SWEEP = "remedies"
@@ -22,12 +32,15 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
         members = runs[(experiment,)]
         values = [100 * r["final_test_acc"] for r in members if r.get("final_test_acc") is not None]
         s = mean_ci(values)
-        color = MODES.get(members[0]["mode"], {"color": "#55a868"})["color"]
+        color = MODES[method_of(members[0])]["color"]  # one colour per method, as in every figure
         ax.barh(i, s.mean, xerr=s.half, color=color, capsize=2)
         if len(values) <= SHOW_SEEDS:
             ax.scatter(values, [i] * len(values), s=4, color="black", zorder=3, linewidths=0)
         ax.text(max([s.mean + (s.half or 0), *values]) + 0.3, i, f"{s.mean:.1f} (n={s.n})", va="center", fontsize=5)
-    ax.set_yticks(range(len(names)), [str(e).replace("belilovsky_k2_", "") for (e,) in names])
+    ax.set_yticks(range(len(names)), [experiment_label(runs[key][0]) for key in names])
     ax.set_xlabel("final test accuracy (%; greedy: last stage)")
-    ax.set_title(f"Remedies vs greedy and E2E: mean, 95 % t-interval, dots: seeds ({source})")
-    return save(fig, out_dir, "fig5_remedies")
+    archs = ", ".join(dict.fromkeys(arch_label(r) for r in rows))
+    ax.set_title(f"Remedies vs greedy and E2E ({archs})\nmean, 95 % t-interval, dots: seeds")
+    ax.invert_yaxis()  # the first experiment (plain greedy) on top
+    ax.margins(x=0.3)  # room for the value labels right of the bars
+    return save(fig, out_dir, "fig5_remedies", source)

@@ -1,5 +1,5 @@
 """Figure 6: linear CKA between the blocks of a greedy and an E2E network of the same architecture, from the
-JSON reports `lwt cka` writes (one heatmap per report found, side by side)."""
+JSON reports `lwt cka` writes (one heatmap per report found, side by side, one colour scale)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lwt.figures.common import COLUMN_IN, read_reports, save
+from lwt.figures.common import ARCH_NAMES, COLUMN_IN, MODES, arch_label, read_reports, save
 from lwt.plots import draw_cka
 
 FOLDER = "cka"  # results/cka/*.json, copied from the run directories `lwt cka` wrote them into
@@ -17,12 +17,29 @@ def load(results: Path) -> list[dict]:
     return read_reports(results / FOLDER)
 
 
+def report_arch(report: dict) -> str:
+    """The architecture of a report's first network: its ``model_a`` (reports since this field), else the
+    registry name its experiment starts with (``vgg11_greedy`` -> vgg11)."""
+    if report.get("model_a"):
+        return arch_label({"model": report["model_a"], "git_revision": report.get("git_revision_a")})
+    experiment = report["a"].split("/")[0]
+    name = max((n for n in ARCH_NAMES if experiment.startswith(n + "_")), key=len, default=experiment)
+    return arch_label({"model": name})  # no revision: an old report, made before 2114e6b (see RENAMED)
+
+
 def make(reports: list[dict], out_dir: Path, source: str) -> list[Path]:
-    fig, axes = plt.subplots(1, len(reports), figsize=(COLUMN_IN * min(len(reports), 2), 2.6), squeeze=False)
+    # panel widths follow the matrices' columns, so equal-aspect heatmaps leave no gap between them
+    widths = [len(r["depths_b"]) for r in reports]
+    height = max(len(r["depths_a"]) for r in reports)
+    fig, axes = plt.subplots(1, len(reports), figsize=(min(2 * COLUMN_IN, 1.2 + 0.3 * sum(widths)),
+                                                       0.9 + 0.27 * height),
+                             squeeze=False, width_ratios=widths, layout="constrained")
+    image = None
     for ax, r in zip(axes[0], reports):
-        draw_cka(ax, r["cka"], r["depths_a"], r["depths_b"], fontsize=5)
-        ax.set_xlabel(f"{r['mode_b']} block")
-        ax.set_ylabel(f"{r['mode_a']} block")
-        ax.set_title(f"{r['a'].split('/')[0]}\nvs {r['b'].split('/')[0]}, {r['samples']} test images", fontsize=6)
-    fig.suptitle(f"Linear CKA between blocks ({source})", fontsize=7)
-    return save(fig, out_dir, "fig6_cka")
+        image = draw_cka(ax, r["cka"], r["depths_a"], r["depths_b"], fontsize=4.5, colorbar=False)
+        ax.set_xlabel(f"{MODES[r['mode_b']]['label']}: block")
+        ax.set_ylabel(f"{MODES[r['mode_a']]['label']}: block")
+        ax.set_title(f"{report_arch(r)}, {r['samples']:,} test images", fontsize=6)
+    fig.colorbar(image, ax=list(axes[0]), fraction=0.03, pad=0.02, label="linear CKA")
+    fig.suptitle("Linear CKA between the blocks of a greedy and an end-to-end network", fontsize=7)
+    return save(fig, out_dir, "fig6_cka", source)

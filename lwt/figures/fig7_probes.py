@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import MODES, errorband, mean_ci, panels, read_reports, save
+from lwt.figures.common import (
+    DEPTH_LABEL,
+    MODES,
+    arch_label,
+    errorband,
+    figure_legend,
+    mean_ci,
+    model_name,
+    panels,
+    read_reports,
+    save,
+)
 
 FOLDER = "probes"  # results/probes/*.json, copied from the run directories `lwt probe` wrote them into
 
@@ -15,21 +26,23 @@ def load(results: Path) -> list[dict]:
 
 
 def make(reports: list[dict], out_dir: Path, source: str) -> list[Path]:
-    models = list(dict.fromkeys(r["model"] for r in reports))
+    models = list(dict.fromkeys(model_name(r) for r in reports))
     fig, axes = panels(len(models), width_in=3.4 * min(len(models), 2), per_row=2, height_in=2.0)
     for ax, model in zip(axes, models):
-        for r in (r for r in reports if r["model"] == model):
+        mine = sorted((r for r in reports if model_name(r) == model), key=lambda r: list(MODES).index(r["mode"]))
+        for r in mine:
             depths = [row["depth"] for row in r["rows"]]
             label = MODES[r["mode"]]["label"]
             # one run per report: a curve without an interval
             errorband(ax, depths, [mean_ci([100 * row["test_acc"]]) for row in r["rows"]], r["mode"],
-                      label=f"{label}: test")
+                      label=f"{label}: probe test")
             errorband(ax, depths, [mean_ci([100 * row["train_acc"]]) for row in r["rows"]], r["mode"],
-                      linestyle="--", label=f"{label}: train")
-        p = next(r for r in reports if r["model"] == model)["protocol"]
-        ax.set_title(f"{model}: probes on {p['pool']}x{p['pool']}-pooled blocks, {p['train_images']} train images")
-        ax.set_xlabel("block")
+                      linestyle="--", label=f"{label}: probe train")
+        ax.set_title(f"{arch_label(mine[0])}, {mine[0]['protocol']['train_images']:,} train images")
+        ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("probe accuracy (%)")
-        ax.legend(frameon=False)
-    fig.suptitle(f"Linear probes per block (one run per curve: no interval) ({source})", fontsize=7)
-    return save(fig, out_dir, "fig7_probes")
+    pools = sorted({r["protocol"]["pool"] for r in reports})
+    figure_legend(fig, axes, ncol=2)
+    fig.suptitle(f"Linear probes on each block's frozen output, {'/'.join(f'{p}x{p}' for p in pools)}-pooled "
+                 "(one run per curve: no interval)", fontsize=7)
+    return save(fig, out_dir, "fig7_probes", source)
