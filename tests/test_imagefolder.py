@@ -4,15 +4,13 @@ tiny-imagenet-50 tree through the committed 10-class list and experiment file.""
 
 from __future__ import annotations
 
-
 import lightning as L
 import pytest
 import torch
 
 from lwt.config import DataConfig, load_config
-from lwt.data import ImageFolderDataModule, build_datamodule
+from lwt.data import ImageFolderDataModule, build_datamodule, imagefolder
 from lwt.data.folders import read_class_list
-from lwt.data import imagefolder
 from lwt.data.imagefolder import channel_stats
 from lwt.errors import LwtError
 from lwt.models import build_model

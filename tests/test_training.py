@@ -85,10 +85,15 @@ def test_e2e_aux_readouts_do_not_change_the_network_gradients(tiny):
         assert torch.allclose(g_aux, g_plain, atol=1e-7)
 
 
-def test_greedy_run_learns_and_writes_its_run_directory(tiny):
+def test_greedy_run_learns_and_writes_its_run_directory(tiny, monkeypatch):
+    # The revision recorded is that of the code that trained: read when the run starts, even if the
+    # checkout moves on (a commit) while it trains: this stand-in says "after" once stage 1 has a checkpoint.
     cfg = load_config(GREEDY, tiny + ["data.train_subset=1000", "curriculum.max_stages=2",
                                       "curriculum.epochs_per_stage=3", "model.width=64"])
+    trained = cfg_run_dir(cfg) / "checkpoints" / "stage1"
+    monkeypatch.setattr("lwt.training.run.git_revision", lambda: "after" if trained.exists() else "before")
     result = run(cfg)
+    assert result["git_revision"] == "before"
     run_dir = cfg_run_dir(cfg)
     assert [s["stage"] for s in result["stages"]] == [1, 2]
     assert all(s["epochs"] == 3 for s in result["stages"])

@@ -255,7 +255,7 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
 
 
 def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool) -> tuple[dict, StagedNet]:
-    start = time.perf_counter()
+    start, revision = time.perf_counter(), git_revision()  # the code that trains, not the tree at the end
     decision, tuned = None, None
     try:
         if cfg.mode == "greedy":
@@ -278,7 +278,7 @@ def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool
         "model": cfg.model.name, "dataset": cfg.data.name, "num_classes": dm.num_classes,
         "input_shape": list(dm.input_shape), "train_images": len(dm.train_set),
         "val_images": len(dm.val_set), "test_images": len(dm.test_set),
-        "git_revision": git_revision(), "stages": rows,
+        "git_revision": revision, "stages": rows,
         "final_test_acc": tuned["test_acc_after"] if tuned else rows[-1]["test_acc"], "finetune": tuned,
         "critical": decision, "seconds": round(time.perf_counter() - start, 2),
         "run_dir": str(run_dir),
