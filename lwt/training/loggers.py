@@ -153,12 +153,13 @@ def log_run_end(loggers: list[Logger], result: dict, run_dir: Path) -> None:
         return
     import wandb
 
+    from lwt.figures.common import MODES, arch_label, dataset_label, method_of
     from lwt.plots import depth_figure
 
     rows = result["stages"]
     log_depth_curve(wandb_loggers, rows)  # W&B: accuracy vs depth, x = depth
     png = depth_figure([result], run_dir / "depth_accuracy",
-                       title=f"{result['model']}, {result['dataset']}, {result['mode']}")[0]
+                       title=f"{arch_label(result)}, {dataset_label(result)}, {MODES[method_of(result)]['label']}")[0]
     for logger in wandb_loggers:
         logger.log_table("stages", columns=list(rows[0]), data=[list(r.values()) for r in rows])
         logger.experiment.log({"figures/depth_accuracy": wandb.Image(str(png))})
