@@ -59,3 +59,9 @@ def test_malformed_table_is_one_clear_line(tmp_path, capsys):
     assert main(["claims", "--results", str(tmp_path), "--out", str(tmp_path / "c.md")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "gap_cpu.csv: missing column(s)" in err and "final_test_acc" in err
+
+
+def test_committed_document_matches_committed_tables():
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    assert render(root / "results") == (root / "docs" / "thesis_claims.md").read_text()
