@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
 
-    from lwt import bench, figures, results, sweep, tune  # their options live with their code
+    from lwt import bench, claims, figures, results, sweep, tune  # their options live with their code
     from lwt.data import cli as data_cli
     from lwt.models import listing
 
@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep.add_subparser(sub)
     tune.add_subparser(sub)
+    claims.add_subparser(sub)
     results.add_subparser(sub)
     figures.add_subparser(sub)
     bench.add_subparser(sub)

@@ -1,0 +1,227 @@
+"""``lwt claims``: a verdict per thesis claim, from the committed result tables alone -> docs/thesis_claims.md.
+
+It reads only what ``lwt results`` writes (``results/NAME.csv``, one row per run, and ``NAME_runs.jsonl``,
+each run's config), never a run folder or an in-memory result, so a fresh clone rebuilds the same document
+byte for byte: inputs are read in a fixed order, rows sorted, numbers formatted to fixed digits, no dates.
+
+Every effect is a difference paired by seed (seed s of side A minus seed s of side B: same split, subset and
+initial weights), summarised by its mean and 95 % Student-t interval (lwt.stats). The rule, applied by
+``verdict`` and printed in the document:
+- *not tested*: the table is missing, has fewer than ``MIN_N`` paired seeds, or its runs do not meet the
+  protocol of docs/protocol.md (every greedy run ``curriculum.stage_end=plateau``; every run on the full
+  test set, ``data.test_subset`` unset) -- a pre-protocol table cannot decide anything;
+- *supported*: the interval excludes 0 in the claimed direction;
+- *not supported*: the interval excludes 0 in the other direction, or lies inside +-``EQUIV`` (an effect
+  too small to matter, shown with confidence);
+- *inconclusive*: otherwise.
+A claim with several cells (architectures, sizes) is supported / not supported / not tested when every
+cell is; a mix is inconclusive.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from lwt.errors import LwtError
+from lwt.stats import summarize
+
+MIN_N = 3
+EQUIV = 0.01  # accuracy fraction: 1 point
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    text: str
+    table: str               # NAME of results/NAME.csv
+    effect: str              # what A - B is, in words
+    cell: tuple[str, ...]    # columns that split the table into cells
+    side_a: Callable[[dict], bool]
+    side_b: Callable[[dict], bool]
+    metric_a: str
+    metric_b: str
+    figure: str
+    command: str
+
+
+def _mode(*modes: str) -> Callable[[dict], bool]:
+    return lambda r: r["mode"] in modes
+
+
+def _model(name: str) -> Callable[[dict], bool]:
+    return lambda r: r["model"] == name
+
+
+CLAIMS = [
+    Claim("K", "Belilovsky's ranking on their networks: k=3 >= k=2 >= k=1 (tested: k=3 - k=1 > 0)",
+          "belilovsky_cifar10_cpu", "test acc k=3 net - k=1 net, last stage", ("dataset",),
+          _model("belilovsky_k3"), _model("belilovsky_k1"), "final_test_acc", "final_test_acc",
+          "paper_figures/fig1_accuracy_vs_depth.png",
+          "lwt sweep experiments/sweeps/belilovsky_cifar10.yaml --variant cpu && "
+          "lwt results runs/ --sweep belilovsky_cifar10_cpu --out results/belilovsky_cifar10_cpu.csv"),
+    Claim("C1", "the greedy-E2E gap depends on the architecture (E2E - greedy > 0 per architecture)",
+          "gap_cpu", "test acc E2E - greedy, last stage", ("model", "dataset"),
+          _mode("e2e"), _mode("greedy"), "final_test_acc", "final_test_acc",
+          "paper_figures/fig2_gap.png",
+          "lwt sweep experiments/sweeps/gap.yaml --variant cpu && "
+          "lwt results runs/ --sweep gap_cpu --out results/gap_cpu.csv"),
+    Claim("C2", "greedy saturates after a critical layer while E2E keeps gaining (E2E - greedy > 0, >= 8 stages)",
+          "critical_layer_cpu", "test acc E2E - greedy, last stage", ("model", "dataset"),
+          _mode("e2e"), _mode("greedy"), "final_test_acc", "final_test_acc",
+          "paper_figures/fig4_critical_layer.png",
+          "lwt sweep experiments/sweeps/critical_layer.yaml --variant cpu && "
+          "lwt results runs/ --sweep critical_layer_cpu --out results/critical_layer_cpu.csv"),
+    Claim("C3", "early layers overfit: block 1's un-augmented train - test gap is larger for greedy than E2E",
+          "early_overfitting_cpu", "gap at depth 1 (train - test), greedy - E2E",
+          ("model", "dataset", "data.train_subset", "model.aux.k"),
+          _mode("greedy"), _mode("e2e"), "gap_depth1", "gap_depth1",
+          "paper_figures/fig3_per_layer.png",
+          "lwt sweep experiments/sweeps/early_overfitting.yaml --variant cpu && "
+          "lwt results runs/ --sweep early_overfitting_cpu --out results/early_overfitting_cpu.csv"),
+    Claim("C4", "remedies for the early layers raise greedy accuracy (remedy - plain greedy > 0)",
+          "remedies_cpu", "test acc remedy - plain greedy, last stage", ("model", "dataset", "experiment", "remedy"),
+          _mode("greedy", "dgl"), _mode("greedy"), "final_test_acc", "final_test_acc",
+          "paper_figures/fig5_remedies.png",
+          "lwt sweep experiments/sweeps/remedies.yaml --variant cpu && "
+          "lwt results runs/ --sweep remedies_cpu --out results/remedies_cpu.csv"),
+]
+NOT_BUILT = {"I": ("intervention: blocks 1..j from the E2E network (frozen), then greedy from j+1",
+                   "lwt cannot initialise or freeze greedy blocks from another run (docs/protocol.md)")}
+
+
+def _read_csv(path: Path, needed: list[str]) -> list[dict]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in needed if c not in (reader.fieldnames or [])]
+        if missing:
+            raise LwtError(f"{path}: missing column(s) {', '.join(missing)}; a table from `lwt results` has "
+                           f"{', '.join(needed)}")
+        return list(reader)
+
+
+def _float(path: Path, row: dict, col: str) -> float | None:
+    text = row.get(col) or ""
+    if text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise LwtError(f"{path}: column {col} holds {text!r}; valid: a number or empty") from None
+
+
+def meets_protocol(archive: Path) -> str | None:
+    """None when every archived run meets the protocol, else why not (one phrase)."""
+    if not archive.exists():
+        return f"no {archive.name}"
+    for line in sorted(archive.read_text().splitlines()):
+        if not line.strip():
+            continue
+        try:
+            cfg = json.loads(line)["config"]
+        except (ValueError, KeyError, TypeError):
+            raise LwtError(f"{archive}: a line is not a run record {{\"config\": ...}} as `lwt results` writes")
+        if cfg.get("mode") in ("greedy", None) and cfg.get("curriculum.stage_end") != "plateau":
+            return "pre-protocol: greedy stages not trained to a plateau"
+        if cfg.get("data.test_subset") is not None:
+            return "pre-protocol: test subset, not the full test set"
+    return None
+
+
+def _seeds(path: Path, rows: list[dict], metric: str) -> dict[str, float]:
+    return {r["seed"]: v for r in rows if (v := _float(path, r, metric)) is not None}
+
+
+def cells(claim: Claim, results: Path) -> list[dict]:
+    """One dict per cell: label, n, mean, lo, hi (fractions) and verdict, sorted by label."""
+    path = results / f"{claim.table}.csv"
+    if not path.exists():
+        return []
+    rows = _read_csv(path, ["experiment", "mode", "model", "dataset", "seed", claim.metric_a, claim.metric_b])
+    why = meets_protocol(results / f"{claim.table}_runs.jsonl")
+    config_cols = [c for c in rows[0] if "." in c and c not in claim.cell] if rows else []
+    out: dict[str, dict] = {}
+    for r in rows:
+        # C4: a remedy is any config column set on a greedy/DGL row that the plain greedy baseline leaves empty
+        r["remedy"] = " ".join(f"{c}={r[c]}" for c in config_cols if r.get(c))
+    split: dict[tuple, list[dict]] = {}
+    for r in rows:
+        split.setdefault(tuple(r.get(c, "") for c in claim.cell if c not in ("experiment", "remedy")), []).append(r)
+    for key, members in sorted(split.items()):
+        b = [r for r in members if claim.side_b(r) and not (claim.key == "C4" and (r["remedy"] or r["mode"] != "greedy"))]
+        arms = sorted({(r["experiment"], r["remedy"]) for r in members if claim.side_a(r)}) if claim.key == "C4" else [None]
+        for arm in arms:
+            a = [r for r in members if claim.side_a(r) and (arm is None or (r["experiment"], r["remedy"]) == arm)]
+            if claim.key == "C4" and a and all(x in b for x in a):
+                continue  # the baseline itself
+            va, vb = _seeds(path, a, claim.metric_a), _seeds(path, b, claim.metric_b)
+            common = sorted(set(va) & set(vb), key=lambda s: (len(s), s))
+            s = summarize([va[x] - vb[x] for x in common])
+            label = " / ".join(k for k in key if k) + (f" / {' '.join(x for x in arm if x)}" if arm else "")
+            out[label] = {"label": label, "n": s.n, "mean": s.mean, "lo": s.lo, "hi": s.hi,
+                          "verdict": verdict(s.n, s.lo, s.hi, why), "why": why}
+    return [out[k] for k in sorted(out)]
+
+
+def verdict(n: int, lo: float | None, hi: float | None, why: str | None = None) -> str:
+    if why is not None or n < MIN_N or lo is None or hi is None:
+        return "not tested"
+    if lo > 0:
+        return "supported"
+    if hi < 0 or (lo > -EQUIV and hi < EQUIV):
+        return "not supported"
+    return "inconclusive"
+
+
+def combine(verdicts: list[str]) -> str:
+    if not verdicts:
+        return "not tested"
+    return verdicts[0] if len(set(verdicts)) == 1 else "inconclusive"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:+.2f}"
+
+
+def render(results: Path) -> str:
+    lines = ["# Thesis claims: verdicts from the committed tables", "",
+             "Written by `lwt claims` from `results/*.csv` and `results/*_runs.jsonl` alone; do not edit by hand.",
+             "Effects are differences paired by seed, in accuracy points (%), with 95 % Student-t intervals.", "",
+             "## The rule", "", *[ln.strip() for ln in __doc__.split("verdict`` and printed in the document:")[1]
+                                  .split('"""')[0].strip().splitlines()],
+             f"(MIN_N = {MIN_N}; EQUIV = {100 * EQUIV:g} point.)", "",
+             "## Summary", "", "| claim | verdict | table | figure | command |", "|---|---|---|---|---|"]
+    detail = []
+    for c in CLAIMS:
+        rows = cells(c, results)
+        lines.append(f"| {c.key}: {c.text} | **{combine([r['verdict'] for r in rows])}** | "
+                     f"`results/{c.table}.csv` | `{c.figure}` | `{c.command}` |")
+        detail += [f"### {c.key}", "", f"Effect: {c.effect}.", ""]
+        if not rows:
+            detail += [f"No table `results/{c.table}.csv`: not tested.", ""]
+            continue
+        detail += ["| cell | n | effect | 95 % interval | verdict | why |", "|---|---|---|---|---|---|"]
+        detail += [f"| {r['label']} | {r['n']} | {_pct(r['mean'])} | [{_pct(r['lo'])}, {_pct(r['hi'])}] | "
+                   f"{r['verdict']} | {r['why'] or ('n < %d' % MIN_N if r['n'] < MIN_N else '')} |" for r in rows]
+        detail.append("")
+    for key, (text, why) in NOT_BUILT.items():
+        lines.append(f"| {key}: {text} | **not tested** | - | - | {why} |")
+    return "\n".join([*lines, "", "## Per cell", "", *detail]).rstrip() + "\n"
+
+
+def run(args) -> int:
+    text = render(Path(args.results))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def add_subparser(sub) -> None:
+    p = sub.add_parser("claims", help="a verdict per thesis claim from the committed tables -> docs/thesis_claims.md")
+    p.add_argument("--results", default="results", help="folder of `lwt results` tables (default results)")
+    p.add_argument("--out", default="docs/thesis_claims.md", help="document to write (default docs/thesis_claims.md)")
+    p.set_defaults(func=run)

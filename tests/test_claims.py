@@ -1,0 +1,67 @@
+"""lwt claims: the verdict rule on tiny tables in the format `lwt results` writes, and byte-for-byte output."""
+
+import json
+
+import pytest
+
+from lwt.claims import cells, render, verdict
+from lwt.cli import main
+
+HEADER = "experiment,mode,model,dataset,seed,run_name,final_test_acc,best_val_acc,critical_layer\n"
+
+
+def _write(d, name, diffs, plateau=True, test_subset=None):
+    """A gap table: per seed, greedy at 0.5 and E2E at 0.5 + diff (E2E - greedy = diff)."""
+    lines, archive = [HEADER], []
+    for seed, diff in enumerate(diffs):
+        for mode, acc in (("greedy", 0.5), ("e2e", 0.5 + diff)):
+            lines.append(f"net_{mode},{mode},net,cifar10,{seed},r{seed},{acc},{acc},\n")
+            archive.append(json.dumps({"config": {"mode": mode, "seed": seed, "data.test_subset": test_subset,
+                                                  "curriculum.stage_end": "plateau" if plateau else "fixed"}}))
+    (d / f"{name}.csv").write_text("".join(lines))
+    (d / f"{name}_runs.jsonl").write_text("\n".join(archive) + "\n")
+
+
+@pytest.mark.parametrize("diffs,kw,expected", [
+    ([0.10, 0.12, 0.11], {}, "supported"),
+    ([-0.10, -0.12, -0.11], {}, "not supported"),
+    ([0.001, -0.001, 0.0005], {}, "not supported"),     # inside +-1 point with confidence
+    ([0.10, -0.08, 0.02], {}, "inconclusive"),
+    ([0.10, 0.12], {}, "not tested"),                     # n < 3
+    ([0.10, 0.12, 0.11], {"plateau": False}, "not tested"),   # pre-protocol
+    ([0.10, 0.12, 0.11], {"test_subset": 2000}, "not tested"),
+])
+def test_rule_on_gap_tables(tmp_path, diffs, kw, expected):
+    _write(tmp_path, "gap_cpu", diffs, **kw)
+    from lwt.claims import CLAIMS
+    (row,) = cells(next(c for c in CLAIMS if c.key == "C1"), tmp_path)
+    assert row["n"] == len(diffs) and row["verdict"] == expected
+    assert row["mean"] == pytest.approx(sum(diffs) / len(diffs))
+
+
+def test_verdict_edges():
+    assert verdict(3, 0.001, 0.2) == "supported" and verdict(3, -0.2, -0.001) == "not supported"
+    assert verdict(5, -0.02, 0.2) == "inconclusive" and verdict(1, None, None) == "not tested"
+
+
+def test_document_regenerates_byte_for_byte(tmp_path):
+    _write(tmp_path, "gap_cpu", [0.10, 0.12, 0.11])
+    out1, out2 = tmp_path / "a.md", tmp_path / "b.md"
+    assert main(["claims", "--results", str(tmp_path), "--out", str(out1)]) == 0
+    assert main(["claims", "--results", str(tmp_path), "--out", str(out2)]) == 0
+    text = out1.read_text()
+    assert text == out2.read_text() == render(tmp_path)
+    assert "| C1: " in text and "**supported**" in text and "+11.00" in text
+
+
+def test_malformed_table_is_one_clear_line(tmp_path, capsys):
+    (tmp_path / "gap_cpu.csv").write_text("experiment,mode,model\nx,greedy,net\n")
+    assert main(["claims", "--results", str(tmp_path), "--out", str(tmp_path / "c.md")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "gap_cpu.csv: missing column(s)" in err and "final_test_acc" in err
+
+
+def test_committed_document_matches_committed_tables():
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    assert render(root / "results") == (root / "docs" / "thesis_claims.md").read_text()
