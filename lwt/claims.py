@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from lwt.errors import LwtError
 from lwt.stats import summarize
@@ -123,7 +123,8 @@ def meets_protocol(archive: Path) -> str | None:
         try:
             cfg = json.loads(line)["config"]
         except (ValueError, KeyError, TypeError):
-            raise LwtError(f"{archive}: a line is not a run record {{\"config\": ...}} as `lwt results` writes")
+            raise LwtError(
+                f"{archive}: a line is not a run record {{\"config\": ...}} as `lwt results` writes") from None
         if cfg.get("mode") in ("greedy", None) and cfg.get("curriculum.stage_end") != "plateau":
             return "pre-protocol: greedy stages not trained to a plateau"
         if cfg.get("data.test_subset") is not None:
@@ -151,8 +152,9 @@ def cells(claim: Claim, results: Path) -> list[dict]:
     for r in rows:
         split.setdefault(tuple(r.get(c, "") for c in claim.cell if c not in ("experiment", "remedy")), []).append(r)
     for key, members in sorted(split.items()):
-        b = [r for r in members if claim.side_b(r) and not (claim.key == "C4" and (r["remedy"] or r["mode"] != "greedy"))]
-        arms = sorted({(r["experiment"], r["remedy"]) for r in members if claim.side_a(r)}) if claim.key == "C4" else [None]
+        c4 = claim.key == "C4"
+        b = [r for r in members if claim.side_b(r) and not (c4 and (r["remedy"] or r["mode"] != "greedy"))]
+        arms = sorted({(r["experiment"], r["remedy"]) for r in members if claim.side_a(r)}) if c4 else [None]
         for arm in arms:
             a = [r for r in members if claim.side_a(r) and (arm is None or (r["experiment"], r["remedy"]) == arm)]
             if claim.key == "C4" and a and all(x in b for x in a):
@@ -205,7 +207,7 @@ def render(results: Path) -> str:
             continue
         detail += ["| cell | n | effect | 95 % interval | verdict | why |", "|---|---|---|---|---|---|"]
         detail += [f"| {r['label']} | {r['n']} | {_pct(r['mean'])} | [{_pct(r['lo'])}, {_pct(r['hi'])}] | "
-                   f"{r['verdict']} | {r['why'] or ('n < %d' % MIN_N if r['n'] < MIN_N else '')} |" for r in rows]
+                   f"{r['verdict']} | {r['why'] or (f'n < {MIN_N}' if r['n'] < MIN_N else '')} |" for r in rows]
         detail.append("")
     for key, (text, why) in NOT_BUILT.items():
         lines.append(f"| {key}: {text} | **not tested** | - | - | {why} |")

@@ -18,7 +18,6 @@ step leaves no partial tree behind (the staging folder is removed), and nothing 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -26,18 +25,11 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from lwt.data.check import md5sum
 from lwt.data.sources import Archive, archive_for, describe
 from lwt.errors import LwtError
 
 DATASETS = ("cifar10", "cifar100", "tiny-imagenet", "imagenette", "imagenet-subset")
-
-
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def writable_root(root: Path | str) -> Path:
