@@ -8,8 +8,9 @@ Every effect is a difference paired by seed (seed s of side A minus seed s of si
 initial weights), summarised by its mean and 95 % Student-t interval (lwt.stats). The rule, applied by
 ``verdict`` and printed in the document:
 - *not tested*: the table is missing, has fewer than ``MIN_N`` paired seeds, or its runs do not meet the
-  protocol of docs/protocol.md (every greedy run ``curriculum.stage_end=plateau``; every run on the full
-  test set, ``data.test_subset`` unset) -- a pre-protocol table cannot decide anything;
+  protocol of docs/protocol.md (every run on the full test set, ``data.test_subset`` unset; every greedy
+  stage trained for its whole annealed budget, ``curriculum.stage_end=fixed``, of at least ``MIN_EPOCHS``
+  epochs) -- a pre-protocol table cannot decide anything;
 - *supported*: the interval excludes 0 in the claimed direction;
 - *not supported*: the interval excludes 0 in the other direction, or lies inside +-``EQUIV`` (an effect
   too small to matter, shown with confidence);
@@ -31,6 +32,9 @@ from lwt.stats import summarize
 
 MIN_N = 3
 EQUIV = 0.01  # accuracy fraction: 1 point
+# A plateau stop ends a stage before its step/cosine schedule (scaled to the epoch bound) has annealed, so the
+# protocol trains fixed, annealed budgets; the CPU tables from before the protocol had 1-3 epochs per stage.
+MIN_EPOCHS = 10
 
 
 @dataclass(frozen=True)
@@ -125,10 +129,15 @@ def meets_protocol(archive: Path) -> str | None:
         except (ValueError, KeyError, TypeError):
             raise LwtError(
                 f"{archive}: a line is not a run record {{\"config\": ...}} as `lwt results` writes") from None
-        if cfg.get("mode") in ("greedy", None) and cfg.get("curriculum.stage_end") != "plateau":
-            return "pre-protocol: greedy stages not trained to a plateau"
         if cfg.get("data.test_subset") is not None:
             return "pre-protocol: test subset, not the full test set"
+        if cfg.get("mode") not in ("greedy", None):
+            continue
+        if cfg.get("curriculum.stage_end") != "fixed":
+            return "greedy stages stopped on a plateau, before their schedule annealed"
+        epochs = cfg.get("curriculum.stage_epochs") or [cfg.get("curriculum.epochs_per_stage") or 0]
+        if min(epochs) < MIN_EPOCHS:
+            return f"pre-protocol: greedy stages of fewer than {MIN_EPOCHS} epochs"
     return None
 
 
@@ -194,7 +203,7 @@ def render(results: Path) -> str:
              "Effects are differences paired by seed, in accuracy points (%), with 95 % Student-t intervals.", "",
              "## The rule", "", *[ln.strip() for ln in __doc__.split("verdict`` and printed in the document:")[1]
                                   .split('"""')[0].strip().splitlines()],
-             f"(MIN_N = {MIN_N}; EQUIV = {100 * EQUIV:g} point.)", "",
+             f"(MIN_N = {MIN_N}; EQUIV = {100 * EQUIV:g} point; MIN_EPOCHS = {MIN_EPOCHS}.)", "",
              "## Summary", "", "| claim | verdict | table | figure | command |", "|---|---|---|---|---|"]
     detail = []
     for c in CLAIMS:
