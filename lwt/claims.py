@@ -64,7 +64,7 @@ CLAIMS = [
     Claim("K", "Belilovsky's ranking on their networks: k=3 >= k=2 >= k=1 (tested: k=3 - k=1 > 0)",
           "belilovsky_cifar10_cpu", "test acc k=3 net - k=1 net, last stage", ("dataset",),
           _model("belilovsky_k3"), _model("belilovsky_k1"), "final_test_acc", "final_test_acc",
-          "paper_figures/fig1_accuracy_vs_depth.png",
+          "paper_figures/fig1_depth.png",
           "lwt sweep experiments/sweeps/belilovsky_cifar10.yaml --variant cpu && "
           "lwt results runs/ --sweep belilovsky_cifar10_cpu --out results/belilovsky_cifar10_cpu.csv"),
     Claim("C1", "the greedy-E2E gap depends on the architecture (E2E - greedy > 0 per architecture)",
@@ -73,17 +73,19 @@ CLAIMS = [
           "paper_figures/fig2_gap.png",
           "lwt sweep experiments/sweeps/gap.yaml --variant cpu && "
           "lwt results runs/ --sweep gap_cpu --out results/gap_cpu.csv"),
+    # C2 and C3 are read from the same runs: an 8-stage network at several sizes and aux depths
     Claim("C2", "greedy saturates after a critical layer while E2E keeps gaining (E2E - greedy > 0, >= 8 stages)",
-          "critical_layer_cpu", "test acc E2E - greedy, last stage", ("model", "dataset"),
+          "early_overfitting_cpu", "test acc E2E - greedy, last stage",
+          ("model", "dataset", "data.train_subset", "model.aux.k"),
           _mode("e2e"), _mode("greedy"), "final_test_acc", "final_test_acc",
-          "paper_figures/fig4_critical_layer.png",
-          "lwt sweep experiments/sweeps/critical_layer.yaml --variant cpu && "
-          "lwt results runs/ --sweep critical_layer_cpu --out results/critical_layer_cpu.csv"),
+          "paper_figures/fig4_critical.png",
+          "lwt sweep experiments/sweeps/early_overfitting.yaml --variant cpu && "
+          "lwt results runs/ --sweep early_overfitting_cpu --out results/early_overfitting_cpu.csv"),
     Claim("C3", "early layers overfit: block 1's un-augmented train - test gap is larger for greedy than E2E",
           "early_overfitting_cpu", "gap at depth 1 (train - test), greedy - E2E",
           ("model", "dataset", "data.train_subset", "model.aux.k"),
           _mode("greedy"), _mode("e2e"), "gap_depth1", "gap_depth1",
-          "paper_figures/fig3_per_layer.png",
+          "paper_figures/fig3_overfitting.png",
           "lwt sweep experiments/sweeps/early_overfitting.yaml --variant cpu && "
           "lwt results runs/ --sweep early_overfitting_cpu --out results/early_overfitting_cpu.csv"),
     Claim("C4", "remedies for the early layers raise greedy accuracy (remedy - plain greedy > 0)",
