@@ -9,8 +9,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from lwt.result import RunResult  # noqa: E402
 
-def depth_figure(results: list[dict], out_stem: Path, title: str | None = None) -> list[Path]:
+
+def depth_figure(results: list[RunResult], out_stem: Path, title: str | None = None) -> list[Path]:
     """Test accuracy vs depth, one line per result (greedy: after each stage; E2E: per-block readouts).
 
     Writes ``out_stem.png`` and ``out_stem.pdf``; returns their paths.
@@ -19,14 +21,13 @@ def depth_figure(results: list[dict], out_stem: Path, title: str | None = None) 
 
     fig, ax = plt.subplots(figsize=(3.4, 2.6), dpi=150)
     for r in results:
-        depths = [row["depth"] for row in r["stages"]]
-        accs = [100 * row["test_acc"] for row in r["stages"]]
-        style = MODES[method_of(r)]
-        label = style["label"] + (" (aux readouts)" if r["mode"] == "e2e" else "")
-        ax.plot(depths, accs, label=label, color=style["color"], marker=style["marker"])
+        style = MODES[method_of({"mode": r.mode, "experiment": r.experiment})]
+        label = style["label"] + (" (aux readouts)" if r.mode == "e2e" else "")
+        ax.plot(r.depths, [100 * row.test_acc for row in r.stages], label=label, color=style["color"],
+                marker=style["marker"])
     ax.set_xlabel(DEPTH_LABEL)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_xticks(sorted({row["depth"] for r in results for row in r["stages"]}))
+    ax.set_xticks(sorted({d for r in results for d in r.depths}))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
     if title:

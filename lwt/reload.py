@@ -5,7 +5,7 @@
     images = dm.preprocess(uint8_images, train=False)  # normalized as in training
     logits = run.classifier()(images)         # (B, num_classes): the run's final network
     logits = run.classifier(depth=2)(images)  # read out after block 2 (its auxiliary head)
-    run.net, run.cfg, run.result              # the StagedNet, the Config, result.json
+    run.net, run.cfg, run.result              # the StagedNet, the Config, result.json (lwt.result.RunResult)
 
 A stage, E2E or DGL checkpoint (``checkpoints/<phase>/last.ckpt``) also loads with Lightning's own
 ``StageModule.load_from_checkpoint(path)`` (``EndToEndModule``, ``DecoupledModule``): its hyperparameters
@@ -23,19 +23,20 @@ from torch import nn
 from lwt.config import Config
 from lwt.errors import LwtError
 from lwt.models import StagedNet, build_model
+from lwt.result import RunResult
 
 
 @dataclass
 class TrainedRun:
     net: StagedNet  # every block, the classifier and every auxiliary head, on the CPU, in eval mode
     cfg: Config
-    result: dict  # result.json
+    result: RunResult  # result.json
     run_dir: Path
 
     @property
     def depths(self) -> list[int]:
         """The depths that were trained (a greedy curriculum may stop before the last block)."""
-        return [row["depth"] for row in self.result["stages"]]
+        return self.result.depths
 
     def datamodule(self):
         """The run's LightningDataModule, set up (same seed, same splits); ``preprocess(x, train=False)``
@@ -53,7 +54,7 @@ class TrainedRun:
         depth = depth or self.depths[-1]
         if depth not in self.depths:
             raise LwtError(f"depth {depth} was not trained in {self.run_dir}; trained depths: {self.depths}")
-        return nn.Sequential(*self.net.blocks[:depth], readout(self.net, self.result["mode"], depth)).eval()
+        return nn.Sequential(*self.net.blocks[:depth], readout(self.net, self.result.mode, depth)).eval()
 
 
 def load_run(run_dir: str | Path) -> TrainedRun:
@@ -64,7 +65,7 @@ def load_run(run_dir: str | Path) -> TrainedRun:
     from lwt.analysis.common import load_datamodule, open_run
 
     run = open_run(run_dir)
-    shape = run.result.get("num_classes"), run.result.get("input_shape")
+    shape = run.result.num_classes, run.result.input_shape
     if None in shape:
         dm = load_datamodule(run.cfg)
         shape = dm.num_classes, dm.input_shape

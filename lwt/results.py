@@ -42,6 +42,7 @@ import yaml
 
 from lwt.config import flatten, is_identity
 from lwt.errors import LwtError
+from lwt.result import RunResult
 from lwt.rundir import RESULT, RunDir, atomic_write_text
 from lwt.stats import Summary, ci_text, summarize
 
@@ -54,7 +55,7 @@ PER_DEPTH = ("test_acc_stage", "train_acc_depth", "gap_depth")
 
 
 def find_runs(root: Path, sweep: str | None = None) -> list[dict]:
-    """``{"result": ..., "config": <flat config.yaml>, "dir": Path}`` for each finished run under ``root``."""
+    """``{"result": RunResult, "config": <flat config.yaml>, "dir": Path}`` for each finished run under ``root``."""
     runs = []
     for path in sorted(Path(root).rglob(RESULT)):
         rd = RunDir(path.parent)
@@ -66,7 +67,7 @@ def find_runs(root: Path, sweep: str | None = None) -> list[dict]:
         except (OSError, ValueError, yaml.YAMLError, LwtError, AttributeError) as e:
             print(f"lwt results: warning: skipping {path}, excluded from the tables: {e}", file=sys.stderr)
             continue
-        if sweep is not None and (result.get("sweep") or config.get("sweep")) != sweep:
+        if sweep is not None and (result.sweep or config.get("sweep")) != sweep:
             continue
         runs.append({"result": result, "config": config, "dir": rd.path})
     return runs
@@ -75,8 +76,7 @@ def find_runs(root: Path, sweep: str | None = None) -> list[dict]:
 def run_key(run: dict) -> tuple:
     """Identifies a run across machines: (sweep, experiment, run name), not its folder."""
     res, cfg = run["result"], run["config"]
-    return (res.get("sweep") or cfg.get("sweep"), res.get("experiment", cfg.get("experiment")),
-            res.get("run_name", run["dir"].name))
+    return res.sweep or cfg.get("sweep"), res.experiment or cfg.get("experiment"), res.run_name or run["dir"].name
 
 
 def archive_path(out: Path) -> Path:
@@ -84,7 +84,7 @@ def archive_path(out: Path) -> Path:
 
 
 def write_archive(path: Path, runs: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps({"run_dir": str(r["dir"]), "result": r["result"],
+    atomic_write_text(path, "".join(json.dumps({"run_dir": str(r["dir"]), "result": r["result"].to_json(),
                                                 "config": r["config"]}, sort_keys=True) + "\n" for r in runs))
 
 
@@ -96,8 +96,9 @@ def read_archive(path: Path) -> list[dict]:
     for n, line in enumerate(path.read_text().splitlines(), 1):
         try:
             record = json.loads(line)
-            runs.append({"result": record["result"], "config": record["config"], "dir": Path(record["run_dir"])})
-        except (ValueError, KeyError, TypeError) as e:
+            runs.append({"result": RunResult.from_json(record["result"]), "config": record["config"],
+                         "dir": Path(record["run_dir"])})
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise LwtError(f"{path}, line {n}: not an lwt results archive record ({e})") from None
     return runs
 
@@ -122,27 +123,27 @@ def varying_keys(runs: list[dict]) -> list[str]:
 def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:
     """One row per run; columns: ID_COLUMNS, varying config keys, seed, metrics, per-stage test acc, ..."""
     varying = varying_keys(runs)
-    depth = max((len(r["result"].get("stages") or []) for r in runs), default=0)
+    depth = max((len(r["result"].stages) for r in runs), default=0)
     stage_cols = [f"test_acc_stage{k}" for k in range(1, depth + 1)]
-    layers = max((len(r["result"].get("per_layer") or []) for r in runs), default=0)
+    layers = max((len(r["result"].per_layer or []) for r in runs), default=0)
     layer_cols = [f"{m}_depth{k}" for m in ("train_acc", "gap") for k in range(1, layers + 1)]
-    new_metrics = [m for m in NEW_METRICS if any(r["result"].get(m) is not None for r in runs)]
+    new_metrics = [m for m in NEW_METRICS if any(getattr(r["result"], m) is not None for r in runs)]
     rows = []
     for r in runs:
         res, cfg = r["result"], r["config"]
-        stages = res.get("stages") or []
-        vals = [s.get("val_acc") for s in stages if s.get("val_acc") is not None]
-        row = {c: res.get(c, cfg.get({"model": "model.name", "dataset": "data.name"}.get(c, c))) for c in ID_COLUMNS}
+        vals = [s.val_acc for s in res.stages if s.val_acc is not None]
+        row = {c: getattr(res, c) or cfg.get({"model": "model.name", "dataset": "data.name"}.get(c, c))
+               for c in ID_COLUMNS}
         row.update({k: cfg.get(k) for k in varying})
         row.update({
-            "seed": res.get("seed", cfg.get("seed")), "run_name": res.get("run_name", r["dir"].name),
-            "final_test_acc": res.get("final_test_acc"), "best_val_acc": max(vals) if vals else None,
-            "critical_layer": (res.get("critical") or {}).get("critical_layer"),
-            **{m: res.get(m) for m in new_metrics},  # absent in older runs: None, i.e. missing
-            **{f"test_acc_stage{s['stage']}": s.get("test_acc") for s in stages},
+            "seed": cfg.get("seed") if res.seed is None else res.seed, "run_name": res.run_name or r["dir"].name,
+            "final_test_acc": res.final_test_acc, "best_val_acc": max(vals) if vals else None,
+            "critical_layer": (res.critical or {}).get("critical_layer"),
+            **{m: getattr(res, m) for m in new_metrics},  # absent in older runs: None, i.e. missing
+            **{f"test_acc_stage{s.depth}": s.test_acc for s in res.stages},
             # analysis.per_layer: un-augmented train accuracy and train - test gap at each depth
-            **{f"{m}_depth{d['depth']}": d.get(m) for d in res.get("per_layer") or [] for m in ("train_acc", "gap")},
-            "seconds": res.get("seconds"), "git_revision": res.get("git_revision"), "run_dir": str(r["dir"]),
+            **{f"{m}_depth{d.depth}": getattr(d, m) for d in res.per_layer or [] for m in ("train_acc", "gap")},
+            "seconds": res.seconds, "git_revision": res.git_revision, "run_dir": str(r["dir"]),
         })
         rows.append(row)
     columns = [*ID_COLUMNS, *varying, "seed", "run_name", *METRICS, *new_metrics, *stage_cols, *layer_cols,

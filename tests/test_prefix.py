@@ -87,10 +87,10 @@ def test_greedy_run_with_cached_prefix_matches_recomputed_prefix(tiny):
         overrides = [*tiny, "model.width=32", "curriculum.max_stages=2", "curriculum.epochs_per_stage=2",
                      "data.augment=false", f"trainer.prefix_cache={mode}", f"run_name=cache-{mode}"]
         results[mode] = run(load_config(GREEDY, overrides))
-        nets[mode] = torch.load(f"{results[mode]['run_dir']}/model.pt", weights_only=True)
+        nets[mode] = torch.load(f"{results[mode].run_dir}/model.pt", weights_only=True)
     for key, value in nets["never"].items():
         torch.testing.assert_close(nets["always"][key], value, rtol=1e-4, atol=1e-5, msg=lambda m, k=key: f"{k}: {m}")
-    for on, off in zip(results["always"]["stages"], results["never"]["stages"]):
-        assert on["val_acc"] == pytest.approx(off["val_acc"], abs=1 / 256)
-        assert on["test_acc"] == pytest.approx(off["test_acc"], abs=2 / 500)
-    assert results["always"]["stages"][1]["test_acc"] > 0.15  # and it learned: chance is 0.1 (SE 0.013 on 500)
+    for on, off in zip(results["always"].stages, results["never"].stages):
+        assert on.val_acc == pytest.approx(off.val_acc, abs=1 / 256)
+        assert on.test_acc == pytest.approx(off.test_acc, abs=2 / 500)
+    assert results["always"].stages[1].test_acc > 0.15  # and it learned: chance is 0.1 (SE 0.013 on 500)

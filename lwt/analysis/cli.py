@@ -120,12 +120,12 @@ def cmd_critical(args) -> int:
     from lwt.config import load_config
     from lwt.errors import LwtError
     from lwt.figures.common import MODES, arch_label
-    from lwt.rundir import read_result
+    from lwt.result import RunResult
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "result.json").is_file():
         open_run(run_dir)  # raises the standard "not a finished run" message
-    result = read_result(run_dir / "result.json")
+    result = RunResult.read(run_dir / "result.json")
     try:
         report = critical_report(result)
     except (KeyError, TypeError, ValueError) as e:
@@ -137,7 +137,7 @@ def cmd_critical(args) -> int:
     png = _figure(run_dir, "critical", [r["depth"] for r in curve], {
         "val": ([r["val_acc"] for r in curve], dict(color=colour, linestyle=":", marker="^")),
         "test": ([r["test_acc"] for r in curve], dict(color=colour, marker="s")),
-    }, f"Critical layer, {arch_label({'model': report['model'], 'git_revision': result.get('git_revision')})}: "
+    }, f"Critical layer, {arch_label({'model': report['model'], 'git_revision': result.git_revision})}: "
        + (f"stage {report['criterion']['critical_layer']}" if report["criterion"]["fired"]
           else "criterion did not fire"))
     if (run_dir / "config.yaml").is_file():  # the W&B run's project and names are in it
