@@ -64,7 +64,7 @@ def test_lightning_load_from_checkpoint_rebuilds_a_stage_and_an_e2e_module(finis
     loaded = lwt.load_run(greedy.run_dir)
     x, _ = held_out(loaded)
     stage = StageModule.load_from_checkpoint(Path(greedy.run_dir) / "checkpoints" / "stage2" / "last.ckpt")
-    assert stage.stage == 1 and stage.hparams["num_classes"] == 10 and stage.optim_cfg == loaded.cfg.optim
+    assert stage.stage == 2 and stage.hparams["num_classes"] == 10 and stage.optim_cfg == loaded.cfg.optim
     with torch.no_grad():
         assert torch.equal(stage.eval()(x), loaded.classifier()(x))  # the stage's readout = the final network
     loaded = lwt.load_run(e2e.run_dir)

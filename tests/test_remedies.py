@@ -65,7 +65,7 @@ def test_layerwise_lr_and_weight_decay_land_in_greedy_and_e2e_param_groups(tiny)
     cfg, dm, net = setup(tiny, f"optim.stage_lr_mult={MULTS}", f"optim.stage_weight_decay={DECAYS}")
     lr = cfg.optim.lr
     for k in range(net.num_blocks):  # greedy stage k+1: its one group at lr * mult_k, decay_k
-        (opt,) = optimizers(StageModule(net, k, cfg.optim, dm.num_classes, max_epochs=1))
+        (opt,) = optimizers(StageModule(net, k + 1, cfg.optim, dm.num_classes, max_epochs=1))
         (group,) = opt.param_groups
         assert group["lr"] == pytest.approx(lr * MULTS[k]) and group["weight_decay"] == DECAYS[k]
     # E2E: every block's parameters at its own multiplier; classifier and readout heads at the last block's
@@ -80,9 +80,9 @@ def test_layerwise_lr_and_weight_decay_land_in_greedy_and_e2e_param_groups(tiny)
     assert not any(id(p) in groups for p in net.aux_heads[-1].parameters())  # unused in E2E, as before
     # the geometric rule: lr_k = lr * gamma^(K-k), 1-based k, K = 4 blocks
     cfg = load_config(GREEDY, tiny + ["model.width=16", "optim.stage_lr_gamma=0.5"])
-    for k in range(4):
+    for k in range(1, 5):
         (opt,) = optimizers(StageModule(net, k, cfg.optim, dm.num_classes, max_epochs=1))
-        assert opt.param_groups[0]["lr"] == pytest.approx(lr * 0.5 ** (3 - k))
+        assert opt.param_groups[0]["lr"] == pytest.approx(lr * 0.5 ** (4 - k))
 
 
 def test_per_block_lists_must_match_the_network(tiny):
@@ -101,7 +101,7 @@ def test_dgl_no_gradient_reaches_an_earlier_block(tiny):
     opts = optimizers(module)  # one optimizer per stage, holding exactly that stage's block and head
     assert len(opts) == 4
     for k, opt in enumerate(opts):
-        assert {id(p) for g in opt.param_groups for p in g["params"]} == {id(p) for p in module.stage_parameters(k)}
+        assert {id(p) for g in opt.param_groups for p in g["params"]} == {id(p) for p in module.stage_parameters(k + 1)}
         assert opt.param_groups[0]["lr"] == pytest.approx(cfg.optim.lr * MULTS[k])
     x, y = next(iter(dm.train_dataloader()))
     x = dm.preprocess(x, train=True)
@@ -191,7 +191,7 @@ def test_per_stage_epochs_and_weight_decay_apply(tiny):
 
 def test_stage_dropout_acts_on_the_block_being_trained_only(tiny):
     cfg, dm, net = setup(tiny, "model.stage_dropout=[0.5, 0.5, 0.0, 0.0]")
-    module = StageModule(net, 1, cfg.optim, dm.num_classes, max_epochs=1)  # trains block 2 on frozen block 1
+    module = StageModule(net, 2, cfg.optim, dm.num_classes, max_epochs=1)  # trains block 2 on frozen block 1
     module.train()
     x = dm.preprocess(dm.train_set.x[:64], train=False)
     with torch.no_grad():

@@ -140,9 +140,9 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, curri
     curriculum.start_stage(stage)
     L.seed_everything(stage_seed(cfg.seed, stage), workers=True, verbose=False)
     budget = cfg.stage_epochs(stage)  # curriculum.stage_epochs[stage-1], else epochs_per_stage
-    module = StageModule(net, stage - 1, cfg.optim, dm.num_classes, budget).use_speed_options(cfg.trainer)
-    if cache_wanted(cfg.trainer, stage - 1):  # the frozen prefix's output, computed once for this stage
-        dm = PrefixCache(dm, net, stage - 1, cfg.trainer, augment=cfg.data.augment, carry=carry)
+    module = StageModule(net, stage, cfg.optim, dm.num_classes, budget).use_speed_options(cfg.trainer)
+    if cache_wanted(cfg.trainer, stage):  # the frozen prefix's output, computed once for this stage
+        dm = PrefixCache(dm, net, stage, cfg.trainer, augment=cfg.data.augment, carry=carry)
     carry.clear()
     (row,) = fit_and_test(cfg, module, dm, run_dir, loggers, [curriculum], budget, Phase("stage", stage), {stage: ""})
     row.stop_reason = curriculum.stop_reason[stage]
