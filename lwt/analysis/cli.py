@@ -150,19 +150,15 @@ def add_parsers(sub) -> None:
     from lwt.analysis.wandb_log import add_wandb_flag
     from lwt.progress import add_quiet_flag
 
-    p = sub.add_parser("gap", help="per-layer train (un-augmented) / val / test accuracy and gap of a finished run")
-    p.add_argument("run_dir", help="a finished run directory (holds result.json and model.pt)")
-    p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
-    add_wandb_flag(p)
-    add_quiet_flag(p)
-    p.set_defaults(func=cmd_gap)
-
-    p = sub.add_parser("probe", help="linear probes on the frozen output of every block of a finished run")
-    p.add_argument("run_dir", help="a finished run directory (holds result.json and model.pt)")
-    p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
-    add_wandb_flag(p)
-    add_quiet_flag(p)
-    p.set_defaults(func=cmd_probe)
+    for name, func, what in (
+            ("gap", cmd_gap, "per-layer train (un-augmented) / val / test accuracy and gap of a finished run"),
+            ("probe", cmd_probe, "linear probes on the frozen output of every block of a finished run")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("run_dir", help="a finished run directory (holds result.json and model.pt)")
+        p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+        add_wandb_flag(p)
+        add_quiet_flag(p)
+        p.set_defaults(func=func)
 
     p = sub.add_parser("cka", help="linear CKA between every block of two finished runs, with a heatmap")
     p.add_argument("run_a", help="first run directory (rows; the JSON and figure are written here, and logged "

@@ -57,11 +57,17 @@ def load_datamodule(cfg: Config):
     return dm
 
 
-def load_network(run: FinishedRun, dm) -> StagedNet:
-    """The trained network of ``run`` (blocks, classifier, auxiliary heads), on the CPU, in eval mode."""
+def load_network(run: FinishedRun, dm=None) -> StagedNet:
+    """The trained network of ``run`` (blocks, classifier, auxiliary heads), on the CPU, in eval mode. Its shape
+    is result.json's (``num_classes``, ``input_shape``); runs written before those were recorded read it from
+    ``dm`` or the dataset (which must then be under ``data.root``)."""
     from lwt.models import build_model
 
-    net = build_model(run.cfg.model, dm.num_classes, dm.input_shape)
+    shape = run.result.num_classes, run.result.input_shape
+    if None in shape:
+        dm = dm or load_datamodule(run.cfg)
+        shape = dm.num_classes, dm.input_shape
+    net = build_model(run.cfg.model, shape[0], tuple(shape[1]))
     path = run.run_dir / "model.pt"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
