@@ -8,8 +8,9 @@ Every effect is a difference paired by seed (seed s of side A minus seed s of si
 initial weights), summarised by its mean and 95 % Student-t interval (lwt.stats). The rule, applied by
 ``verdict`` and printed in the document:
 - *not tested*: the table is missing, has fewer than ``MIN_N`` paired seeds, or its runs do not meet the
-  protocol of docs/protocol.md (every greedy run ``curriculum.stage_end=plateau``; every run on the full
-  test set, ``data.test_subset`` unset) -- a pre-protocol table cannot decide anything;
+  protocol of docs/protocol.md (every run on the full test set, ``data.test_subset`` unset; every greedy
+  stage trained for its whole annealed budget, ``curriculum.stage_end=fixed``, of at least ``MIN_EPOCHS``
+  epochs) -- a pre-protocol table cannot decide anything;
 - *supported*: the interval excludes 0 in the claimed direction;
 - *not supported*: the interval excludes 0 in the other direction, or lies inside +-``EQUIV`` (an effect
   too small to matter, shown with confidence);
@@ -31,6 +32,9 @@ from lwt.stats import summarize
 
 MIN_N = 3
 EQUIV = 0.01  # accuracy fraction: 1 point
+# A plateau stop ends a stage before its step/cosine schedule (scaled to the epoch bound) has annealed, so the
+# protocol trains fixed, annealed budgets; the CPU tables from before the protocol had 1-3 epochs per stage.
+MIN_EPOCHS = 10
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ CLAIMS = [
     Claim("K", "Belilovsky's ranking on their networks: k=3 >= k=2 >= k=1 (tested: k=3 - k=1 > 0)",
           "belilovsky_cifar10_cpu", "test acc k=3 net - k=1 net, last stage", ("dataset",),
           _model("belilovsky_k3"), _model("belilovsky_k1"), "final_test_acc", "final_test_acc",
-          "paper_figures/fig1_accuracy_vs_depth.png",
+          "paper_figures/fig1_depth.png",
           "lwt sweep experiments/sweeps/belilovsky_cifar10.yaml --variant cpu && "
           "lwt results runs/ --sweep belilovsky_cifar10_cpu --out results/belilovsky_cifar10_cpu.csv"),
     Claim("C1", "the greedy-E2E gap depends on the architecture (E2E - greedy > 0 per architecture)",
@@ -69,17 +73,19 @@ CLAIMS = [
           "paper_figures/fig2_gap.png",
           "lwt sweep experiments/sweeps/gap.yaml --variant cpu && "
           "lwt results runs/ --sweep gap_cpu --out results/gap_cpu.csv"),
+    # C2 and C3 are read from the same runs: an 8-stage network at several sizes and aux depths
     Claim("C2", "greedy saturates after a critical layer while E2E keeps gaining (E2E - greedy > 0, >= 8 stages)",
-          "critical_layer_cpu", "test acc E2E - greedy, last stage", ("model", "dataset"),
+          "early_overfitting_cpu", "test acc E2E - greedy, last stage",
+          ("model", "dataset", "data.train_subset", "model.aux.k"),
           _mode("e2e"), _mode("greedy"), "final_test_acc", "final_test_acc",
-          "paper_figures/fig4_critical_layer.png",
-          "lwt sweep experiments/sweeps/critical_layer.yaml --variant cpu && "
-          "lwt results runs/ --sweep critical_layer_cpu --out results/critical_layer_cpu.csv"),
+          "paper_figures/fig4_critical.png",
+          "lwt sweep experiments/sweeps/early_overfitting.yaml --variant cpu && "
+          "lwt results runs/ --sweep early_overfitting_cpu --out results/early_overfitting_cpu.csv"),
     Claim("C3", "early layers overfit: block 1's un-augmented train - test gap is larger for greedy than E2E",
           "early_overfitting_cpu", "gap at depth 1 (train - test), greedy - E2E",
           ("model", "dataset", "data.train_subset", "model.aux.k"),
           _mode("greedy"), _mode("e2e"), "gap_depth1", "gap_depth1",
-          "paper_figures/fig3_per_layer.png",
+          "paper_figures/fig3_overfitting.png",
           "lwt sweep experiments/sweeps/early_overfitting.yaml --variant cpu && "
           "lwt results runs/ --sweep early_overfitting_cpu --out results/early_overfitting_cpu.csv"),
     Claim("C4", "remedies for the early layers raise greedy accuracy (remedy - plain greedy > 0)",
@@ -125,10 +131,15 @@ def meets_protocol(archive: Path) -> str | None:
         except (ValueError, KeyError, TypeError):
             raise LwtError(
                 f"{archive}: a line is not a run record {{\"config\": ...}} as `lwt results` writes") from None
-        if cfg.get("mode") in ("greedy", None) and cfg.get("curriculum.stage_end") != "plateau":
-            return "pre-protocol: greedy stages not trained to a plateau"
         if cfg.get("data.test_subset") is not None:
             return "pre-protocol: test subset, not the full test set"
+        if cfg.get("mode") not in ("greedy", None):
+            continue
+        if cfg.get("curriculum.stage_end") != "fixed":
+            return "greedy stages stopped on a plateau, before their schedule annealed"
+        epochs = cfg.get("curriculum.stage_epochs") or [cfg.get("curriculum.epochs_per_stage") or 0]
+        if min(epochs) < MIN_EPOCHS:
+            return f"pre-protocol: greedy stages of fewer than {MIN_EPOCHS} epochs"
     return None
 
 
@@ -194,7 +205,7 @@ def render(results: Path) -> str:
              "Effects are differences paired by seed, in accuracy points (%), with 95 % Student-t intervals.", "",
              "## The rule", "", *[ln.strip() for ln in __doc__.split("verdict`` and printed in the document:")[1]
                                   .split('"""')[0].strip().splitlines()],
-             f"(MIN_N = {MIN_N}; EQUIV = {100 * EQUIV:g} point.)", "",
+             f"(MIN_N = {MIN_N}; EQUIV = {100 * EQUIV:g} point; MIN_EPOCHS = {MIN_EPOCHS}.)", "",
              "## Summary", "", "| claim | verdict | table | figure | command |", "|---|---|---|---|---|"]
     detail = []
     for c in CLAIMS:

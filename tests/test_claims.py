@@ -10,14 +10,15 @@ from lwt.cli import main
 HEADER = "experiment,mode,model,dataset,seed,run_name,final_test_acc,best_val_acc,critical_layer\n"
 
 
-def _write(d, name, diffs, plateau=True, test_subset=None):
+def _write(d, name, diffs, stage_end="fixed", epochs=20, test_subset=None):
     """A gap table: per seed, greedy at 0.5 and E2E at 0.5 + diff (E2E - greedy = diff)."""
     lines, archive = [HEADER], []
     for seed, diff in enumerate(diffs):
         for mode, acc in (("greedy", 0.5), ("e2e", 0.5 + diff)):
             lines.append(f"net_{mode},{mode},net,cifar10,{seed},r{seed},{acc},{acc},\n")
             archive.append(json.dumps({"config": {"mode": mode, "seed": seed, "data.test_subset": test_subset,
-                                                  "curriculum.stage_end": "plateau" if plateau else "fixed"}}))
+                                                  "curriculum.stage_end": stage_end,
+                                                  "curriculum.epochs_per_stage": epochs}}))
     (d / f"{name}.csv").write_text("".join(lines))
     (d / f"{name}_runs.jsonl").write_text("\n".join(archive) + "\n")
 
@@ -28,7 +29,8 @@ def _write(d, name, diffs, plateau=True, test_subset=None):
     ([0.001, -0.001, 0.0005], {}, "not supported"),     # inside +-1 point with confidence
     ([0.10, -0.08, 0.02], {}, "inconclusive"),
     ([0.10, 0.12], {}, "not tested"),                     # n < 3
-    ([0.10, 0.12, 0.11], {"plateau": False}, "not tested"),   # pre-protocol
+    ([0.10, 0.12, 0.11], {"stage_end": "plateau"}, "not tested"),   # stopped before the schedule annealed
+    ([0.10, 0.12, 0.11], {"epochs": 3}, "not tested"),                # pre-protocol budget
     ([0.10, 0.12, 0.11], {"test_subset": 2000}, "not tested"),
 ])
 def test_rule_on_gap_tables(tmp_path, diffs, kw, expected):

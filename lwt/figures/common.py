@@ -132,6 +132,26 @@ def group(rows: list[dict], *keys: str) -> dict[tuple, list[dict]]:
     return out
 
 
+CELL_KEYS = ("data.train_subset", "model.aux.k")  # split into panels where a table varies them
+
+
+def panel_groups(rows: list[dict]) -> tuple[list[str], dict[tuple, list[dict]]]:
+    """Rows grouped into panels: by architecture, and by training-set size and auxiliary depth k where the
+    table holds more than one of them (a panel never mixes runs of different cells)."""
+    keys = ["model", *[k for k in CELL_KEYS if len({r.get(k) for r in rows}) > 1]]
+    return keys, group(rows, *keys)
+
+
+def panel_title(row: dict, keys: list[str]) -> str:
+    """"simple CNN, 1,000 train images, aux k=2": the architecture, then the cell's varying axes."""
+    parts = [arch_label(row)]
+    if "data.train_subset" in keys and row.get("data.train_subset") is not None:
+        parts.append(f"{int(float(row['data.train_subset'])):,} train images")
+    if "model.aux.k" in keys and row.get("model.aux.k") is not None:
+        parts.append(f"aux k={int(float(row['model.aux.k']))}")
+    return ", ".join(parts)
+
+
 @functools.lru_cache(maxsize=64)
 def _predates(revision: str, commit: str) -> bool | None:
     """Whether ``revision`` is an ancestor of ``commit`` (and not it), in the checkout lwt runs from; None when

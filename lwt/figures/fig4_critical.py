@@ -6,9 +6,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import CI_NOTE, DEPTH_LABEL, MODES, arch_label, figure_legend, group, mode_curves, panels, save
+from lwt.figures.common import (
+    CI_NOTE,
+    DEPTH_LABEL,
+    MODES,
+    figure_legend,
+    mode_curves,
+    panel_groups,
+    panel_title,
+    panels,
+    save,
+)
 
-TABLES = ["critical_layer.csv", "critical_layer_cpu.csv"]
+TABLES = ["critical_layer.csv", "early_overfitting_cpu.csv"]  # on CPU, C2 is read from C3's 8-stage runs
 SWEEP = "critical_layer"
 
 
@@ -17,9 +27,9 @@ def _depth(value) -> str:
 
 
 def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
-    models = group(rows, "model")
-    fig, axes = panels(len(models), per_row=3, height_in=1.9)
-    for ax, ((_model,), members) in zip(axes, models.items()):
+    keys, groups = panel_groups(rows)
+    fig, axes = panels(len(groups), per_row=3, height_in=1.9)
+    for ax, members in zip(axes, groups.values()):
         mode_curves(ax, members)
         greedy = [r for r in members if r["mode"] == "greedy"]
         fired = [r for r in greedy if r.get("critical_layer")]
@@ -29,7 +39,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
                    linewidths=0.4, zorder=4, label="critical layer (one star per seed)" if fired else None)
         per_seed = ", ".join(_depth(r.get("critical_layer")) for r in greedy)
         note = f"critical layer per seed: {per_seed}" if fired else "criterion did not fire"
-        ax.set_title(f"{arch_label(members[0])}\n{note}")
+        ax.set_title(f"{panel_title(members[0], keys)}\n{note}")
         ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("test accuracy (%)")
     figure_legend(fig, axes)
