@@ -1,32 +1,23 @@
-"""Run directories -> tables: ``lwt results runs/ [--sweep NAME] [--out results/NAME.csv]``.
+"""Run directories -> tables: ``lwt results runs/ [--sweep NAME] [--out results/NAME.csv] [--update]``.
 
-Every ``result.json`` under the folder (with the ``config.yaml`` beside it) becomes one row: experiment,
-mode, model, dataset, the config keys whose values differ between the runs found, seed, the metrics,
-per-stage test accuracy (``test_acc_stage{k}``), per-depth un-augmented train accuracy and train - test
-gap when the run measured them (``train_acc_depth{k}``, ``gap_depth{k}``; analysis.per_layer), seconds
-and git revision. The metrics, named as in result.json:
+``NAME.csv``, a row per ``result.json`` found (with the ``config.yaml`` beside it): experiment, mode, model,
+dataset, the identity keys whose values differ between the runs, seed, the metrics, ``test_acc_stage{k}`` and,
+when the run measured them (analysis.per_layer), ``train_acc_depth{k}`` and ``gap_depth{k}``, seconds and git
+revision. The metrics are ``lwt.result.RunResult``'s, named and defined there (``final_test_acc``,
+``selected_depth``, ``selected_test_acc``, ``ensemble_test_acc``), with ``best_val_acc`` (the best over the
+stages) and ``critical_layer`` (where the criterion fired). A metric a run predates is an empty cell (missing,
+never zero); a table with no run that has it has no such column.
 
-- ``final_test_acc``: the network the run ends with: greedy/DGL after the last stage (or after
-  fine-tuning), E2E its classifier. ``best_val_acc``: the best validation accuracy over the stages/depths.
-- ``selected_depth`` / ``selected_test_acc``: the depth with the best validation accuracy (1-based) and
-  the test accuracy there; ``ensemble_test_acc``: greedy's ensemble of every stage's aux head. Runs written
-  before these existed lack them: the cells are empty (missing, never zero) and a table with no such run
-  has no such column.
-- ``critical_layer``: where the curriculum's criterion fired.
+``NAME_mean.csv``, a row per group of runs that differ only by seed: for each continuous metric ``M``,
+``M_mean``, ``M_std`` (sample SD), ``M_n`` (runs that have it) and ``M_ci95_lo`` / ``M_ci95_hi``, the 95 %
+Student-t interval over seeds (lwt.stats); with one run, SD and interval are empty, never made up. Depths
+(``critical_layer``, ``selected_depth``) are listed per seed, never averaged: ``critical_layer_per_seed`` is
+``"4, 1, -"`` in the order of the ``seeds`` column (``-``: none). ``NAME_paired.csv``: E2E minus greedy by seed
+(lwt.paired). The printed Markdown shows accuracies in % as mean ± 95 % half-width, and the paired table.
 
-Runs that differ only by seed form a group (``NAME_mean.csv``, one row per group): for each continuous
-metric ``M``, ``M_mean``, ``M_std`` (sample SD), ``M_n`` (runs that have it) and ``M_ci95_lo`` /
-``M_ci95_hi``, the 95 % Student-t interval over seeds (mean ± t_{0.975, n-1} SD / sqrt(n); lwt.stats);
-with one run, SD and interval are empty, never made up. Depths are discrete: ``critical_layer`` and
-``selected_depth`` are listed per seed (``critical_layer_per_seed``: ``"4, 1, -"`` in the order of the
-``seeds`` column; ``-``: none), never averaged. ``NAME_paired.csv`` (lwt.paired) holds E2E minus greedy
-by seed. The printed Markdown shows accuracies in % as mean ± 95 % half-width, and the paired table.
-
-Beside them, ``NAME_runs.jsonl`` archives what the tables were computed from: each run's ``result.json``
-and flat config, one line per run (a few KB each, so it can be committed with the tables). Run folders
-hold checkpoints and rarely outlive the machine that trained them; with ``--update`` the tables are
-computed from the archive with the runs found on disk added or replacing the archived run of the same
-sweep, experiment and run name, so a sweep can be completed or partly rerun on another machine.
+``NAME_runs.jsonl`` archives each run's ``result.json`` and flat config, a line per run (committed with the
+tables; run folders rarely outlive their machine); ``--update`` computes the tables from it, a run found on disk
+added or replacing the archived one of the same sweep, experiment and run name.
 """
 
 from __future__ import annotations
@@ -77,10 +68,6 @@ def run_key(run: dict) -> tuple:
     """Identifies a run across machines: (sweep, experiment, run name), not its folder."""
     res, cfg = run["result"], run["config"]
     return res.sweep or cfg.get("sweep"), res.experiment or cfg.get("experiment"), res.run_name or run["dir"].name
-
-
-def archive_path(out: Path) -> Path:
-    return out.with_name(f"{out.stem}_runs.jsonl")
 
 
 def write_archive(path: Path, runs: list[dict]) -> None:
@@ -253,7 +240,7 @@ def to_markdown(columns: list[str], rows: list[dict]) -> str:
 
 def cmd_results(args) -> int:
     out = Path(args.out or f"results/{args.sweep or Path(args.dir).resolve().name}.csv")
-    archive = archive_path(out)
+    archive = out.with_name(f"{out.stem}_runs.jsonl")
     archived = read_archive(archive) if args.update else []
     found = find_runs(Path(args.dir), args.sweep)
     if not found and not archived:

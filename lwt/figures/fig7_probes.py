@@ -11,11 +11,11 @@ from lwt.figures.common import (
     arch_label,
     errorband,
     figure_legend,
-    mean_ci,
     model_name,
     panels,
     read_reports,
     save,
+    summarize,
 )
 
 FOLDER = "probes"  # results/probes/*.json, copied from the run directories `lwt probe` wrote them into
@@ -34,9 +34,9 @@ def make(reports: list[dict], out_dir: Path, source: str) -> list[Path]:
             depths = [row["depth"] for row in r["rows"]]
             label = MODES[r["mode"]]["label"]
             # one run per report: a curve without an interval
-            errorband(ax, depths, [mean_ci([100 * row["test_acc"]]) for row in r["rows"]], r["mode"],
+            errorband(ax, depths, [summarize([100 * row["test_acc"]]) for row in r["rows"]], r["mode"],
                       label=f"{label}: probe test")
-            errorband(ax, depths, [mean_ci([100 * row["train_acc"]]) for row in r["rows"]], r["mode"],
+            errorband(ax, depths, [summarize([100 * row["train_acc"]]) for row in r["rows"]], r["mode"],
                       linestyle="--", label=f"{label}: probe train")
         ax.set_title(f"{arch_label(mine[0])}, {mine[0]['protocol']['train_images']:,} train images")
         ax.set_xlabel(DEPTH_LABEL)
