@@ -12,6 +12,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 from lwt.result import RunResult  # noqa: E402
 
 
+def _save(fig, out_stem: Path, undated: bool = False) -> list[Path]:
+    """``out_stem.png`` and ``.pdf`` (``undated``: no CreationDate in the PDF); the figure is closed. Run names hold
+    dots (lr-0.1), so the suffixes are appended, not swapped in with with_suffix."""
+    stem = out_stem.with_suffix("") if out_stem.suffix.lower() in (".png", ".pdf") else out_stem
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.parent / f"{stem.name}.png", stem.parent / f"{stem.name}.pdf"]
+    for p in paths:
+        fig.savefig(p, metadata={"CreationDate": None} if undated and p.suffix == ".pdf" else None)
+    plt.close(fig)
+    return paths
+
+
 def depth_figure(results: list[RunResult], out_stem: Path, title: str | None = None) -> list[Path]:
     """Test accuracy vs depth, one line per result (greedy: after each stage; E2E: per-block readouts).
 
@@ -33,12 +45,7 @@ def depth_figure(results: list[RunResult], out_stem: Path, title: str | None = N
     if title:
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
-    out_stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out_stem.with_suffix(".png"), out_stem.with_suffix(".pdf")]
-    for p in paths:
-        fig.savefig(p)
-    plt.close(fig)
-    return paths
+    return _save(fig, out_stem)
 
 
 def cka_heatmap(matrix: list[list[float]], depths_a: list[int], depths_b: list[int], out_stem: Path,
@@ -52,14 +59,7 @@ def cka_heatmap(matrix: list[list[float]], depths_a: list[int], depths_b: list[i
     if title:
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
-    # run names hold dots (lr-0.1), so the suffixes are appended, not swapped in with with_suffix
-    stem = out_stem.with_suffix("") if out_stem.suffix.lower() in (".png", ".pdf") else out_stem
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.parent / f"{stem.name}.png", stem.parent / f"{stem.name}.pdf"]
-    for p in paths:
-        fig.savefig(p)
-    plt.close(fig)
-    return paths
+    return _save(fig, out_stem)
 
 
 def draw_cka(ax, matrix: list[list[float]], depths_a: list[int], depths_b: list[int], fontsize: float = 6,
@@ -102,9 +102,4 @@ def depth_series_figure(depths: list[int], series: dict[str, tuple[list[float | 
             ax.set_title(title)
         legend_outside(ax)
         fig.tight_layout()
-        stem = out_stem.with_suffix("") if out_stem.suffix.lower() in (".png", ".pdf") else out_stem
-        paths = [stem.parent / f"{stem.name}.png", stem.parent / f"{stem.name}.pdf"]
-        for p in paths:
-            fig.savefig(p, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
-        plt.close(fig)
-    return paths
+        return _save(fig, out_stem, undated=True)
