@@ -70,14 +70,6 @@ def per_layer_accuracy(net: StagedNet, dm, mode: str, depths: list[int], acfg: A
                      ensemble_val_acc=out["val"][1].get(d), ensemble_test_acc=out["test"][1].get(d)) for d in depths]
 
 
-def ensemble_test_accuracy(net: StagedNet, dm, mode: str, depths: list[int], device: torch.device,
-                           batch_size: int = 500, precision: str = "32-true") -> dict[int, float]:
-    """The ensemble's test accuracy at each depth (empty for e2e), when the per-layer analysis is off."""
-    with evaluating(net, device), autocast(precision, device):
-        return readout_accuracy(net, mode, depths, dm.test_set.x, dm.test_set.y, dm.preprocess, batch_size,
-                                device)[1]
-
-
 def gap_table(rows: list[dict], title: str | None = None) -> str:
     return format_table(rows, COLUMNS, title)
 
@@ -109,9 +101,11 @@ def record_depth_choice(result: RunResult, cfg, net: StagedNet, dm) -> None:
         return
     if result.per_layer:
         ens = {r.depth: r.ensemble_test_acc for r in result.per_layer}
-    else:
-        ens = ensemble_test_accuracy(net, dm, cfg.mode, result.depths, pick_device(cfg.trainer.accelerator),
-                                     cfg.data.eval_batch_size, resolve_precision(cfg.trainer))
+    else:  # the per-layer analysis is off: the ensemble's test accuracy alone
+        device = pick_device(cfg.trainer.accelerator)
+        with evaluating(net, device), autocast(resolve_precision(cfg.trainer), device):
+            ens = readout_accuracy(net, cfg.mode, result.depths, dm.test_set.x, dm.test_set.y, dm.preprocess,
+                                   cfg.data.eval_batch_size, device)[1]
     for row in result.stages:
         row.ensemble_test_acc = ens[row.depth]
     result.ensemble_test_acc = ens[result.last.depth]

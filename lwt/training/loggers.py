@@ -7,7 +7,7 @@ mode that cannot reach the server falls back to offline with a warning: training
 Every row carries ``global_step`` and ``global_epoch`` (lwt/training/axes.py), W&B's x-axis, so a greedy
 curriculum's stages follow each other on one axis; Lightning's per-phase ``trainer/global_step`` is kept. A greedy
 run's ``test/acc`` and ``test/loss`` (logged once per stage) are plotted against ``stage``, and the per-depth
-series of ``log_depth_curve`` against ``depth``.
+series of ``log_run_end`` against ``depth``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
 from lwt.config import Config, flatten, to_dict
-from lwt.result import RunResult, StageRow
+from lwt.result import RunResult
 from lwt.rundir import atomic_write_text
 from lwt.training.axes import attach_clock
 
@@ -135,20 +135,11 @@ class RunWandbLogger(WandbLogger):
         return run
 
 
-def log_depth_curve(loggers: list[Logger], rows: list[StageRow]) -> None:
-    """One W&B row per depth of ``result.stages`` (``depth``, ``depth/test_acc``, ...): with x = depth, greedy
-    and E2E runs of a group overlay as accuracy-vs-depth lines in one panel. Call before the run is finished."""
-    for logger in loggers:
-        if isinstance(logger, WandbLogger):
-            for row in rows:
-                logger.experiment.log({"depth": row.depth, **{
-                    f"depth/{k}": getattr(row, k) for k in DEPTH_KEYS if getattr(row, k) is not None}})
-
-
 def log_run_end(loggers: list[Logger], result: RunResult, run_dir: Path) -> None:
-    """W&B at the end of a run: the depth series, the ``stages`` table, the accuracy-vs-depth figure (also saved
-    as ``run_dir/depth_accuracy.png``), the summary; then the W&B run is finished. (``per_layer`` is logged by
-    analysis.gap.record_per_layer.)"""
+    """W&B at the end of a run: a row per depth (``depth``, ``depth/test_acc``, ...: with x = depth, greedy and E2E
+    runs of a group overlay as accuracy-vs-depth lines in one panel), the ``stages`` table, the accuracy-vs-depth
+    figure (also saved as ``run_dir/depth_accuracy.png``), the summary; then the W&B run is finished.
+    (``per_layer`` is logged by analysis.gap.record_per_layer.)"""
     wandb_loggers = [lg for lg in loggers if isinstance(lg, WandbLogger)]
     if not wandb_loggers:
         return
@@ -157,12 +148,14 @@ def log_run_end(loggers: list[Logger], result: RunResult, run_dir: Path) -> None
     from lwt.figures.common import MODES, arch_label, dataset_label, method_of
     from lwt.plots import depth_figure
 
-    log_depth_curve(wandb_loggers, result.stages)  # W&B: accuracy vs depth, x = depth
     saved = result.to_json()  # the figures' labels read result.json's keys, as they read a table's row
     png = depth_figure([result], run_dir / "depth_accuracy",
                        title=f"{arch_label(saved)}, {dataset_label(saved)}, {MODES[method_of(saved)]['label']}")[0]
     rows = saved["stages"]
     for logger in wandb_loggers:
+        for row in result.stages:
+            logger.experiment.log({"depth": row.depth, **{
+                f"depth/{k}": getattr(row, k) for k in DEPTH_KEYS if getattr(row, k) is not None}})
         logger.log_table("stages", columns=list(rows[0]), data=[list(r.values()) for r in rows])
         logger.experiment.log({"figures/depth_accuracy": wandb.Image(str(png))})
         logger.experiment.summary.update({k: saved[k] for k in (

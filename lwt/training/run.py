@@ -63,22 +63,18 @@ def make_trainer(cfg: Config, run_dir: RunDir, loggers, callbacks, max_epochs: i
     stages = next((c.num_stages for c in callbacks if isinstance(c, Curriculum)), None)
     title = str(phase) + (f"/{stages}" if stages else "")  # "stage 2/4", "end-to-end training"
     bar = [progress_bar(title)] if t.progress_bar else []  # Lightning refuses a bar when it is off
+    # logging.lr_monitor: `lr-SGD` per optimizer step (DGL: lr-SGD, lr-SGD-1, ... a stage each; param groups: /pg1)
+    lr = [LearningRateMonitor(logging_interval="step")] if cfg.logging.lr_monitor and loggers else []
     return L.Trainer(**{
         **dict(enable_model_summary=False, num_sanity_val_steps=0),  # lwt's defaults, which trainer.extra may change
         **(t.extra or {}),  # other Trainer arguments (lwt/plugins.py checked them when the config loaded)
     }, max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=resolve_precision(t), use_distributed_sampler=False,  # see batch_loader
-        logger=loggers, callbacks=[*callbacks, clock_of(loggers), *lr_monitor(cfg, loggers), *user_callbacks(cfg),
+        logger=loggers, callbacks=[*callbacks, clock_of(loggers), *lr, *user_callbacks(cfg),
                                    *bar, RunState(cfg.model, phase.name), guard, StopOnSignal(), ckpt],
         default_root_dir=str(run_dir), enable_progress_bar=t.progress_bar,
         log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic, plugins=[AtomicCheckpointIO()],
     )
-
-
-def lr_monitor(cfg: Config, loggers) -> list:
-    """Lightning's LearningRateMonitor (``logging.lr_monitor``): ``lr-SGD`` per optimizer step (DGL: ``lr-SGD``,
-    ``lr-SGD-1``, ... one per stage; per-block param groups: ``lr-SGD/pg1``, ...)."""
-    return [LearningRateMonitor(logging_interval="step")] if cfg.logging.lr_monitor and loggers else []
 
 
 def fit(cfg: Config, trainer: L.Trainer, module: L.LightningModule, dm, run_dir: RunDir, phase: Phase) -> None:
