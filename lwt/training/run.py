@@ -150,9 +150,11 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, curri
 
 
 def fit_and_test(cfg: Config, module, dm, run_dir: RunDir, loggers, callbacks: list, epochs: int, phase: Phase,
-                 depths: dict[int, str]) -> list[StageRow]:
+                 depths: dict[int, str] | None = None) -> list[StageRow]:
     """Fit ``phase`` (from its checkpoint, if a killed attempt left one), test it, and return one result row
-    per depth; ``depths``: each depth and the suffix of its logged metrics (none for a greedy stage)."""
+    per depth; ``depths``: each depth and the suffix of its logged metrics (none for a greedy stage); default:
+    every depth of ``module`` trained in this one Trainer (e2e, dgl, finetune), read out by ``module``."""
+    depths = depths or {d: f"_depth{d}" for d in module.depths}
     timer = EpochTimer()
     trainer = make_trainer(cfg, run_dir, loggers, [*callbacks, timer], epochs, phase)
     t0 = time.perf_counter()
@@ -178,7 +180,7 @@ def speed(timer: EpochTimer, images: int, test_seconds: float) -> dict:
 def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> list[StageRow]:
     epochs = cfg.e2e_epochs(net.num_blocks)
     module = EndToEndModule(net, cfg.optim, dm.num_classes, epochs).use_speed_options(cfg.trainer)
-    return train_joint(cfg, module, dm, run_dir, loggers, epochs, E2E)
+    return fit_and_test(cfg, module, dm, run_dir, loggers, [], epochs, E2E)
 
 
 def train_dgl(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> list[StageRow]:
@@ -186,7 +188,7 @@ def train_dgl(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> list
     stages = min(net.num_blocks, cfg.curriculum.max_stages or net.num_blocks)
     epochs = cfg.e2e_epochs(stages)
     module = DecoupledModule(net, cfg.optim, dm.num_classes, epochs, stages).use_speed_options(cfg.trainer)
-    return train_joint(cfg, module, dm, run_dir, loggers, epochs, DGL)
+    return fit_and_test(cfg, module, dm, run_dir, loggers, [], epochs, DGL)
 
 
 def finetune(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, rows: list[StageRow]) -> FineTune:
@@ -199,17 +201,12 @@ def finetune(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, rows: li
     L.seed_everything(stage_seed(cfg.seed, net.num_blocks + 1), workers=True, verbose=False)  # unlike any stage's
     module = EndToEndModule(net, optim, dm.num_classes, ft.epochs, depth=depth).use_speed_options(cfg.trainer)
     clock_of(loggers).begin(None, rows)  # after the greedy stages on global_step, without a `stage`
-    tuned = train_joint(cfg, module, dm, run_dir, loggers, ft.epochs, FINETUNE)
+    tuned = fit_and_test(cfg, module, dm, run_dir, loggers, [], ft.epochs, FINETUNE)
     before, after = rows[-1], tuned[-1]
     print(f"[lwt] fine-tune: test acc {before.test_acc:.4f} -> {after.test_acc:.4f}", flush=True)
     return FineTune(epochs=ft.epochs, lr=optim.lr, stage_lr_gamma=ft.stage_lr_gamma, depth=depth,
                     test_acc_before=before.test_acc, test_acc_after=after.test_acc, val_acc_before=before.val_acc,
                     val_acc_after=after.val_acc, train_acc_after=after.train_acc, seconds=after.seconds, depths=tuned)
-
-
-def train_joint(cfg: Config, module, dm, run_dir: RunDir, loggers, epochs: int, phase: Phase) -> list[StageRow]:
-    """All depths trained in one Trainer (e2e, dgl, finetune): one row per depth, read out by ``module``."""
-    return fit_and_test(cfg, module, dm, run_dir, loggers, [], epochs, phase, {d: f"_depth{d}" for d in module.depths})
 
 
 def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None,
