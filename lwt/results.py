@@ -90,12 +90,6 @@ def read_archive(path: Path) -> list[dict]:
     return runs
 
 
-def merge_runs(archived: list[dict], found: list[dict]) -> list[dict]:
-    """The found runs, and the archived runs whose key none of them has."""
-    replaced = {run_key(r) for r in found}
-    return [r for r in archived if run_key(r) not in replaced] + found
-
-
 def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
@@ -246,7 +240,8 @@ def cmd_results(args) -> int:
     if not found and not archived:
         raise LwtError(f"no finished runs (result.json) under {args.dir}"
                        + (f" for sweep '{args.sweep}'" if args.sweep else ""))
-    runs = merge_runs(archived, found)
+    replaced = {run_key(r) for r in found}  # a run found replaces the archived run with its key
+    runs = [r for r in archived if run_key(r) not in replaced] + found
     columns, rows = run_rows(runs)
     agg_columns, agg_rows = aggregate(columns, rows)
     from lwt.paired import paired_markdown, paired_table  # it builds on this module's groups
