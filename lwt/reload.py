@@ -1,15 +1,6 @@
-"""A finished run back in Python: ``lwt.load_run(run_dir)`` gives its trained network and its config.
-
-    run = lwt.load_run("runs/belilovsky_k2_greedy/seed0")
-    dm = run.datamodule()                     # the run's data (the same splits), set up
-    images = dm.preprocess(uint8_images, train=False)  # normalized as in training
-    logits = run.classifier()(images)         # (B, num_classes): the run's final network
-    logits = run.classifier(depth=2)(images)  # read out after block 2 (its auxiliary head)
-    run.net, run.cfg, run.result              # the StagedNet, the Config, result.json (lwt.result.RunResult)
-
-A stage, E2E or DGL checkpoint (``checkpoints/<phase>/last.ckpt``) also loads with Lightning's own
-``StageModule.load_from_checkpoint(path)`` (``EndToEndModule``, ``DecoupledModule``): its hyperparameters
-hold what builds the network again.
+"""A finished run back in Python: ``lwt.load_run(run_dir)`` gives its network, config and result (``net``, ``cfg``,
+``result``), its data (``datamodule()``) and its classifier at any trained depth (``classifier(depth)``).
+docs/lightning.md shows it in use, and how a phase's checkpoint loads with Lightning's ``load_from_checkpoint``.
 """
 
 from __future__ import annotations

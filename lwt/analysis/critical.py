@@ -1,12 +1,8 @@
-"""Critical-layer report of a greedy run, from its result.json alone (no data, no network).
-
-The thesis's claim is that layerwise training "quickly saturates after a certain critical layer". The
-report gives what is needed to check it on any run: the accuracy-vs-depth curve, the marginal gain of
-every stage over the one before (val and test), the stages that beat the best val accuracy so far by
-the threshold (``critical_min_gain``: fixed, or ``auto``, in standard errors), and where the curriculum's
-criterion fired (or that it did not, or was off).
-When the run measured ``per_layer`` accuracy, each row also carries the un-augmented train accuracy
-and the gap, so saturation and early-layer overfitting can be read side by side.
+"""Critical-layer report of a greedy run, from its result.json alone (no data, no network), to check the thesis's
+saturation claim on any run: the accuracy-vs-depth curve, each stage's marginal gain over the one before (val and
+test), the stages that beat the best val accuracy so far by the threshold (``critical_min_gain``: fixed, or ``auto``,
+in standard errors), where the criterion fired (or that it did not, or was off) and, when the run measured
+``per_layer``, the un-augmented train accuracy and gap, so saturation and early-layer overfitting read side by side.
 """
 
 from __future__ import annotations
