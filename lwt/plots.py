@@ -25,10 +25,7 @@ def _save(fig, out_stem: Path, undated: bool = False) -> list[Path]:
 
 
 def depth_figure(results: list[RunResult], out_stem: Path, title: str | None = None) -> list[Path]:
-    """Test accuracy vs depth, one line per result (greedy: after each stage; E2E: per-block readouts).
-
-    Writes ``out_stem.png`` and ``out_stem.pdf``; returns their paths.
-    """
+    """Test accuracy vs depth, a line per result (greedy: after each stage; E2E: per-block readouts); PNG + PDF."""
     from lwt.figures.common import DEPTH_LABEL, MODES, method_of
 
     fig, ax = plt.subplots(figsize=(3.4, 2.6), dpi=150)
@@ -84,9 +81,8 @@ def draw_cka(ax, matrix: list[list[float]], depths_a: list[int], depths_b: list[
 
 def depth_series_figure(depths: list[int], series: dict[str, tuple[list[float | None], dict]], out_stem: Path,
                         title: str | None = None, ylabel: str = "accuracy (%)") -> list[Path]:
-    """Several per-depth series of one run (label -> (values in [0, 1] or None, matplotlib line style)) as lines
-    in %, the x label the figures' (``DEPTH_LABEL``). ``lwt gap`` / ``probe`` / ``critical`` save theirs into the
-    run folder and attach it to the run's W&B page. Writes ``out_stem.png`` and ``.pdf``."""
+    """Per-depth series of one run (label -> (values in [0, 1] or None, matplotlib line style)) as lines in %, the
+    x label the figures' (``DEPTH_LABEL``): ``lwt gap`` / ``probe`` / ``critical``'s figures. PNG + PDF."""
     from lwt.figures.common import DEPTH_LABEL, STYLE, legend_outside
 
     with plt.rc_context(STYLE):

@@ -22,8 +22,7 @@ class TrainedRun(FinishedRun):
     net: StagedNet  # every block, the classifier and every auxiliary head, on the CPU, in eval mode
 
     @property
-    def depths(self) -> list[int]:
-        """The depths that were trained (a greedy curriculum may stop before the last block)."""
+    def depths(self) -> list[int]:  # RunResult.depths: the trained depths
         return self.result.depths
 
     def datamodule(self):

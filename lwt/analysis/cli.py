@@ -1,9 +1,6 @@
-"""``lwt gap | probe | cka | critical``: measurements on finished run directories.
-
-Each prints a table, writes its JSON (and a figure) into the (first) run directory, atomically, and attaches
-the table and figure to that run's W&B run (lwt/analysis/wandb_log.py; ``--wandb``). Long ones draw a progress
-bar on a terminal (``--quiet``: none). The parsers are added to the ``lwt`` command by ``add_parsers``; heavy
-imports wait until a command runs.
+"""``lwt gap | probe | cka | critical``: measurements on finished run directories. Each prints a table, writes its
+JSON and figure into the (first) run folder and attaches both to its W&B run (``--wandb``); long ones draw a progress
+bar (``--quiet``: none). ``add_parsers`` adds them to ``lwt``; heavy imports wait until a command runs.
 """
 
 from __future__ import annotations
@@ -36,12 +33,6 @@ def _figure(run_dir: Path, name: str, rows: list[dict], colour, series: dict[str
 TRAIN, VAL, TEST = dict(linestyle="--", marker="o"), dict(linestyle=":", marker="^"), dict(marker="s")
 
 
-def _start(args):
-    from lwt.progress import set_quiet
-
-    set_quiet(getattr(args, "quiet", False))
-
-
 def cmd_per_depth(args) -> int:
     """``lwt gap`` / ``lwt probe``: measure a finished run, print the table, write its JSON and figure into the
     run folder and attach both to the run's W&B run."""
@@ -50,8 +41,9 @@ def cmd_per_depth(args) -> int:
     from lwt.analysis.probes import probe_table, probes_of_run
     from lwt.analysis.wandb_log import attach
     from lwt.figures.common import MODES, arch_label
+    from lwt.progress import set_quiet
 
-    _start(args)
+    set_quiet(getattr(args, "quiet", False))
     run = open_run(args.run_dir, args.overrides)
     if args.command == "gap":
         report, name, what = gap_of_run(run), "gap", "Per-layer accuracy"
@@ -77,8 +69,9 @@ def cmd_cka(args) -> int:
     from lwt.analysis.wandb_log import attach
     from lwt.figures.common import MODES, arch_label
     from lwt.plots import cka_heatmap
+    from lwt.progress import set_quiet
 
-    _start(args)
+    set_quiet(getattr(args, "quiet", False))
     a, b = open_run(args.run_a, args.overrides), open_run(args.run_b)
     report = cka_of_runs(a, b)
     print(cka_table(report))

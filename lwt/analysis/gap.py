@@ -1,11 +1,9 @@
-"""Per-layer generalization gap: accuracy of each depth's readout on training images *without*
-augmentation, on validation and on test images, and the gap (train - test).
+"""Per-layer generalization gap: accuracy of each depth's readout on training images *without* augmentation, on
+validation and on test images, and the gap (train - test).
 
-The ``train_acc`` that training logs is a running accuracy over augmented batches while the weights
-move, so it understates how well a stage fits its training set; the early-layer-overfitting claim needs
-the fit measured on the images themselves, with the final weights. Greedy stage k is read out by its
-auxiliary head; an E2E network by its detached auxiliary readouts and, at the last depth, its
-classifier (``common.readout``). One forward pass per batch serves every depth.
+Training's ``train_acc`` is a running accuracy over augmented batches while the weights move, so it understates how
+well a stage fits its training set; the early-layer-overfitting claim needs the fit on the images themselves, with
+the final weights. Each depth is read out as ``common.readout`` says; one forward pass per batch serves every depth.
 """
 
 from __future__ import annotations

@@ -1,13 +1,10 @@
-"""The loggers every Trainer of a run shares: lwt's metrics.jsonl always, W&B unless disabled.
+"""The loggers every Trainer of a run shares: lwt's metrics.jsonl always, W&B unless disabled (docs/wandb.md).
 
-The W&B run id is kept in ``run_dir/wandb_id.txt``, so a resumed lwt run continues the same W&B run
-(online) or writes a second offline folder under the same id (``wandb sync`` both, in order). Online
-mode that cannot reach the server falls back to offline with a warning: training never waits on W&B.
-
-Every row carries ``global_step`` and ``global_epoch`` (lwt/training/axes.py), W&B's x-axis, so a greedy
-curriculum's stages follow each other on one axis; Lightning's per-phase ``trainer/global_step`` is kept. A greedy
-run's ``test/acc`` and ``test/loss`` (logged once per stage) are plotted against ``stage``, and the per-depth
-series of ``log_run_end`` against ``depth``.
+The W&B run id is kept in ``run_dir/wandb_id.txt``, so a resumed run continues its W&B run; online mode that
+cannot reach the server falls back to offline with a warning: training never waits on W&B. Every row carries
+the curriculum-wide ``global_step`` and ``global_epoch`` (lwt/training/axes.py), W&B's x-axis; a greedy run's
+``test/acc`` and ``test/loss`` are plotted against ``stage``, the per-depth series of ``log_run_end`` against
+``depth``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Continuing a killed run: which config it runs under, what it has finished, and which checkpoints fit.
 
-A run directory holds what a resume needs: ``config.yaml`` (authoritative), ``progress.json`` (the
-rows of finished greedy stages and the curriculum state after them, rewritten atomically after each
-stage) and ``checkpoints/<phase>/last.ckpt`` (the current phase, every
-``trainer.checkpoint_every_n_epochs`` epochs and at its end). See docs/reliability.md.
+What a resume reads (``config.yaml``, ``progress.json``, ``checkpoints/<phase>/last.ckpt``) is listed by
+lwt.rundir.RunDir and, with when each is written, in docs/reliability.md.
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
+from lwt.analysis.common import load_datamodule
 from lwt.analysis.gap import record_depth_choice, record_per_layer
 from lwt.compute import check_lightning_options, resolve_precision
 from lwt.config import Config, check_stage_lists
-from lwt.data import build_datamodule
 from lwt.errors import Interrupted
 from lwt.models import StagedNet, build_model
 from lwt.plugins import user_callbacks
@@ -226,9 +226,7 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
     main = is_main_process()
     if main:
         check_lightning_options(cfg.trainer)
-    dm = build_datamodule(cfg)
-    dm.prepare_data()
-    dm.setup("fit")  # missing or corrupt data fails here, before a run directory is made
+    dm = load_datamodule(cfg)  # set up: missing or corrupt data fails here, before a run directory is made
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape)  # a resume rebuilds it identically
     check_stage_lists(cfg, net.num_blocks)
