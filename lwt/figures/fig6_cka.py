@@ -1,5 +1,5 @@
-"""Figure 6: linear CKA between the blocks of a greedy and an E2E network of the same architecture, from the
-JSON reports `lwt cka` writes (one heatmap per report found, side by side, one colour scale)."""
+"""Figure 6: linear CKA between the blocks of two networks of the same architecture (greedy vs E2E, and two E2E
+seeds as the noise floor), from the JSON reports `lwt cka` writes (one heatmap per report, one colour scale)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def make(reports: list[dict], out_dir: Path, source: str) -> list[Path]:
         image = draw_cka(ax, r["cka"], r["depths_a"], r["depths_b"], fontsize=4.5, colorbar=False)
         ax.set_xlabel(f"{MODES[r['mode_b']]['label']}: block")
         ax.set_ylabel(f"{MODES[r['mode_a']]['label']}: block")
-        ax.set_title(f"{report_arch(r)}, {r['samples']:,} test images", fontsize=6)
+        floor = ", two seeds: noise floor" if r["mode_a"] == r["mode_b"] else ""
+        ax.set_title(f"{report_arch(r)}, {r['samples']:,} test images{floor}", fontsize=6)
     fig.colorbar(image, ax=list(axes[0]), fraction=0.03, pad=0.02, label="linear CKA")
-    fig.suptitle("Linear CKA between the blocks of a greedy and an end-to-end network", fontsize=7)
+    fig.suptitle("Linear CKA between the blocks of two networks of one architecture (axes: their methods)",
+                 fontsize=7)
     return save(fig, out_dir, "fig6_cka", source)

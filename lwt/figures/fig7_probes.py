@@ -1,11 +1,13 @@
 """Figure 7: linear-probe accuracy on every block's frozen output, greedy vs E2E, from the JSON reports
-`lwt probe` writes (one panel per architecture; probe test solid, probe train dashed)."""
+`lwt probe` writes: one panel per architecture and training-set size, the reports of one method there (its
+seeds) averaged with their 95 % t-interval, the seeds as dots; probe test solid, probe train dashed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from lwt.figures.common import (
+    CI_NOTE,
     DEPTH_LABEL,
     MODES,
     arch_label,
@@ -26,23 +28,27 @@ def load(results: Path) -> list[dict]:
 
 
 def make(reports: list[dict], out_dir: Path, source: str) -> list[Path]:
-    models = list(dict.fromkeys(model_name(r) for r in reports))
-    fig, axes = panels(len(models), width_in=3.4 * min(len(models), 2), per_row=2, height_in=2.0)
-    for ax, model in zip(axes, models):
-        mine = sorted((r for r in reports if model_name(r) == model), key=lambda r: list(MODES).index(r["mode"]))
-        for r in mine:
-            depths = [row["depth"] for row in r["rows"]]
-            label = MODES[r["mode"]]["label"]
-            # one run per report: a curve without an interval
-            errorband(ax, depths, [summarize([100 * row["test_acc"]]) for row in r["rows"]], r["mode"],
-                      label=f"{label}: probe test")
-            errorband(ax, depths, [summarize([100 * row["train_acc"]]) for row in r["rows"]], r["mode"],
-                      linestyle="--", label=f"{label}: probe train")
+    cells: dict[tuple, list[dict]] = {}
+    for r in reports:
+        cells.setdefault((model_name(r), r["protocol"]["train_images"]), []).append(r)
+    fig, axes = panels(len(cells), width_in=3.4 * min(len(cells), 2), per_row=2, height_in=2.0)
+    counts = set()
+    for ax, mine in zip(axes, cells.values()):
+        for mode in (m for m in MODES if any(r["mode"] == m for r in mine)):
+            seeds = [r for r in mine if r["mode"] == mode]
+            counts.add(len(seeds))
+            depths = sorted({row["depth"] for r in seeds for row in r["rows"]})
+            for metric, linestyle, what in (("test_acc", "-", "probe test"), ("train_acc", "--", "probe train")):
+                per_depth = [[100 * row[metric] for r in seeds for row in r["rows"] if row["depth"] == d]
+                             for d in depths]
+                errorband(ax, depths, [summarize(xs) for xs in per_depth], mode, linestyle=linestyle,
+                          label=f"{MODES[mode]['label']}: {what}", seeds=per_depth)
         ax.set_title(f"{arch_label(mine[0])}, {mine[0]['protocol']['train_images']:,} train images")
         ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("probe accuracy (%)")
     pools = sorted({r["protocol"]["pool"] for r in reports})
+    n = "/".join(str(c) for c in sorted(counts))
     figure_legend(fig, axes, ncol=2)
     fig.suptitle(f"Linear probes on each block's frozen output, {'/'.join(f'{p}x{p}' for p in pools)}-pooled "
-                 "(one run per curve: no interval)", fontsize=7)
+                 f"(n = {n} runs per curve; {CI_NOTE})", fontsize=7)
     return save(fig, out_dir, "fig7_probes", source)
