@@ -49,6 +49,6 @@ def make(reports: list[dict], out_dir: Path, source: str) -> list[Path]:
     pools = sorted({r["protocol"]["pool"] for r in reports})
     n = "/".join(str(c) for c in sorted(counts))
     figure_legend(fig, axes, ncol=2)
-    fig.suptitle(f"Linear probes on each block's frozen output, {'/'.join(f'{p}x{p}' for p in pools)}-pooled "
-                 f"(n = {n} runs per curve; {CI_NOTE})", fontsize=7)
+    fig.suptitle(f"Linear probes on each block's frozen output, {'/'.join(f'{p}x{p}' for p in pools)}-pooled\n"
+                 f"n = {n} runs per curve; {CI_NOTE}", fontsize=7)
     return save(fig, out_dir, "fig7_probes", source)
