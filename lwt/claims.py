@@ -49,7 +49,12 @@ class Claim:
     metric_a: str
     metric_b: str
     figure: str
-    command: str
+
+    @property
+    def command(self) -> str:
+        """What makes the table: the sweep's CPU variant, then ``lwt results``."""
+        return (f"lwt sweep experiments/sweeps/{self.table.removesuffix('_cpu')}.yaml --variant cpu && "
+                f"lwt results runs/ --sweep {self.table} --out results/{self.table}.csv")
 
 
 def _mode(*modes: str) -> Callable[[dict], bool]:
@@ -64,36 +69,23 @@ CLAIMS = [
     Claim("K", "Belilovsky's ranking on their networks: k=3 >= k=2 >= k=1 (tested: k=3 - k=1 > 0)",
           "belilovsky_cifar10_cpu", "test acc k=3 net - k=1 net, last stage", ("dataset",),
           _model("belilovsky_k3"), _model("belilovsky_k1"), "final_test_acc", "final_test_acc",
-          "paper_figures/fig1_depth.png",
-          "lwt sweep experiments/sweeps/belilovsky_cifar10.yaml --variant cpu && "
-          "lwt results runs/ --sweep belilovsky_cifar10_cpu --out results/belilovsky_cifar10_cpu.csv"),
+          "paper_figures/fig1_depth.png"),
     Claim("C1", "the greedy-E2E gap depends on the architecture (E2E - greedy > 0 per architecture)",
           "gap_cpu", "test acc E2E - greedy, last stage", ("model", "dataset"),
-          _mode("e2e"), _mode("greedy"), "final_test_acc", "final_test_acc",
-          "paper_figures/fig2_gap.png",
-          "lwt sweep experiments/sweeps/gap.yaml --variant cpu && "
-          "lwt results runs/ --sweep gap_cpu --out results/gap_cpu.csv"),
+          _mode("e2e"), _mode("greedy"), "final_test_acc", "final_test_acc", "paper_figures/fig2_gap.png"),
     # C2 and C3 are read from the same runs: an 8-stage network at several sizes and aux depths
     Claim("C2", "greedy saturates after a critical layer while E2E keeps gaining (E2E - greedy > 0, >= 8 stages)",
           "early_overfitting_cpu", "test acc E2E - greedy, last stage",
           ("model", "dataset", "data.train_subset", "model.aux.k"),
-          _mode("e2e"), _mode("greedy"), "final_test_acc", "final_test_acc",
-          "paper_figures/fig4_critical.png",
-          "lwt sweep experiments/sweeps/early_overfitting.yaml --variant cpu && "
-          "lwt results runs/ --sweep early_overfitting_cpu --out results/early_overfitting_cpu.csv"),
+          _mode("e2e"), _mode("greedy"), "final_test_acc", "final_test_acc", "paper_figures/fig4_critical.png"),
     Claim("C3", "early layers overfit: block 1's un-augmented train - test gap is larger for greedy than E2E",
           "early_overfitting_cpu", "gap at depth 1 (train - test), greedy - E2E",
           ("model", "dataset", "data.train_subset", "model.aux.k"),
-          _mode("greedy"), _mode("e2e"), "gap_depth1", "gap_depth1",
-          "paper_figures/fig3_overfitting.png",
-          "lwt sweep experiments/sweeps/early_overfitting.yaml --variant cpu && "
-          "lwt results runs/ --sweep early_overfitting_cpu --out results/early_overfitting_cpu.csv"),
+          _mode("greedy"), _mode("e2e"), "gap_depth1", "gap_depth1", "paper_figures/fig3_overfitting.png"),
     Claim("C4", "remedies for the early layers raise greedy accuracy (remedy - plain greedy > 0)",
           "remedies_cpu", "test acc remedy - plain greedy, last stage", ("model", "dataset", "experiment", "remedy"),
           _mode("greedy", "dgl"), _mode("greedy"), "final_test_acc", "final_test_acc",
-          "paper_figures/fig5_remedies.png",
-          "lwt sweep experiments/sweeps/remedies.yaml --variant cpu && "
-          "lwt results runs/ --sweep remedies_cpu --out results/remedies_cpu.csv"),
+          "paper_figures/fig5_remedies.png"),
 ]
 NOT_BUILT = {"I": ("intervention: blocks 1..j from the E2E network (frozen), then greedy from j+1",
                    "lwt cannot initialise or freeze greedy blocks from another run (docs/protocol.md)")}

@@ -60,7 +60,7 @@ def cmd_train(args) -> int:
     else:
         result = run(load_config(experiment, overrides), overwrite=args.overwrite)
     print(stage_table(result))
-    print(f"results: {result['run_dir']}/result.json")
+    print(f"results: {result.run_dir}/result.json")
     return 0
 
 
@@ -80,8 +80,8 @@ def cmd_demo(args) -> int:
     from lwt.figures.common import arch_label
 
     paths = depth_figure(results, Path(args.out) / "demo_depth_accuracy",
-                         title=f"{arch_label({'model': DEMO_NET, 'git_revision': results[0].get('git_revision')})}, "
-                               f"CIFAR-10, {results[0]['train_images']:,} train images")
+                         title=f"{arch_label({'model': DEMO_NET, 'git_revision': results[0].git_revision})}, "
+                               f"CIFAR-10, {results[0].train_images:,} train images")
     print("\nfigure: " + ", ".join(map(str, paths)))
     return 0
 

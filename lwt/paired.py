@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lwt.results import ID_COLUMNS, _key, group_columns, groups
+from lwt.results import ID_COLUMNS, _key, _r, group_columns, groups
 from lwt.stats import ci_text, paired
 
 LAYERWISE = ("greedy", "dgl")
@@ -68,18 +68,14 @@ def paired_table(columns: list[str], rows: list[dict]) -> tuple[list[str], list[
                         "greedy_experiment": g[0]["experiment"], "greedy_mode": g[0]["mode"],
                         "greedy_config": _config_text(g[0], settings), "e2e_experiment": e[0]["experiment"],
                         "e2e_config": _config_text(e[0], settings), "metric": metric, "n_pairs": s.n,
-                        "seeds": " ".join(str(x) for x in seeds), "diff_mean": _round(s.mean),
-                        "diff_std": _round(s.std), "diff_ci95_lo": _round(s.lo), "diff_ci95_hi": _round(s.hi),
+                        "seeds": " ".join(str(x) for x in seeds), "diff_mean": _r(s.mean), "diff_std": _r(s.std),
+                        "diff_ci95_lo": _r(s.lo), "diff_ci95_hi": _r(s.hi),
                         "diff_per_seed": ", ".join(f"{d:.6g}" for d in diffs), "_summary": s, "_diffs": diffs,
                     })
     cols = ["model", "dataset", *shown_axes, "greedy_experiment", "greedy_mode", "greedy_config", "e2e_experiment",
             "e2e_config", "metric", "n_pairs", "seeds", "diff_mean", "diff_std", "diff_ci95_lo", "diff_ci95_hi",
             "diff_per_seed"]
     return cols, out
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
 
 
 def paired_markdown(columns: list[str], rows: list[dict]) -> str:

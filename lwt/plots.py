@@ -9,35 +9,40 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from lwt.result import RunResult  # noqa: E402
 
-def depth_figure(results: list[dict], out_stem: Path, title: str | None = None) -> list[Path]:
-    """Test accuracy vs depth, one line per result (greedy: after each stage; E2E: per-block readouts).
 
-    Writes ``out_stem.png`` and ``out_stem.pdf``; returns their paths.
-    """
+def _save(fig, out_stem: Path, undated: bool = False) -> list[Path]:
+    """``out_stem.png`` and ``.pdf`` (``undated``: no CreationDate in the PDF); the figure is closed. Run names hold
+    dots (lr-0.1), so the suffixes are appended, not swapped in with with_suffix."""
+    stem = out_stem.with_suffix("") if out_stem.suffix.lower() in (".png", ".pdf") else out_stem
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.parent / f"{stem.name}.png", stem.parent / f"{stem.name}.pdf"]
+    for p in paths:
+        fig.savefig(p, metadata={"CreationDate": None} if undated and p.suffix == ".pdf" else None)
+    plt.close(fig)
+    return paths
+
+
+def depth_figure(results: list[RunResult], out_stem: Path, title: str | None = None) -> list[Path]:
+    """Test accuracy vs depth, a line per result (greedy: after each stage; E2E: per-block readouts); PNG + PDF."""
     from lwt.figures.common import DEPTH_LABEL, MODES, method_of
 
     fig, ax = plt.subplots(figsize=(3.4, 2.6), dpi=150)
     for r in results:
-        depths = [row["depth"] for row in r["stages"]]
-        accs = [100 * row["test_acc"] for row in r["stages"]]
-        style = MODES[method_of(r)]
-        label = style["label"] + (" (aux readouts)" if r["mode"] == "e2e" else "")
-        ax.plot(depths, accs, label=label, color=style["color"], marker=style["marker"])
+        style = MODES[method_of({"mode": r.mode, "experiment": r.experiment})]
+        label = style["label"] + (" (aux readouts)" if r.mode == "e2e" else "")
+        ax.plot(r.depths, [100 * row.test_acc for row in r.stages], label=label, color=style["color"],
+                marker=style["marker"])
     ax.set_xlabel(DEPTH_LABEL)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_xticks(sorted({row["depth"] for r in results for row in r["stages"]}))
+    ax.set_xticks(sorted({d for r in results for d in r.depths}))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
     if title:
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
-    out_stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out_stem.with_suffix(".png"), out_stem.with_suffix(".pdf")]
-    for p in paths:
-        fig.savefig(p)
-    plt.close(fig)
-    return paths
+    return _save(fig, out_stem)
 
 
 def cka_heatmap(matrix: list[list[float]], depths_a: list[int], depths_b: list[int], out_stem: Path,
@@ -51,14 +56,7 @@ def cka_heatmap(matrix: list[list[float]], depths_a: list[int], depths_b: list[i
     if title:
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
-    # run names hold dots (lr-0.1), so the suffixes are appended, not swapped in with with_suffix
-    stem = out_stem.with_suffix("") if out_stem.suffix.lower() in (".png", ".pdf") else out_stem
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.parent / f"{stem.name}.png", stem.parent / f"{stem.name}.pdf"]
-    for p in paths:
-        fig.savefig(p)
-    plt.close(fig)
-    return paths
+    return _save(fig, out_stem)
 
 
 def draw_cka(ax, matrix: list[list[float]], depths_a: list[int], depths_b: list[int], fontsize: float = 6,
@@ -83,9 +81,8 @@ def draw_cka(ax, matrix: list[list[float]], depths_a: list[int], depths_b: list[
 
 def depth_series_figure(depths: list[int], series: dict[str, tuple[list[float | None], dict]], out_stem: Path,
                         title: str | None = None, ylabel: str = "accuracy (%)") -> list[Path]:
-    """Several per-depth series of one run (label -> (values in [0, 1] or None, matplotlib line style)) as lines
-    in %, the x label the figures' (``DEPTH_LABEL``). ``lwt gap`` / ``probe`` / ``critical`` save theirs into the
-    run folder and attach it to the run's W&B page. Writes ``out_stem.png`` and ``.pdf``."""
+    """Per-depth series of one run (label -> (values in [0, 1] or None, matplotlib line style)) as lines in %, the
+    x label the figures' (``DEPTH_LABEL``): ``lwt gap`` / ``probe`` / ``critical``'s figures. PNG + PDF."""
     from lwt.figures.common import DEPTH_LABEL, STYLE, legend_outside
 
     with plt.rc_context(STYLE):
@@ -101,9 +98,4 @@ def depth_series_figure(depths: list[int], series: dict[str, tuple[list[float | 
             ax.set_title(title)
         legend_outside(ax)
         fig.tight_layout()
-        stem = out_stem.with_suffix("") if out_stem.suffix.lower() in (".png", ".pdf") else out_stem
-        paths = [stem.parent / f"{stem.name}.png", stem.parent / f"{stem.name}.pdf"]
-        for p in paths:
-            fig.savefig(p, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
-        plt.close(fig)
-    return paths
+        return _save(fig, out_stem, undated=True)

@@ -1,15 +1,6 @@
-"""A finished run back in Python: ``lwt.load_run(run_dir)`` gives its trained network and its config.
-
-    run = lwt.load_run("runs/belilovsky_k2_greedy/seed0")
-    dm = run.datamodule()                     # the run's data (the same splits), set up
-    images = dm.preprocess(uint8_images, train=False)  # normalized as in training
-    logits = run.classifier()(images)         # (B, num_classes): the run's final network
-    logits = run.classifier(depth=2)(images)  # read out after block 2 (its auxiliary head)
-    run.net, run.cfg, run.result              # the StagedNet, the Config, result.json
-
-A stage, E2E or DGL checkpoint (``checkpoints/<phase>/last.ckpt``) also loads with Lightning's own
-``StageModule.load_from_checkpoint(path)`` (``EndToEndModule``, ``DecoupledModule``): its hyperparameters
-hold what builds the network again.
+"""A finished run back in Python: ``lwt.load_run(run_dir)`` gives its network, config and result (``net``, ``cfg``,
+``result``), its data (``datamodule()``) and its classifier at any trained depth (``classifier(depth)``).
+docs/lightning.md shows it in use, and how a phase's checkpoint loads with Lightning's ``load_from_checkpoint``.
 """
 
 from __future__ import annotations
@@ -17,61 +8,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
-from lwt.config import Config
+from lwt.analysis.common import FinishedRun, load_datamodule, load_network, open_run, readout
 from lwt.errors import LwtError
-from lwt.models import StagedNet, build_model
+from lwt.models import StagedNet
 
 
 @dataclass
-class TrainedRun:
+class TrainedRun(FinishedRun):
+    """A finished run (``run_dir``, ``cfg``, ``result``: lwt.result.RunResult) with its trained network."""
+
     net: StagedNet  # every block, the classifier and every auxiliary head, on the CPU, in eval mode
-    cfg: Config
-    result: dict  # result.json
-    run_dir: Path
 
     @property
-    def depths(self) -> list[int]:
-        """The depths that were trained (a greedy curriculum may stop before the last block)."""
-        return [row["depth"] for row in self.result["stages"]]
+    def depths(self) -> list[int]:  # RunResult.depths: the trained depths
+        return self.result.depths
 
     def datamodule(self):
         """The run's LightningDataModule, set up (same seed, same splits); ``preprocess(x, train=False)``
         normalizes uint8 images as training did."""
-        from lwt.analysis.common import load_datamodule
-
         return load_datamodule(self.cfg)
 
     def classifier(self, depth: int | None = None) -> nn.Module:
         """The network read out at ``depth`` (default: the deepest trained, i.e. the run's final network):
         blocks[:depth] then the head that was trained to read them (greedy and fine-tuned: the stage's
         auxiliary head; E2E's full depth: the network's own classifier). Shares the weights of ``net``."""
-        from lwt.analysis.common import readout
-
         depth = depth or self.depths[-1]
         if depth not in self.depths:
             raise LwtError(f"depth {depth} was not trained in {self.run_dir}; trained depths: {self.depths}")
-        return nn.Sequential(*self.net.blocks[:depth], readout(self.net, self.result["mode"], depth)).eval()
+        return nn.Sequential(*self.net.blocks[:depth], readout(self.net, self.result.mode, depth)).eval()
 
 
 def load_run(run_dir: str | Path) -> TrainedRun:
-    """The trained network of a finished run (``model.pt``), its config (``config.yaml``) and ``result.json``.
-
-    The network's shape comes from result.json (``num_classes``, ``input_shape``); runs written before those
-    were recorded read them from the dataset (which must then be under ``data.root``)."""
-    from lwt.analysis.common import load_datamodule, open_run
-
+    """The trained network of a finished run (``model.pt``), its config (``config.yaml``) and ``result.json``."""
     run = open_run(run_dir)
-    shape = run.result.get("num_classes"), run.result.get("input_shape")
-    if None in shape:
-        dm = load_datamodule(run.cfg)
-        shape = dm.num_classes, dm.input_shape
-    net = build_model(run.cfg.model, shape[0], tuple(shape[1]))
-    path = run.run_dir / "model.pt"
-    try:
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except RuntimeError as e:
-        raise LwtError(f"{path} does not fit the network config.yaml describes: {str(e).splitlines()[0]}") from None
-    return TrainedRun(net.eval(), run.cfg, run.result, run.run_dir)
+    return TrainedRun(run.run_dir, run.cfg, run.result, load_network(run))

@@ -1,32 +1,23 @@
-"""Run directories -> tables: ``lwt results runs/ [--sweep NAME] [--out results/NAME.csv]``.
+"""Run directories -> tables: ``lwt results runs/ [--sweep NAME] [--out results/NAME.csv] [--update]``.
 
-Every ``result.json`` under the folder (with the ``config.yaml`` beside it) becomes one row: experiment,
-mode, model, dataset, the config keys whose values differ between the runs found, seed, the metrics,
-per-stage test accuracy (``test_acc_stage{k}``), per-depth un-augmented train accuracy and train - test
-gap when the run measured them (``train_acc_depth{k}``, ``gap_depth{k}``; analysis.per_layer), seconds
-and git revision. The metrics, named as in result.json:
+``NAME.csv``, a row per ``result.json`` found (with the ``config.yaml`` beside it): experiment, mode, model,
+dataset, the identity keys whose values differ between the runs, seed, the metrics, ``test_acc_stage{k}`` and,
+when the run measured them (analysis.per_layer), ``train_acc_depth{k}`` and ``gap_depth{k}``, seconds and git
+revision. The metrics are ``lwt.result.RunResult``'s, named and defined there (``final_test_acc``,
+``selected_depth``, ``selected_test_acc``, ``ensemble_test_acc``), with ``best_val_acc`` (the best over the
+stages) and ``critical_layer`` (where the criterion fired). A metric a run predates is an empty cell (missing,
+never zero); a table with no run that has it has no such column.
 
-- ``final_test_acc``: the network the run ends with: greedy/DGL after the last stage (or after
-  fine-tuning), E2E its classifier. ``best_val_acc``: the best validation accuracy over the stages/depths.
-- ``selected_depth`` / ``selected_test_acc``: the depth with the best validation accuracy (1-based) and
-  the test accuracy there; ``ensemble_test_acc``: greedy's ensemble of every stage's aux head. Runs written
-  before these existed lack them: the cells are empty (missing, never zero) and a table with no such run
-  has no such column.
-- ``critical_layer``: where the curriculum's criterion fired.
+``NAME_mean.csv``, a row per group of runs that differ only by seed: for each continuous metric ``M``,
+``M_mean``, ``M_std`` (sample SD), ``M_n`` (runs that have it) and ``M_ci95_lo`` / ``M_ci95_hi``, the 95 %
+Student-t interval over seeds (lwt.stats); with one run, SD and interval are empty, never made up. Depths
+(``critical_layer``, ``selected_depth``) are listed per seed, never averaged: ``critical_layer_per_seed`` is
+``"4, 1, -"`` in the order of the ``seeds`` column (``-``: none). ``NAME_paired.csv``: E2E minus greedy by seed
+(lwt.paired). The printed Markdown shows accuracies in % as mean ± 95 % half-width, and the paired table.
 
-Runs that differ only by seed form a group (``NAME_mean.csv``, one row per group): for each continuous
-metric ``M``, ``M_mean``, ``M_std`` (sample SD), ``M_n`` (runs that have it) and ``M_ci95_lo`` /
-``M_ci95_hi``, the 95 % Student-t interval over seeds (mean ± t_{0.975, n-1} SD / sqrt(n); lwt.stats);
-with one run, SD and interval are empty, never made up. Depths are discrete: ``critical_layer`` and
-``selected_depth`` are listed per seed (``critical_layer_per_seed``: ``"4, 1, -"`` in the order of the
-``seeds`` column; ``-``: none), never averaged. ``NAME_paired.csv`` (lwt.paired) holds E2E minus greedy
-by seed. The printed Markdown shows accuracies in % as mean ± 95 % half-width, and the paired table.
-
-Beside them, ``NAME_runs.jsonl`` archives what the tables were computed from: each run's ``result.json``
-and flat config, one line per run (a few KB each, so it can be committed with the tables). Run folders
-hold checkpoints and rarely outlive the machine that trained them; with ``--update`` the tables are
-computed from the archive with the runs found on disk added or replacing the archived run of the same
-sweep, experiment and run name, so a sweep can be completed or partly rerun on another machine.
+``NAME_runs.jsonl`` archives each run's ``result.json`` and flat config, a line per run (committed with the
+tables; run folders rarely outlive their machine); ``--update`` computes the tables from it, a run found on disk
+added or replacing the archived one of the same sweep, experiment and run name.
 """
 
 from __future__ import annotations
@@ -42,6 +33,7 @@ import yaml
 
 from lwt.config import flatten, is_identity
 from lwt.errors import LwtError
+from lwt.result import RunResult
 from lwt.rundir import RESULT, RunDir, atomic_write_text
 from lwt.stats import Summary, ci_text, summarize
 
@@ -54,7 +46,7 @@ PER_DEPTH = ("test_acc_stage", "train_acc_depth", "gap_depth")
 
 
 def find_runs(root: Path, sweep: str | None = None) -> list[dict]:
-    """``{"result": ..., "config": <flat config.yaml>, "dir": Path}`` for each finished run under ``root``."""
+    """``{"result": RunResult, "config": <flat config.yaml>, "dir": Path}`` for each finished run under ``root``."""
     runs = []
     for path in sorted(Path(root).rglob(RESULT)):
         rd = RunDir(path.parent)
@@ -66,7 +58,7 @@ def find_runs(root: Path, sweep: str | None = None) -> list[dict]:
         except (OSError, ValueError, yaml.YAMLError, LwtError, AttributeError) as e:
             print(f"lwt results: warning: skipping {path}, excluded from the tables: {e}", file=sys.stderr)
             continue
-        if sweep is not None and (result.get("sweep") or config.get("sweep")) != sweep:
+        if sweep is not None and (result.sweep or config.get("sweep")) != sweep:
             continue
         runs.append({"result": result, "config": config, "dir": rd.path})
     return runs
@@ -75,16 +67,11 @@ def find_runs(root: Path, sweep: str | None = None) -> list[dict]:
 def run_key(run: dict) -> tuple:
     """Identifies a run across machines: (sweep, experiment, run name), not its folder."""
     res, cfg = run["result"], run["config"]
-    return (res.get("sweep") or cfg.get("sweep"), res.get("experiment", cfg.get("experiment")),
-            res.get("run_name", run["dir"].name))
-
-
-def archive_path(out: Path) -> Path:
-    return out.with_name(f"{out.stem}_runs.jsonl")
+    return res.sweep or cfg.get("sweep"), res.experiment or cfg.get("experiment"), res.run_name or run["dir"].name
 
 
 def write_archive(path: Path, runs: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps({"run_dir": str(r["dir"]), "result": r["result"],
+    atomic_write_text(path, "".join(json.dumps({"run_dir": str(r["dir"]), "result": r["result"].to_json(),
                                                 "config": r["config"]}, sort_keys=True) + "\n" for r in runs))
 
 
@@ -96,16 +83,11 @@ def read_archive(path: Path) -> list[dict]:
     for n, line in enumerate(path.read_text().splitlines(), 1):
         try:
             record = json.loads(line)
-            runs.append({"result": record["result"], "config": record["config"], "dir": Path(record["run_dir"])})
-        except (ValueError, KeyError, TypeError) as e:
+            runs.append({"result": RunResult.from_json(record["result"]), "config": record["config"],
+                         "dir": Path(record["run_dir"])})
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise LwtError(f"{path}, line {n}: not an lwt results archive record ({e})") from None
     return runs
-
-
-def merge_runs(archived: list[dict], found: list[dict]) -> list[dict]:
-    """The found runs, and the archived runs whose key none of them has."""
-    replaced = {run_key(r) for r in found}
-    return [r for r in archived if run_key(r) not in replaced] + found
 
 
 def _key(value: Any) -> str:
@@ -122,27 +104,27 @@ def varying_keys(runs: list[dict]) -> list[str]:
 def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:
     """One row per run; columns: ID_COLUMNS, varying config keys, seed, metrics, per-stage test acc, ..."""
     varying = varying_keys(runs)
-    depth = max((len(r["result"].get("stages") or []) for r in runs), default=0)
+    depth = max((len(r["result"].stages) for r in runs), default=0)
     stage_cols = [f"test_acc_stage{k}" for k in range(1, depth + 1)]
-    layers = max((len(r["result"].get("per_layer") or []) for r in runs), default=0)
+    layers = max((len(r["result"].per_layer or []) for r in runs), default=0)
     layer_cols = [f"{m}_depth{k}" for m in ("train_acc", "gap") for k in range(1, layers + 1)]
-    new_metrics = [m for m in NEW_METRICS if any(r["result"].get(m) is not None for r in runs)]
+    new_metrics = [m for m in NEW_METRICS if any(getattr(r["result"], m) is not None for r in runs)]
     rows = []
     for r in runs:
         res, cfg = r["result"], r["config"]
-        stages = res.get("stages") or []
-        vals = [s.get("val_acc") for s in stages if s.get("val_acc") is not None]
-        row = {c: res.get(c, cfg.get({"model": "model.name", "dataset": "data.name"}.get(c, c))) for c in ID_COLUMNS}
+        vals = [s.val_acc for s in res.stages if s.val_acc is not None]
+        row = {c: getattr(res, c) or cfg.get({"model": "model.name", "dataset": "data.name"}.get(c, c))
+               for c in ID_COLUMNS}
         row.update({k: cfg.get(k) for k in varying})
         row.update({
-            "seed": res.get("seed", cfg.get("seed")), "run_name": res.get("run_name", r["dir"].name),
-            "final_test_acc": res.get("final_test_acc"), "best_val_acc": max(vals) if vals else None,
-            "critical_layer": (res.get("critical") or {}).get("critical_layer"),
-            **{m: res.get(m) for m in new_metrics},  # absent in older runs: None, i.e. missing
-            **{f"test_acc_stage{s['stage']}": s.get("test_acc") for s in stages},
+            "seed": cfg.get("seed") if res.seed is None else res.seed, "run_name": res.run_name or r["dir"].name,
+            "final_test_acc": res.final_test_acc, "best_val_acc": max(vals) if vals else None,
+            "critical_layer": (res.critical or {}).get("critical_layer"),
+            **{m: getattr(res, m) for m in new_metrics},  # absent in older runs: None, i.e. missing
+            **{f"test_acc_stage{s.depth}": s.test_acc for s in res.stages},
             # analysis.per_layer: un-augmented train accuracy and train - test gap at each depth
-            **{f"{m}_depth{d['depth']}": d.get(m) for d in res.get("per_layer") or [] for m in ("train_acc", "gap")},
-            "seconds": res.get("seconds"), "git_revision": res.get("git_revision"), "run_dir": str(r["dir"]),
+            **{f"{m}_depth{d.depth}": getattr(d, m) for d in res.per_layer or [] for m in ("train_acc", "gap")},
+            "seconds": res.seconds, "git_revision": res.git_revision, "run_dir": str(r["dir"]),
         })
         rows.append(row)
     columns = [*ID_COLUMNS, *varying, "seed", "run_name", *METRICS, *new_metrics, *stage_cols, *layer_cols,
@@ -252,13 +234,14 @@ def to_markdown(columns: list[str], rows: list[dict]) -> str:
 
 def cmd_results(args) -> int:
     out = Path(args.out or f"results/{args.sweep or Path(args.dir).resolve().name}.csv")
-    archive = archive_path(out)
+    archive = out.with_name(f"{out.stem}_runs.jsonl")
     archived = read_archive(archive) if args.update else []
     found = find_runs(Path(args.dir), args.sweep)
     if not found and not archived:
         raise LwtError(f"no finished runs (result.json) under {args.dir}"
                        + (f" for sweep '{args.sweep}'" if args.sweep else ""))
-    runs = merge_runs(archived, found)
+    replaced = {run_key(r) for r in found}  # a run found replaces the archived run with its key
+    runs = [r for r in archived if run_key(r) not in replaced] + found
     columns, rows = run_rows(runs)
     agg_columns, agg_rows = aggregate(columns, rows)
     from lwt.paired import paired_markdown, paired_table  # it builds on this module's groups

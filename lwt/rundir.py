@@ -25,6 +25,7 @@ import yaml
 
 from lwt.config import Config, flatten, identity_differences, save_config, to_dict
 from lwt.errors import LwtError, RunLocked
+from lwt.result import RunResult
 
 RESULT = "result.json"
 MARKER = ".lwt-run"  # written first into every run folder lwt makes
@@ -87,30 +88,6 @@ def atomic_write_json(path: Path, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def incomplete(result) -> str | None:
-    """Why a parsed result.json is not a complete lwt run, or None."""
-    if not isinstance(result, dict):
-        return f"it holds a {type(result).__name__}, not an lwt result"
-    stages = result.get("stages")
-    if not isinstance(stages, list) or not stages:
-        return "it has no stages"
-    if not all(isinstance(s, dict) and isinstance(s.get("test_acc"), (int, float)) for s in stages):
-        return "a stage has no test accuracy"
-    return None
-
-
-def read_result(path: Path) -> dict:
-    """A complete run's result.json, or one LwtError saying what is wrong with it."""
-    try:
-        result = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise LwtError(f"{path} cannot be read as JSON ({e}); it is not a finished lwt run's result") from None
-    problem = incomplete(result)
-    if problem:
-        raise LwtError(f"{path} is not a complete lwt run's result: {problem}")
-    return result
-
-
 def is_main_process() -> bool:
     """False in the extra processes of a multi-process run (DDP ranks other than 0 launched by Lightning,
     srun tasks): they train but leave the run directory to the main process."""
@@ -149,8 +126,8 @@ class RunDir:
     """One run's folder and everything lwt keeps in it: ``.lwt-run`` (written first: lwt made it),
     ``config.yaml`` (authoritative), ``meta.json`` (git revision, argv, resumes), ``progress.json`` (finished
     greedy stages, lwt/training/resume.py), ``checkpoints/<phase>/last.ckpt``, ``model.pt``, ``result.json``
-    (written last: the run finished) and ``.lwt.lock`` (held while a process writes). Its status is ``new``,
-    ``unfinished`` (config.yaml, no result.json: resume it) or ``finished``."""
+    (lwt.result.RunResult; written last: the run finished) and ``.lwt.lock`` (held while a process writes). Its
+    status is ``new``, ``unfinished`` (config.yaml, no result.json: resume it) or ``finished``."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
@@ -238,11 +215,11 @@ class RunDir:
         saved, wanted = flatten(yaml.safe_load(self.config.read_text()) or {}), flatten(to_dict(cfg))
         return [f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in identity_differences(wanted, saved)]
 
-    def read_result(self) -> dict:
-        return read_result(self.result)
+    def read_result(self) -> RunResult:
+        return RunResult.read(self.result)
 
-    def write_result(self, result: dict) -> None:
-        atomic_write_json(self.result, result)
+    def write_result(self, result: RunResult) -> None:
+        atomic_write_json(self.result, result.to_json())
 
 
 def _clear(run_dir: Path) -> None:

@@ -26,22 +26,23 @@ from typing import Any
 import yaml
 
 from lwt.errors import LwtError
+from lwt.result import RunResult
 from lwt.stats import summarize
 from lwt.sweep.spec import format_value
 
 LAYERWISE = ("greedy", "dgl")
 
 
-def selection_val_acc(result: dict) -> float | None:
+def selection_val_acc(result: RunResult) -> float | None:
     """The validation accuracy a run is chosen by (see the module docstring); never a test accuracy."""
-    stages = [s for s in result.get("stages") or [] if s.get("val_acc") is not None]
-    if not stages:
+    vals = [s.val_acc for s in result.stages if s.val_acc is not None]
+    if not vals:
         return None
-    if result.get("mode") in LAYERWISE:
-        if (result.get("finetune") or {}).get("val_acc_after") is not None:
-            return result["finetune"]["val_acc_after"]
-        return max(s["val_acc"] for s in stages)
-    return stages[-1]["val_acc"]
+    if result.mode in LAYERWISE:
+        if result.finetune and result.finetune.val_acc_after is not None:
+            return result.finetune.val_acc_after
+        return max(vals)
+    return vals[-1]
 
 
 def parse_grid(items: list[str]) -> dict[str, list]:
@@ -95,8 +96,8 @@ def tune_table(sweep) -> tuple[list[str], list[dict]]:
             "_selected": [], "seeds": [], "base": r.base.label})
         point["seeds"].append(r.axes["seed"])
         point["_val"].append(selection_val_acc(result))
-        point["_test"].append(result.get("final_test_acc"))
-        point["_selected"].append(result.get("selected_test_acc"))
+        point["_test"].append(result.final_test_acc)
+        point["_selected"].append(result.selected_test_acc)
     rows = list(points.values())
     for p in rows:
         val = summarize(p["_val"])

@@ -21,6 +21,7 @@ from lwt.compute import autocast, resolve_precision
 from lwt.config import AnalysisConfig, load_config
 from lwt.errors import LwtError
 from lwt.models import StagedNet
+from lwt.result import RunResult
 from lwt.training.curriculum import CriticalLayer
 from lwt.training.run import run
 
@@ -43,7 +44,7 @@ def runs(data_root, tmp_path_factory) -> dict[str, Path]:
         greedy = run(load_config(GREEDY, shrink + ["curriculum.epochs_per_stage=1", "curriculum.critical_patience=1",
                                                    "curriculum.critical_min_gain=1.0", "logging.wandb=offline"]))
     e2e = run(load_config(E2E, shrink + ["trainer.max_epochs=1", "logging.wandb=disabled"]))
-    return {"greedy": Path(greedy["run_dir"]), "e2e": Path(e2e["run_dir"])}
+    return {"greedy": Path(greedy.run_dir), "e2e": Path(e2e.run_dir)}
 
 
 def lwt(capsys, *args) -> tuple[int, str, str]:
@@ -155,32 +156,32 @@ def test_block_by_block_cka_matrix_matches_pairwise_cka():
 
 def test_per_layer_rows_measure_unaugmented_training_accuracy(runs):
     greedy = open_run(runs["greedy"])
-    rows, stages = greedy.result["per_layer"], greedy.result["stages"]
-    assert [r["depth"] for r in rows] == [s["depth"] for s in stages] == [1, 2]  # one row per trained stage
+    rows, stages = greedy.result.per_layer, greedy.result.stages
+    assert [r.depth for r in rows] == greedy.result.depths == [1, 2]  # one row per trained stage
     dm = load_datamodule(greedy.cfg)
     net = load_network(greedy, dm)
     x, y = dm.train_set.x, dm.train_set.y
     for row, stage in zip(rows, stages):
-        d = row["depth"]
-        assert row["train_images"] == len(y) == 512  # train_eval_size (10000) exceeds the training set
+        d = row.depth
+        assert row.train_images == len(y) == 512  # train_eval_size (10000) exceeds the training set
         # val/test readouts are the ones the stage itself reported; the gap is train - test
-        assert row["val_acc"] == pytest.approx(stage["val_acc"], abs=1e-6)
-        assert row["test_acc"] == pytest.approx(stage["test_acc"], abs=1e-6)
-        assert row["gap"] == pytest.approx(row["train_acc"] - row["test_acc"])
+        assert row.val_acc == pytest.approx(stage.val_acc, abs=1e-6)
+        assert row.test_acc == pytest.approx(stage.test_acc, abs=1e-6)
+        assert row.gap == pytest.approx(row.train_acc - row.test_acc)
         with torch.no_grad(), autocast(resolve_precision(greedy.cfg.trainer), torch.device("cpu")):  # as the run
             clean = net.aux_heads[d - 1](net.features(dm.preprocess(x, train=False), d)).argmax(1)
             torch.manual_seed(0)
             augmented = net.aux_heads[d - 1](net.features(dm.preprocess(x, train=True), d)).argmax(1)
-        assert row["train_acc"] == pytest.approx((clean == y).float().mean().item(), abs=1e-9)
+        assert row.train_acc == pytest.approx((clean == y).float().mean().item(), abs=1e-9)
         assert (clean != augmented).any()  # augmentation would have changed the measurement
     (table,) = runs["greedy"].glob("wandb/offline-run-*/files/media/table/per_layer_*.table.json")
     logged = json.loads(table.read_text())
-    assert logged["data"] == [[r[c] for c in logged["columns"]] for r in rows]  # the same rows, in W&B
+    assert logged["data"] == [[r.to_json()[c] for c in logged["columns"]] for r in rows]  # the same rows, in W&B
 
     e2e = open_run(runs["e2e"]).result
-    assert [r["depth"] for r in e2e["per_layer"]] == [1, 2, 3, 4]
-    for row, stage in zip(e2e["per_layer"], e2e["stages"]):  # depth 4 is read out by the classifier
-        assert row["test_acc"] == pytest.approx(stage["test_acc"], abs=1e-6)
+    assert [r.depth for r in e2e.per_layer] == [1, 2, 3, 4]
+    for row, stage in zip(e2e.per_layer, e2e.stages):  # depth 4 is read out by the classifier
+        assert row.test_acc == pytest.approx(stage.test_acc, abs=1e-6)
 
 
 # ---------------------------------------------------------------- critical-layer report
@@ -197,7 +198,7 @@ def scripted_result(val, test, patience):
 
 def test_critical_report_on_a_scripted_curriculum(tmp_path, capsys):
     result = scripted_result([0.40, 0.50, 0.495, 0.49], [0.38, 0.47, 0.49, 0.46], patience=2)
-    report = critical_report(result)
+    report = critical_report(RunResult.from_json(result))
     curve = report["curve"]
     assert [r["depth"] for r in curve] == [1, 2, 3, 4]
     assert curve[0]["val_gain"] is None
@@ -209,11 +210,11 @@ def test_critical_report_on_a_scripted_curriculum(tmp_path, capsys):
     assert report["best_val_stage"] == 2 and report["best_test_stage"] == 3  # test may disagree with val
     assert report["test_acc_at_critical"] == 0.47
 
-    off = critical_report(scripted_result([0.4, 0.5], [0.4, 0.5], patience=None))
+    off = critical_report(RunResult.from_json(scripted_result([0.4, 0.5], [0.4, 0.5], patience=None)))
     assert not off["criterion"]["enabled"] and not off["criterion"]["fired"]
     assert off["criterion"]["fired_at_stage"] is None
     with pytest.raises(LwtError, match="needs a greedy run"):
-        critical_report({**result, "mode": "e2e"})
+        critical_report(RunResult.from_json({**result, "mode": "e2e"}))
 
     (tmp_path / "result.json").write_text(json.dumps(result))  # the command reads nothing but result.json
     code, out, _ = lwt(capsys, "critical", tmp_path)

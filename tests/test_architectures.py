@@ -177,12 +177,12 @@ def test_one_greedy_step_on_the_last_stage_and_one_e2e_step(name):
     batch = torch.randn(8, *CIFAR), torch.randint(0, 10, (8,))
     cfg = config(name, "greedy")
     net = build_model(cfg.model, 10, CIFAR)
-    last = net.num_blocks - 1
+    last = net.num_blocks
     before = {k: v.clone() for k, v in net.state_dict().items()}
     assert torch.isfinite(_step(StageModule(net, last, cfg.optim, 10, max_epochs=1), batch))
     changed = {k.split(".")[0] + "." + k.split(".")[1] for k, v in net.state_dict().items()
                if not torch.equal(v, before[k])}
-    assert changed == {f"blocks.{last}", f"aux_heads.{last}"}
+    assert changed == {f"blocks.{last - 1}", f"aux_heads.{last - 1}"}
 
     cfg = config(name, "e2e")
     net = build_model(cfg.model, 10, CIFAR)

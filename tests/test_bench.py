@@ -18,11 +18,11 @@ def test_naive_reference_loop_trains_only_the_stage(tiny):
     before = {k: v.clone() for k, v in net.state_dict().items()}
     speed = greedy.naive_loop(net, dm, Size(warmup=1, steps=2), torch.device("cpu"))
     after = net.state_dict()
-    stage = (f"blocks.{greedy.STAGE}.", f"aux_heads.{greedy.STAGE}.")
+    stage = (f"blocks.{greedy.STAGE - 1}.", f"aux_heads.{greedy.STAGE - 1}.")
     for key, value in before.items():
         if not key.startswith(stage):
             assert torch.equal(value, after[key]), f"{key} changed in the naive loop"
-    conv = next(k for k in before if k.startswith(f"blocks.{greedy.STAGE}.") and k.endswith(".weight"))
+    conv = next(k for k in before if k.startswith(f"blocks.{greedy.STAGE - 1}.") and k.endswith(".weight"))
     assert not torch.equal(before[conv], after[conv])
     assert speed > 0
 
@@ -46,13 +46,13 @@ def test_floor_loop_trains_only_block_and_head(tiny):
     from lwt.training.prefix import prefix_features
 
     cfg, dm, net = build_tiny(tiny)
-    feats = prefix_features(net, greedy.STAGE, dm.train_set, lambda x: dm.preprocess(x, train=False),
+    feats = prefix_features(net, greedy.STAGE - 1, dm.train_set, lambda x: dm.preprocess(x, train=False),
                             torch.device("cpu"), torch.float32, 256)
     batches = [feats[range(i, i + 128)] for i in (0, 128, 256)]
     before = {k: v.clone() for k, v in net.state_dict().items()}
     module = StageModule(net, greedy.STAGE, cfg.optim, dm.num_classes, 1)
     assert floor.floor_loop(module, batches, Size(floor_warmup=1), torch.device("cpu")) > 0
-    stage = (f"blocks.{greedy.STAGE}.", f"aux_heads.{greedy.STAGE}.")
+    stage = (f"blocks.{greedy.STAGE - 1}.", f"aux_heads.{greedy.STAGE - 1}.")
     changed = {k for k, v in net.state_dict().items() if not torch.equal(v, before[k])}
     assert changed and all(k.startswith(stage) for k in changed), changed
 
@@ -64,8 +64,8 @@ def test_whole_stage_rows_compare_the_same_work(tiny):
     from lwt.training.prefix import prefix_features
 
     cfg, dm, net = build_tiny(tiny, "trainer.prefix_cache_dtype=float32")
-    last, cpu = net.num_blocks - 1, torch.device("cpu")
-    carry = {s: prefix_features(net, last - 1, getattr(dm, f"{s}_set"), lambda x: dm.preprocess(x, train=False),
+    last, cpu = net.num_blocks, torch.device("cpu")  # the last stage; stage last-1's cache: last-2 blocks
+    carry = {s: prefix_features(net, last - 2, getattr(dm, f"{s}_set"), lambda x: dm.preprocess(x, train=False),
                                 cpu, torch.float32, 256) for s in floor.EVAL_SPLITS}
     inc, inc_cache = floor.whole_stage(cfg, net, dm, last, carry, cpu)
     rec, rec_cache = floor.whole_stage(cfg, net, dm, last, None, cpu)

@@ -61,9 +61,9 @@ def test_user_callback_logger_and_trainer_arguments_from_the_config(tiny, user_p
     assert "stage 1/2, epoch 1/1" in bars and "stage 2/2, epoch 1/1" in bars
     # one fresh callback per stage's Trainer; trainer.extra reached every Trainer
     assert record.read_text().splitlines() == ["mine 1 2 0.5", "mine 1 2 0.5"]
-    assert [s["steps"] for s in result["stages"]] == [2, 2]
+    assert [s.steps for s in result.stages] == [2, 2]
     # the user's logger lives in the run folder and gets every row, with the curriculum-wide step as its step
-    (metrics,) = (Path(result["run_dir"]) / "user_csv").rglob("metrics.csv")
+    (metrics,) = (Path(result.run_dir) / "user_csv").rglob("metrics.csv")
     with metrics.open(newline="") as f:
         rows = list(csv.DictReader(f))
     steps = [int(r["step"]) for r in rows]
@@ -105,7 +105,7 @@ def test_tensorboard_logger_from_the_config(tiny):
         "model.width=16", "curriculum.max_stages=2", "curriculum.epochs_per_stage=1",
         "logging.loggers=[{class_path: lightning.pytorch.loggers.TensorBoardLogger, init_args: {save_dir: tb}}]"])
     result = run(cfg)
-    assert list((Path(result["run_dir"]) / "tb").rglob("events.out.tfevents.*"))
+    assert list((Path(result.run_dir) / "tb").rglob("events.out.tfevents.*"))
 
 
 @pytest.mark.slow

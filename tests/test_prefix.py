@@ -17,11 +17,11 @@ from conftest import GREEDY, build_tiny
 
 def test_cached_features_equal_the_prefix_and_give_the_same_stage_outputs(tiny):
     cfg, dm, net = build_tiny(tiny, "data.augment=false")
-    stage = 2  # block 3 on top of frozen blocks 1-2
+    stage = 3  # block 3 on top of frozen blocks 1-2
     # train the prefix a little first, so BN statistics are not the identity and eval mode matters
     net.train()
     with torch.no_grad():
-        net.features(dm.preprocess(dm.train_set.x[:256], train=False), stage)
+        net.features(dm.preprocess(dm.train_set.x[:256], train=False), stage - 1)
     module = StageModule(net, stage, cfg.optim, dm.num_classes, max_epochs=1)
     cache = PrefixCache(dm, net, stage, cfg.trainer, augment=False)
     cache.setup("fit")
@@ -31,11 +31,11 @@ def test_cached_features_equal_the_prefix_and_give_the_same_stage_outputs(tiny):
     images = dm.preprocess(x, train=False)
     module.eval()
     with torch.no_grad():
-        expected = net.features(images, stage)
+        expected = net.features(images, stage - 1)
         cached_x, cached_y = cache.sets["val"][range(100)]
         assert torch.equal(cached_y, y)
         torch.testing.assert_close(cached_x, expected, rtol=1e-5, atol=1e-5)
-        from_images = module.readouts(images)[stage + 1]
+        from_images = module.readouts(images)[stage]
         from_cache = module.head(module.block(cached_x))
     torch.testing.assert_close(from_cache, from_images, rtol=1e-5, atol=1e-5)
 
@@ -46,12 +46,12 @@ def test_incremental_cache_equals_the_cache_built_from_scratch(tiny):
     net.train()
     with torch.no_grad():  # BN statistics that are not the identity, so eval mode matters
         net.features(dm.preprocess(dm.train_set.x[:256], train=False), 3)
-    stage2 = PrefixCache(dm, net, 1, cfg.trainer, augment=False)
+    stage2 = PrefixCache(dm, net, 2, cfg.trainer, augment=False)
     stage2.setup("fit")
     carry = stage2.handoff()
     assert set(carry) == {"val", "train", "test"} and stage2.sets == {}
-    incremental = PrefixCache(dm, net, 2, cfg.trainer, augment=False, carry=carry)
-    scratch = PrefixCache(dm, net, 2, cfg.trainer, augment=False)
+    incremental = PrefixCache(dm, net, 3, cfg.trainer, augment=False, carry=carry)
+    scratch = PrefixCache(dm, net, 3, cfg.trainer, augment=False)
     for cache in (incremental, scratch):
         cache.setup("fit")
     assert incremental.cached == scratch.cached == ("val", "train", "test")
@@ -63,7 +63,7 @@ def test_incremental_cache_equals_the_cache_built_from_scratch(tiny):
 
 def test_bfloat16_cache_is_close_and_a_cache_that_does_not_fit_is_named(tiny):
     cfg, dm, net = build_tiny(tiny, "data.augment=false", "trainer.prefix_cache_dtype=bfloat16")
-    cache = PrefixCache(dm, net, 1, cfg.trainer, augment=False)
+    cache = PrefixCache(dm, net, 2, cfg.trainer, augment=False)
     cache.setup("fit")
     assert cache.sets["train"].x.dtype == torch.bfloat16
     net.eval()
@@ -73,9 +73,9 @@ def test_bfloat16_cache_is_close_and_a_cache_that_does_not_fit_is_named(tiny):
     # 1 MB: the val split of 256 images at 32x16x16 float32 (8 MB) does not fit
     cfg, dm, net = build_tiny(tiny, "trainer.prefix_cache=always", "trainer.prefix_cache_gb=0.001")
     with pytest.raises(LwtError, match=r"prefix cache of stage 2 \(val: 256 images.*prefix_cache_dtype=bfloat16"):
-        PrefixCache(dm, net, 1, cfg.trainer, augment=True).setup("fit")
+        PrefixCache(dm, net, 2, cfg.trainer, augment=True).setup("fit")
     cfg, dm, net = build_tiny(tiny, "trainer.prefix_cache_gb=0.001")  # auto: recompute instead, with a note
-    cache = PrefixCache(dm, net, 1, cfg.trainer, augment=True)
+    cache = PrefixCache(dm, net, 2, cfg.trainer, augment=True)
     cache.setup("fit")
     assert cache.cached == ()
 
@@ -87,10 +87,10 @@ def test_greedy_run_with_cached_prefix_matches_recomputed_prefix(tiny):
         overrides = [*tiny, "model.width=32", "curriculum.max_stages=2", "curriculum.epochs_per_stage=2",
                      "data.augment=false", f"trainer.prefix_cache={mode}", f"run_name=cache-{mode}"]
         results[mode] = run(load_config(GREEDY, overrides))
-        nets[mode] = torch.load(f"{results[mode]['run_dir']}/model.pt", weights_only=True)
+        nets[mode] = torch.load(f"{results[mode].run_dir}/model.pt", weights_only=True)
     for key, value in nets["never"].items():
         torch.testing.assert_close(nets["always"][key], value, rtol=1e-4, atol=1e-5, msg=lambda m, k=key: f"{k}: {m}")
-    for on, off in zip(results["always"]["stages"], results["never"]["stages"]):
-        assert on["val_acc"] == pytest.approx(off["val_acc"], abs=1 / 256)
-        assert on["test_acc"] == pytest.approx(off["test_acc"], abs=2 / 500)
-    assert results["always"]["stages"][1]["test_acc"] > 0.15  # and it learned: chance is 0.1 (SE 0.013 on 500)
+    for on, off in zip(results["always"].stages, results["never"].stages):
+        assert on.val_acc == pytest.approx(off.val_acc, abs=1 / 256)
+        assert on.test_acc == pytest.approx(off.test_acc, abs=2 / 500)
+    assert results["always"].stages[1].test_acc > 0.15  # and it learned: chance is 0.1 (SE 0.013 on 500)

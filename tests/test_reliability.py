@@ -18,16 +18,17 @@ import yaml
 
 from lwt.cli import main
 from lwt.config import load_config
+from lwt.result import RunResult, StageRow
 from lwt.training.curriculum import Curriculum
 from lwt.training.loggers import WANDB_ID, make_loggers, read_metrics
-from lwt.training.resume import resume_config, write_progress
+from lwt.training.resume import read_progress, resume_config, write_progress
 from lwt.training.run import run
 
 from conftest import EXPERIMENTS, ROOT
 from datafiles import TREE_CLASSES, write_image_tree
 
 GREEDY = str(EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml")
-METRICS = ("stage", "train_acc", "val_acc", "test_acc", "epochs", "stop_reason")
+METRICS = ("depth", "train_acc", "val_acc", "test_acc", "epochs", "stop_reason")
 # 3 stages x 2 epochs, each epoch a few batches; cosine, so every epoch has its own learning rate and a
 # resume that lost the scheduler's state would show
 THREE_STAGES = ["model.width=16", "curriculum.max_stages=3", "curriculum.epochs_per_stage=2", "optim.schedule=cosine"]
@@ -38,8 +39,8 @@ def tiny_overrides(data_root: Path, out_dir: Path) -> list[str]:
             "logging.wandb=disabled", "trainer.progress_bar=false", f"logging.out_dir={out_dir}"]
 
 
-def stage_metrics(result: dict) -> list[dict]:
-    return [{k: row[k] for k in METRICS} for row in result["stages"]]
+def stage_metrics(rows: list[StageRow]) -> list[dict]:
+    return [{k: getattr(row, k) for k in METRICS} for row in rows]
 
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -98,16 +99,16 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics_and_weights(baseline
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "[lwt] stage 1:" not in resumed.stdout  # finished stages are not retrained
-    result = json.loads((run_dir / "result.json").read_text())
+    result = RunResult.read(run_dir / "result.json")
     # sensitive to the RNG state in the checkpoint: with its restore disabled, stage 2's val acc changed
-    assert stage_metrics(result) == stage_metrics(expected)
-    ref, got = weights(expected["run_dir"]), weights(run_dir)
+    assert stage_metrics(result.stages) == stage_metrics(expected.stages)
+    ref, got = weights(expected.run_dir), weights(run_dir)
     assert all(torch.equal(ref[k], got[k]) for k in ref), "resumed weights differ from the uninterrupted run"
     logged = [row for row in read_metrics(run_dir) if "stage" in row]
     assert {1, 2, 3} <= {row["stage"] for row in logged}  # the killed attempt's rows are kept
     # stage 2's rows (killed attempt and resumed one) lie after stage 1's on the curriculum-wide step
     steps = [row["global_step"] for row in logged if row["stage"] == 2]
-    first, second = (s["steps"] for s in result["stages"][:2])
+    first, second = (s.steps for s in result.stages[:2])
     assert min(steps) >= first and max(steps) == first + second  # the last: stage 2's test row
 
 
@@ -118,17 +119,17 @@ def test_resume_at_a_stage_boundary_matches_too(baseline, tmp_path, killed):
     before its row was recorded (fit has nothing left to run; the row comes from the checkpoint)."""
     cfg, expected = baseline
     run_dir = tmp_path / "run"
-    shutil.copytree(expected["run_dir"], run_dir)
+    shutil.copytree(expected.run_dir, run_dir)
     curriculum = Curriculum(cfg.curriculum, num_stages=4, val_images=256)  # the state the runner records after stage 1
     curriculum.start_stage(1)
-    curriculum.stage_done(1, expected["stages"][0]["val_acc"])
-    write_progress(run_dir, expected["stages"][:1], curriculum.state_dict(), finished=False)
+    curriculum.stage_done(1, expected.stages[0].val_acc)
+    write_progress(run_dir, expected.stages[:1], curriculum.state_dict(), finished=False)
     for name in ["result.json", "model.pt", "checkpoints/stage3"] + (["checkpoints/stage2"] if killed ==
                                                                         "between stages" else []):
         shutil.rmtree(run_dir / name) if (run_dir / name).is_dir() else (run_dir / name).unlink()
     result = run(resume_config(run_dir), resume=run_dir)
-    assert stage_metrics(result) == stage_metrics(expected)
-    ref, got = weights(expected["run_dir"]), weights(run_dir)
+    assert stage_metrics(result.stages) == stage_metrics(expected.stages)
+    ref, got = weights(expected.run_dir), weights(run_dir)
     assert all(torch.equal(ref[k], got[k]) for k in ref)
 
 
@@ -138,11 +139,11 @@ def test_resume_at_a_stage_boundary_matches_too(baseline, tmp_path, killed):
 def test_same_seed_reproduces_and_another_seed_differs(baseline, data_root, tmp_path):
     cfg, first = baseline
     again = run(load_config(GREEDY, tiny_overrides(data_root, tmp_path / "again") + THREE_STAGES))
-    assert stage_metrics(again) == stage_metrics(first)
-    ref, got = weights(first["run_dir"]), weights(again["run_dir"])
+    assert stage_metrics(again.stages) == stage_metrics(first.stages)
+    ref, got = weights(first.run_dir), weights(again.run_dir)
     assert all(torch.equal(ref[k], got[k]) for k in ref)
     other = run(load_config(GREEDY, tiny_overrides(data_root, tmp_path / "other") + THREE_STAGES + ["seed=1"]))
-    assert stage_metrics(other) != stage_metrics(first)
+    assert stage_metrics(other.stages) != stage_metrics(first.stages)
 
 
 # ---------------------------------------------------------------- bad input: one line, exit 2, no traceback
@@ -196,12 +197,12 @@ def test_unwritable_output_directory(tiny, tmp_path, capsys):
 
 def test_finished_run_is_refused_without_overwrite(baseline, data_root, capsys):
     cfg, result = baseline
-    before = Path(result["run_dir"], "result.json").read_text()
+    before = Path(result.run_dir, "result.json").read_text()
     line = lwt_error(capsys, ["train", GREEDY, *tiny_overrides(data_root, cfg.logging.out_dir), *THREE_STAGES])
     assert "already holds a finished run" in line and "--overwrite" in line
-    line = lwt_error(capsys, ["train", "--resume", result["run_dir"]])
+    line = lwt_error(capsys, ["train", "--resume", result.run_dir])
     assert "already finished" in line and "nothing to resume" in line
-    assert Path(result["run_dir"], "result.json").read_text() == before
+    assert Path(result.run_dir, "result.json").read_text() == before
 
 
 @pytest.fixture
@@ -264,7 +265,7 @@ def test_unreachable_wandb_falls_back_to_offline_and_a_resume_keeps_the_run_id(t
     result = run(cfg)
     assert time.monotonic() - start < 120  # no wait for W&B's 90-s init timeout
     assert "lwt: warning: W&B online mode is unavailable" in capsys.readouterr().err
-    run_dir = Path(result["run_dir"])
+    run_dir = Path(result.run_dir)
     run_id = (run_dir / WANDB_ID).read_text().strip()
     assert [p.name.endswith(run_id) for p in (run_dir / "wandb").glob("offline-run-*")] == [True]
     # a resumed run's logger reuses the id (online: the same W&B run; offline: a folder per attempt, one id)
@@ -276,7 +277,7 @@ def test_unreachable_wandb_falls_back_to_offline_and_a_resume_keeps_the_run_id(t
 
 def test_progress_is_written_atomically_after_each_stage(baseline):
     _, result = baseline
-    run_dir = Path(result["run_dir"])
-    progress = json.loads((run_dir / "progress.json").read_text())
-    assert progress["finished"] and stage_metrics(progress) == stage_metrics(result)
+    run_dir = Path(result.run_dir)
+    progress = read_progress(run_dir)
+    assert progress["finished"] and stage_metrics(progress["stages"]) == stage_metrics(result.stages)
     assert not list(run_dir.rglob("*.tmp"))  # no temp files left behind by atomic writes

@@ -45,29 +45,29 @@ def accuracy(model, x, y) -> float:
 def test_load_run_gives_the_network_and_config_that_reach_the_recorded_test_accuracy(finished):
     greedy, e2e = finished
     for result in (greedy, e2e):
-        loaded = lwt.load_run(result["run_dir"])
-        assert loaded.cfg.mode == result["mode"] and loaded.cfg.model.width == 16
+        loaded = lwt.load_run(result.run_dir)
+        assert loaded.cfg.mode == result.mode and loaded.cfg.model.width == 16 and loaded.result == result
         x, y = held_out(loaded)
-        for row in result["stages"]:  # every trained depth, read out by the head trained for it
-            assert accuracy(loaded.classifier(row["depth"]), x, y) == pytest.approx(row["test_acc"], abs=1e-6)
-        assert accuracy(loaded.classifier(), x, y) == pytest.approx(result["final_test_acc"], abs=1e-6)
+        for row in result.stages:  # every trained depth, read out by the head trained for it
+            assert accuracy(loaded.classifier(row.depth), x, y) == pytest.approx(row.test_acc, abs=1e-6)
+        assert accuracy(loaded.classifier(), x, y) == pytest.approx(result.final_test_acc, abs=1e-6)
     with pytest.raises(LwtError, match="depth 3 was not trained"):
-        loaded = lwt.load_run(greedy["run_dir"])
+        loaded = lwt.load_run(greedy.run_dir)
         loaded.classifier(3)
     with pytest.raises(LwtError, match="holds no result.json"):
-        lwt.load_run(Path(greedy["run_dir"]).parent)
+        lwt.load_run(Path(greedy.run_dir).parent)
 
 
 @pytest.mark.slow
 def test_lightning_load_from_checkpoint_rebuilds_a_stage_and_an_e2e_module(finished):
     greedy, e2e = finished
-    loaded = lwt.load_run(greedy["run_dir"])
+    loaded = lwt.load_run(greedy.run_dir)
     x, _ = held_out(loaded)
-    stage = StageModule.load_from_checkpoint(Path(greedy["run_dir"]) / "checkpoints" / "stage2" / "last.ckpt")
-    assert stage.stage == 1 and stage.hparams["num_classes"] == 10 and stage.optim_cfg == loaded.cfg.optim
+    stage = StageModule.load_from_checkpoint(Path(greedy.run_dir) / "checkpoints" / "stage2" / "last.ckpt")
+    assert stage.stage == 2 and stage.hparams["num_classes"] == 10 and stage.optim_cfg == loaded.cfg.optim
     with torch.no_grad():
         assert torch.equal(stage.eval()(x), loaded.classifier()(x))  # the stage's readout = the final network
-    loaded = lwt.load_run(e2e["run_dir"])
-    module = EndToEndModule.load_from_checkpoint(Path(e2e["run_dir"]) / "checkpoints" / "e2e" / "last.ckpt")
+    loaded = lwt.load_run(e2e.run_dir)
+    module = EndToEndModule.load_from_checkpoint(Path(e2e.run_dir) / "checkpoints" / "e2e" / "last.ckpt")
     with torch.no_grad():
         assert torch.equal(module.eval()(x), loaded.classifier()(x))

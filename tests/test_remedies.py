@@ -13,6 +13,7 @@ import torch
 from lwt.config import check_stage_lists, load_config
 from lwt.errors import LwtError
 from lwt.report import stage_table
+from lwt.result import RunResult
 from lwt.training import EndToEndModule, StageModule
 from lwt.training.dgl import DecoupledModule
 from lwt.training.resume import resume_config
@@ -29,9 +30,10 @@ def setup(tiny, *extra, path=GREEDY):
     return build_tiny(tiny, *extra, path=path, width=16)
 
 
-def stage_rows(result: dict) -> list[dict]:
+def stage_rows(result: RunResult) -> list[dict]:
     """What a resumed run must reproduce exactly (not seconds)."""
-    return [{k: row[k] for k in ("stage", "train_acc", "val_acc", "test_acc", "epochs")} for row in result["stages"]]
+    return [{k: getattr(row, k) for k in ("depth", "train_acc", "val_acc", "test_acc", "epochs")}
+            for row in result.stages]
 
 
 def crash_in_fresh_dir(tiny, extra, tmp_path, monkeypatch, module_cls, crash) -> Path:
@@ -63,7 +65,7 @@ def test_layerwise_lr_and_weight_decay_land_in_greedy_and_e2e_param_groups(tiny)
     cfg, dm, net = setup(tiny, f"optim.stage_lr_mult={MULTS}", f"optim.stage_weight_decay={DECAYS}")
     lr = cfg.optim.lr
     for k in range(net.num_blocks):  # greedy stage k+1: its one group at lr * mult_k, decay_k
-        (opt,) = optimizers(StageModule(net, k, cfg.optim, dm.num_classes, max_epochs=1))
+        (opt,) = optimizers(StageModule(net, k + 1, cfg.optim, dm.num_classes, max_epochs=1))
         (group,) = opt.param_groups
         assert group["lr"] == pytest.approx(lr * MULTS[k]) and group["weight_decay"] == DECAYS[k]
     # E2E: every block's parameters at its own multiplier; classifier and readout heads at the last block's
@@ -78,9 +80,9 @@ def test_layerwise_lr_and_weight_decay_land_in_greedy_and_e2e_param_groups(tiny)
     assert not any(id(p) in groups for p in net.aux_heads[-1].parameters())  # unused in E2E, as before
     # the geometric rule: lr_k = lr * gamma^(K-k), 1-based k, K = 4 blocks
     cfg = load_config(GREEDY, tiny + ["model.width=16", "optim.stage_lr_gamma=0.5"])
-    for k in range(4):
+    for k in range(1, 5):
         (opt,) = optimizers(StageModule(net, k, cfg.optim, dm.num_classes, max_epochs=1))
-        assert opt.param_groups[0]["lr"] == pytest.approx(lr * 0.5 ** (3 - k))
+        assert opt.param_groups[0]["lr"] == pytest.approx(lr * 0.5 ** (4 - k))
 
 
 def test_per_block_lists_must_match_the_network(tiny):
@@ -99,7 +101,7 @@ def test_dgl_no_gradient_reaches_an_earlier_block(tiny):
     opts = optimizers(module)  # one optimizer per stage, holding exactly that stage's block and head
     assert len(opts) == 4
     for k, opt in enumerate(opts):
-        assert {id(p) for g in opt.param_groups for p in g["params"]} == {id(p) for p in module.stage_parameters(k)}
+        assert {id(p) for g in opt.param_groups for p in g["params"]} == {id(p) for p in module.stage_parameters(k + 1)}
         assert opt.param_groups[0]["lr"] == pytest.approx(cfg.optim.lr * MULTS[k])
     x, y = next(iter(dm.train_dataloader()))
     x = dm.preprocess(x, train=True)
@@ -117,11 +119,10 @@ def test_dgl_run_has_one_row_per_stage(tiny):
     assert cfg.e2e_epochs(4) == 4  # the budget: stages x epochs_per_stage, like E2E
     cfg = load_config(GREEDY, tiny + ["model.width=16", "mode=dgl", "trainer.max_epochs=1"])
     result = run(cfg)
-    assert result["mode"] == "dgl" and [s["stage"] for s in result["stages"]] == [1, 2, 3, 4]
-    assert all(s["epochs"] == 1 and 0.0 <= s["test_acc"] <= 1.0 and s["val_acc"] is not None
-               for s in result["stages"])
-    assert result["final_test_acc"] == result["stages"][-1]["test_acc"]
-    assert (Path(result["run_dir"]) / "checkpoints" / "dgl" / "last.ckpt").is_file()
+    assert result.mode == "dgl" and result.depths == [1, 2, 3, 4]
+    assert all(s.epochs == 1 and 0.0 <= s.test_acc <= 1.0 and s.val_acc is not None for s in result.stages)
+    assert result.final_test_acc == result.last.test_acc
+    assert (Path(result.run_dir) / "checkpoints" / "dgl" / "last.ckpt").is_file()
 
 
 def test_dgl_killed_mid_run_resumes_exactly(tiny, tmp_path, monkeypatch):
@@ -136,7 +137,7 @@ def test_dgl_killed_mid_run_resumes_exactly(tiny, tmp_path, monkeypatch):
     run_dir = crash_in_fresh_dir(tiny, extra, tmp_path, monkeypatch, DecoupledModule, crash)
     result = run(resume_config(run_dir), resume=run_dir)
     assert stage_rows(result) == stage_rows(expected)
-    ref, got = (torch.load(Path(r["run_dir"]) / "model.pt", weights_only=True) for r in (expected, result))
+    ref, got = (torch.load(Path(r.run_dir) / "model.pt", weights_only=True) for r in (expected, result))
     assert all(torch.equal(ref[k], got[k]) for k in ref)
 
 
@@ -147,17 +148,17 @@ FINETUNE = ["model.width=16", "curriculum.max_stages=2", "curriculum.epochs_per_
 def test_greedy_then_finetune_trains_end_to_end_and_resumes_exactly(tiny, tmp_path, monkeypatch):
     cfg = load_config(GREEDY, tiny + FINETUNE)
     expected = run(cfg)
-    ft = expected["finetune"]
-    assert [s["stage"] for s in expected["stages"]] == [1, 2] and ft["depth"] == 2 and ft["epochs"] == 2
-    assert ft["test_acc_before"] == expected["stages"][-1]["test_acc"]
-    assert ft["test_acc_after"] == expected["final_test_acc"]
+    ft = expected.finetune
+    assert expected.depths == [1, 2] and ft.depth == 2 and ft.epochs == 2
+    assert ft.test_acc_before == expected.last.test_acc
+    assert ft.test_acc_after == expected.final_test_acc
     assert "fine-tuned end to end (2 epochs)" in stage_table(expected)
-    stage2 = torch.load(Path(expected["run_dir"]) / "checkpoints" / "stage2" / "last.ckpt", weights_only=True)
-    tuned = torch.load(Path(expected["run_dir"]) / "model.pt", weights_only=True)
+    stage2 = torch.load(Path(expected.run_dir) / "checkpoints" / "stage2" / "last.ckpt", weights_only=True)
+    tuned = torch.load(Path(expected.run_dir) / "model.pt", weights_only=True)
     assert not torch.equal(stage2["state_dict"]["net.blocks.0.1.weight"], tuned["blocks.0.1.weight"]), \
         "fine-tuning must move block 1 (frozen after greedy stage 1)"
     # fine-tune optimizer: block k at 0.05 * 0.5^(K'-k), K' = 2 stages trained; the head at 0.05
-    ckpt = torch.load(Path(expected["run_dir"]) / "checkpoints" / "finetune" / "last.ckpt", weights_only=True)
+    ckpt = torch.load(Path(expected.run_dir) / "checkpoints" / "finetune" / "last.ckpt", weights_only=True)
     assert [g["initial_lr"] for g in ckpt["optimizer_states"][0]["param_groups"]] == pytest.approx([0.025, 0.05, 0.05])
 
     # a kill during fine-tuning (after its first epoch's checkpoint) resumes to the same numbers and weights
@@ -170,8 +171,8 @@ def test_greedy_then_finetune_trains_end_to_end_and_resumes_exactly(tiny, tmp_pa
     assert torch.load(run_dir / "checkpoints" / "finetune" / "last.ckpt", weights_only=True)["epoch"] == 0
     result = run(resume_config(run_dir), resume=run_dir)
     assert stage_rows(result) == stage_rows(expected)
-    assert {k: v for k, v in result["finetune"].items() if k not in ("seconds", "depths")} == \
-        {k: v for k, v in ft.items() if k not in ("seconds", "depths")}
+    assert {k: v for k, v in vars(result.finetune).items() if k not in ("seconds", "depths")} == \
+        {k: v for k, v in vars(ft).items() if k not in ("seconds", "depths")}
     ref = torch.load(run_dir / "model.pt", weights_only=True)
     assert all(torch.equal(ref[k], tuned[k]) for k in ref)
 
@@ -181,8 +182,8 @@ def test_per_stage_epochs_and_weight_decay_apply(tiny):
                                       "curriculum.stage_epochs=[1, 2, 3, 3]", f"optim.stage_weight_decay={DECAYS}"])
     assert cfg.e2e_epochs(4) == 9  # E2E's matching budget is the sum of the stages'
     result = run(cfg)
-    assert [s["epochs"] for s in result["stages"]] == [1, 2]
-    run_dir = Path(result["run_dir"])
+    assert [s.epochs for s in result.stages] == [1, 2]
+    run_dir = Path(result.run_dir)
     for stage in (1, 2):
         ckpt = torch.load(run_dir / "checkpoints" / f"stage{stage}" / "last.ckpt", weights_only=True)
         assert ckpt["optimizer_states"][0]["param_groups"][0]["weight_decay"] == DECAYS[stage - 1]
@@ -190,7 +191,7 @@ def test_per_stage_epochs_and_weight_decay_apply(tiny):
 
 def test_stage_dropout_acts_on_the_block_being_trained_only(tiny):
     cfg, dm, net = setup(tiny, "model.stage_dropout=[0.5, 0.5, 0.0, 0.0]")
-    module = StageModule(net, 1, cfg.optim, dm.num_classes, max_epochs=1)  # trains block 2 on frozen block 1
+    module = StageModule(net, 2, cfg.optim, dm.num_classes, max_epochs=1)  # trains block 2 on frozen block 1
     module.train()
     x = dm.preprocess(dm.train_set.x[:64], train=False)
     with torch.no_grad():

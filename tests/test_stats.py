@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lwt.paired import paired_table
+from lwt.result import RunResult
 from lwt.results import aggregate, read_archive, run_rows, to_markdown
 from lwt.stats import ci_text, paired, summarize, t_cdf, t_quantile
 
@@ -52,8 +53,9 @@ def test_paired_differences_use_common_seeds_only():
 def _run(experiment: str, mode: str, seed: int, final: float, lr: float = 0.1, **result) -> dict:
     stages = [{"stage": k, "val_acc": final - 0.01 * k, "test_acc": final - 0.01 * (3 - k)} for k in (1, 2, 3)]
     return {"dir": Path(f"runs/{experiment}/seed{seed}"), "config": {"optim.lr": lr, "seed": seed},
-            "result": {"experiment": experiment, "mode": mode, "model": "m", "dataset": "cifar10", "seed": seed,
-                       "run_name": f"seed{seed}", "final_test_acc": final, "stages": stages, **result}}
+            "result": RunResult.from_json({"experiment": experiment, "mode": mode, "model": "m", "dataset": "cifar10",
+                                           "seed": seed, "run_name": f"seed{seed}", "final_test_acc": final,
+                                           "stages": stages, **result})}
 
 
 def test_tables_from_runs_old_and_new():

@@ -13,6 +13,7 @@ import torch
 from lwt.analysis.common import load_datamodule
 from lwt.config import load_config
 from lwt.errors import LwtError
+from lwt.result import RunResult
 from lwt.training import EndToEndModule, StageModule
 from lwt.training.base import lr_factor
 from lwt.training.dgl import DecoupledModule
@@ -37,24 +38,24 @@ def fit_batches(module, dm, batches: int, epochs: int = 1, callbacks=()) -> L.Tr
 
 def test_frozen_prefix_is_bit_identical_after_greedy_steps(tiny):
     cfg, dm, net = build_tiny(tiny)
-    stage = 2  # 0-based: trains block 3 on top of frozen blocks 1-2
+    stage = 3  # trains block 3 on top of frozen blocks 1-2 (its parameters: blocks.2.*, aux_heads.2.*)
     before = snapshot(net)
     fit_batches(StageModule(net, stage, cfg.optim, dm.num_classes, max_epochs=1), dm, batches=3)
     after = net.state_dict()
-    trained = (f"blocks.{stage}.", f"aux_heads.{stage}.")
+    trained = (f"blocks.{stage - 1}.", f"aux_heads.{stage - 1}.")
     assert any("running_mean" in k for k in before if k.startswith("blocks.0."))  # BN buffers are checked too
     for key, value in before.items():
         if key.startswith(trained):
             continue
         assert torch.equal(value, after[key]), f"{key} changed although it is frozen"
     changed = [k for k in before if k.startswith(trained) and not torch.equal(before[k], after[k])]
-    assert any(k.startswith(f"blocks.{stage}.") for k in changed)
-    assert any(k.startswith(f"aux_heads.{stage}.") for k in changed)
+    assert any(k.startswith(trained[0]) for k in changed)
+    assert any(k.startswith(trained[1]) for k in changed)
 
 
 def test_stage_optimizer_holds_only_the_current_stage(tiny):
     cfg, dm, net = build_tiny(tiny)
-    module = StageModule(net, 1, cfg.optim, dm.num_classes, max_epochs=1)
+    module = StageModule(net, 2, cfg.optim, dm.num_classes, max_epochs=1)
     (opt,) = fit_batches(module, dm, batches=1).optimizers
     in_opt = {id(p) for group in opt.param_groups for p in group["params"]}
     expected = {id(p) for p in [*net.blocks[1].parameters(), *net.aux_heads[1].parameters()]}
@@ -93,14 +94,15 @@ def test_greedy_run_learns_and_writes_its_run_directory(tiny, monkeypatch):
     trained = cfg_run_dir(cfg) / "checkpoints" / "stage1"
     monkeypatch.setattr("lwt.training.run.git_revision", lambda: "after" if trained.exists() else "before")
     result = run(cfg)
-    assert result["git_revision"] == "before"
+    assert result.git_revision == "before"
     run_dir = cfg_run_dir(cfg)
-    assert [s["stage"] for s in result["stages"]] == [1, 2]
-    assert all(s["epochs"] == 3 for s in result["stages"])
+    assert result.depths == [1, 2]
+    assert all(s.epochs == 3 for s in result.stages)
     # chance is 0.10 on 500 test images (standard error 0.013), so 0.20 is learning; seeds 0-2 reach 0.24-0.29
-    assert result["final_test_acc"] > 0.20, result["stages"]
+    assert result.final_test_acc > 0.20, result.stages
     saved = json.loads((run_dir / "result.json").read_text())
-    assert saved["stages"] == result["stages"] and saved["git_revision"]
+    assert saved == result.to_json() and [s["stage"] for s in saved["stages"]] == [1, 2]  # on disk: both keys
+    assert RunResult.read(run_dir / "result.json") == result
     for name in ("config.yaml", "meta.json", "metrics.jsonl", "model.pt", "checkpoints/stage2/last.ckpt"):
         assert (run_dir / name).exists(), name
     assert load_config(run_dir / "config.yaml").data.train_subset == 1000  # the resolved config reloads
@@ -109,19 +111,19 @@ def test_greedy_run_learns_and_writes_its_run_directory(tiny, monkeypatch):
 def test_e2e_run_learns_with_one_row_per_block(tiny):
     cfg = load_config(E2E, tiny + ["data.train_subset=1000", "trainer.max_epochs=4", "model.width=64"])
     result = run(cfg)
-    assert [s["depth"] for s in result["stages"]] == [1, 2, 3, 4]
-    assert result["final_test_acc"] > 0.25, result["stages"]
-    assert all(0.0 <= s["test_acc"] <= 1.0 and s["train_acc"] is not None for s in result["stages"])
+    assert result.depths == [1, 2, 3, 4]
+    assert result.final_test_acc > 0.25, result.stages
+    assert all(0.0 <= s.test_acc <= 1.0 and s.train_acc is not None for s in result.stages)
 
 
 def test_greedy_result_has_the_val_selected_depth_and_the_ensemble(tiny):
     cfg = load_config(GREEDY, tiny + ["curriculum.max_stages=3", "curriculum.epochs_per_stage=1", "model.width=16",
                                       "trainer.precision=32-true"])
     result, net = train(cfg)
-    stages = result["stages"]
-    best = max(stages, key=lambda s: s["val_acc"])
-    assert (result["selected_depth"], result["selected_test_acc"]) == (best["depth"], best["test_acc"])
-    assert result["final_test_acc"] == stages[-1]["test_acc"]  # "final" stays the last stage
+    stages = result.stages
+    best = max(stages, key=lambda s: s.val_acc)
+    assert (result.selected_depth, result.selected_test_acc) == (best.depth, best.test_acc)
+    assert result.final_test_acc == stages[-1].test_acc  # "final" stays the last stage
     # the ensemble by hand: Z_k = sum_j 2^j z_j over the aux heads' logits of stages 1..k, on the test set
     dm = load_datamodule(cfg)
     x, y = dm.test_set.x, dm.test_set.y
@@ -132,9 +134,9 @@ def test_greedy_result_has_the_val_selected_depth_and_the_ensemble(tiny):
             h = net.blocks[j](h)
             z = z + 2.0 ** j * net.aux_heads[j](h)
             expected.append(int((z.argmax(1) == y).sum()) / len(y))
-    assert [s["ensemble_test_acc"] for s in stages] == expected
-    assert result["ensemble_test_acc"] == stages[-1]["ensemble_test_acc"]
-    assert stages[0]["ensemble_test_acc"] == result["per_layer"][0]["test_acc"]  # one stage: its own readout
+    assert [s.ensemble_test_acc for s in stages] == expected
+    assert result.ensemble_test_acc == stages[-1].ensemble_test_acc
+    assert stages[0].ensemble_test_acc == result.per_layer[0].test_acc  # one stage: its own readout
 
 
 def cfg_run_dir(cfg):
@@ -148,9 +150,9 @@ def test_plateau_ends_a_stage_early(tiny):
                                       "curriculum.epochs_per_stage=6", "curriculum.plateau_patience=1",
                                       "curriculum.plateau_min_delta=0.5", "model.width=16"])
     result = run(cfg)
-    stage = result["stages"][0]
+    stage = result.stages[0]
     # no epoch can gain 50 points, so the first epoch after the first is stale and ends the stage
-    assert stage["epochs"] == 2 and stage["stop_reason"] == "plateau"
+    assert stage.epochs == 2 and stage.stop_reason == "plateau"
 
 
 @pytest.mark.parametrize("mode_file", [GREEDY])
@@ -159,8 +161,8 @@ def test_critical_layer_stops_the_curriculum_and_is_recorded(tiny, mode_file):
     cfg = load_config(mode_file, tiny + ["curriculum.epochs_per_stage=1", "curriculum.critical_patience=1",
                                          "curriculum.critical_min_gain=1.0", "model.width=16"])
     result = run(cfg)
-    assert len(result["stages"]) == 2
-    crit = result["critical"]
+    assert len(result.stages) == 2
+    crit = result.critical
     assert crit["fired"] and crit["critical_layer"] in (1, 2) and len(crit["history"]) == 2
 
 
@@ -205,7 +207,7 @@ def test_a_three_epoch_stage_anneals_step_by_step(tiny, schedule):
     """The learning rate a greedy stage's optimizer applies at each of its 3 x 4 = 12 steps."""
     cfg, dm, net = build_tiny(tiny, f"optim.schedule={schedule}", width=16)
     log = LrLog()
-    fit_batches(StageModule(net, 1, cfg.optim, dm.num_classes, max_epochs=3), dm, batches=4, epochs=3,
+    fit_batches(StageModule(net, 2, cfg.optim, dm.num_classes, max_epochs=3), dm, batches=4, epochs=3,
                 callbacks=[log])
     got = [lrs[0] for lrs in log.lrs]
     if schedule == "step":  # milestones 0.3, 0.6, 0.9 of 12 steps: steps 4, 7, 11
@@ -249,7 +251,7 @@ def test_epoch_timer_counts_the_training_loop_alone():
 
 def test_stage_rows_report_training_speed_and_evaluation_time_apart(tiny):
     cfg = load_config(GREEDY, tiny + ["curriculum.max_stages=2", "curriculum.epochs_per_stage=1", "model.width=16"])
-    for row in run(cfg)["stages"]:
-        assert 0 < row["train_seconds"] and 0 < row["eval_seconds"]
-        assert row["train_seconds"] + row["eval_seconds"] <= row["seconds"]
-        assert row["images_per_s"] == pytest.approx(512 / row["train_seconds"], rel=0.002)  # 512 images, 1 epoch
+    for row in run(cfg).stages:
+        assert 0 < row.train_seconds and 0 < row.eval_seconds
+        assert row.train_seconds + row.eval_seconds <= row.seconds
+        assert row.images_per_s == pytest.approx(512 / row.train_seconds, rel=0.002)  # 512 images, 1 epoch

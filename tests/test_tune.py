@@ -10,6 +10,7 @@ import pytest
 
 from lwt.cli import main
 from lwt.errors import LwtError
+from lwt.result import FineTune, RunResult, StageRow
 from lwt.tune import choose, parse_grid, selection_val_acc
 
 from conftest import EXPERIMENTS
@@ -29,15 +30,16 @@ def test_choice_follows_validation_not_test():
 
 
 def test_selection_reads_the_right_validation_accuracy():
-    stages = [{"val_acc": 0.40, "test_acc": 0.10}, {"val_acc": 0.55, "test_acc": 0.20},
-              {"val_acc": 0.50, "test_acc": 0.90}]
+    stages = [StageRow(depth=1, val_acc=0.40, test_acc=0.10), StageRow(depth=2, val_acc=0.55, test_acc=0.20),
+              StageRow(depth=3, val_acc=0.50, test_acc=0.90)]
     # greedy: its val-selected depth (stage 2), not its last stage and never a test accuracy
-    assert selection_val_acc({"mode": "greedy", "stages": stages}) == 0.55
-    assert selection_val_acc({"mode": "dgl", "stages": stages}) == 0.55
+    assert selection_val_acc(RunResult(mode="greedy", stages=stages)) == 0.55
+    assert selection_val_acc(RunResult(mode="dgl", stages=stages)) == 0.55
     # greedy + fine-tuning: the fine-tuned network's
-    assert selection_val_acc({"mode": "greedy", "stages": stages, "finetune": {"val_acc_after": 0.58}}) == 0.58
+    tuned = FineTune(epochs=1, lr=0.1, depth=3, test_acc_before=0.9, test_acc_after=0.9, val_acc_after=0.58, depths=[])
+    assert selection_val_acc(RunResult(mode="greedy", stages=stages, finetune=tuned)) == 0.58
     # E2E: the network's own classifier (last depth), not the best auxiliary readout
-    assert selection_val_acc({"mode": "e2e", "stages": stages}) == 0.50
+    assert selection_val_acc(RunResult(mode="e2e", stages=stages)) == 0.50
 
 
 def test_grid_parsing():
@@ -67,7 +69,7 @@ def test_real_tiny_tune_chooses_by_val_and_skips_finished_points(tiny, tmp_path,
     for row in rows:
         res = result(row)
         assert len(res["stages"]) == (2 if res["mode"] == "greedy" else 4) and res["sweep"] == "tune_t"
-        assert float(row["val_acc"]) == pytest.approx(selection_val_acc(res))
+        assert float(row["val_acc"]) == pytest.approx(selection_val_acc(RunResult.from_json(res)))
         assert float(row["final_test_acc"]) == pytest.approx(res["final_test_acc"])
     for experiment in ("belilovsky_k2_greedy", "belilovsky_k2_e2e"):
         mine = [r for r in rows if r["experiment"] == experiment]

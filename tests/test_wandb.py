@@ -67,7 +67,7 @@ def offline_run(data_root, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("WANDB_MODE", raising=False)
         result = run(cfg)
-    runs = list((Path(result["run_dir"]) / "wandb").glob("offline-run-*"))
+    runs = list((Path(result.run_dir) / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     (log,) = runs[0].glob("*.wandb")  # the offline run's event log, which `wandb sync` uploads
     return result, log, finished_records(log)
@@ -93,8 +93,8 @@ def test_history_has_one_continuous_axis_across_stages_and_finetuning_with_stage
     for key in ("global_step", "global_epoch"):  # never go back, across both stages and the fine-tuning
         values = [r[key] for r in rows]
         assert values == sorted(values), key
-    stages = result["stages"]
-    steps = [s["steps"] for s in stages]
+    stages = result.stages
+    steps = [s.steps for s in stages]
     assert all(steps)
     tuned = [r for r in rows if "stage" not in r]  # the fine-tuning: after the greedy stages, without a stage
     greedy = [r for r in rows if "stage" in r]
@@ -103,7 +103,7 @@ def test_history_has_one_continuous_axis_across_stages_and_finetuning_with_stage
     for r in greedy:  # the per-stage step is kept; global = the earlier stages' steps + it
         assert r["global_step"] == sum(steps[:r["stage"] - 1]) + r["trainer/global_step"]
     assert min(r["global_step"] for r in tuned) == sum(steps)
-    assert {r["global_epoch"] for r in tuned if "train/acc" in r} == {sum(s["epochs"] for s in stages)}
+    assert {r["global_epoch"] for r in tuned if "train/acc" in r} == {sum(s.epochs for s in stages)}
     assert min(r["trainer/global_step"] for r in greedy if r["stage"] == 2) == 0  # Lightning's restarts
     keys = {k for r in history_rows(records) for k in r}
     assert not keys & {"stage_step", "stage_epoch"}  # `stage` is one column, not Lightning's _step/_epoch pair
@@ -111,7 +111,7 @@ def test_history_has_one_continuous_axis_across_stages_and_finetuning_with_stage
     lrs = [(r["stage"], r["lr-SGD"]) for r in greedy if "lr-SGD" in r]
     assert [lr for s, lr in lrs if s == 1][0] == pytest.approx(0.1) and [lr for s, lr in lrs if s == 2][0] == 0.1
     assert len(lrs) == sum(steps) and any("lr-SGD" in r for r in tuned)
-    header = {k for row in read_metrics(result["run_dir"]) for k in row}  # lwt's own log has the same columns
+    header = {k for row in read_metrics(result.run_dir) for k in row}  # lwt's own log has the same columns
     assert {"global_step", "global_epoch", "stage", "lr-SGD"} <= header
 
 
@@ -123,22 +123,22 @@ def test_offline_run_holds_the_stage_and_depth_axes_the_depth_curve_and_the_end_
     assert x["test/acc"] == x["test/loss"] == "stage"
     assert x["depth/test_acc"] == x["depth/val_acc"] == x["depth/train_acc"] == "depth"
     rows = history_rows(records)
-    stages = result["stages"]
-    assert [r["depth"] for r in stages] == [1, 2]
+    stages = result.stages
+    assert result.depths == [1, 2]
     # each greedy stage's test row carries its stage (the x value of test/acc); the fine-tuned one has none
     assert [(r.get("stage"), r["test/acc"]) for r in rows if "test/acc" in r] == [
-        *((s["stage"], pytest.approx(s["test_acc"])) for s in stages), (None, pytest.approx(result["final_test_acc"]))]
+        *((s.depth, pytest.approx(s.test_acc)) for s in stages), (None, pytest.approx(result.final_test_acc))]
     # the end-of-run depth series: one row per depth, equal to result.json's stages
     assert [(r["depth"], r["depth/test_acc"], r["depth/val_acc"], r["depth/train_acc"]) for r in rows
-            if "depth" in r] == [(s["depth"], pytest.approx(s["test_acc"]), pytest.approx(s["val_acc"]),
-                                  pytest.approx(s["train_acc"])) for s in stages]
+            if "depth" in r] == [(s.depth, pytest.approx(s.test_acc), pytest.approx(s.val_acc),
+                                  pytest.approx(s.train_acc)) for s in stages]
     # the tables and the depth figure reach the run's page
     logged = {k.split(".")[0]: r[k] for r in rows for k in r if k.endswith("._type")}
     assert logged == {"per_layer": "table-file", "stages": "table-file", "figures/depth_accuracy": "image-file"}
-    assert (Path(result["run_dir"]) / "depth_accuracy.png").is_file()
+    assert (Path(result.run_dir) / "depth_accuracy.png").is_file()
     (summary,) = [r["summary"]["update"] for r in records if r["type"] == "summary" and
                   "final_test_acc" in r["summary"].get("update", {})]
-    assert summary["final_test_acc"] == pytest.approx(result["final_test_acc"])
+    assert summary["final_test_acc"] == pytest.approx(result.final_test_acc)
 
 
 SYNC = Path(__file__).resolve().parents[1] / "scripts" / "sync_wandb.sh"
@@ -185,7 +185,7 @@ def test_analyses_attach_their_tables_and_figures_to_the_training_runs_wandb_run
     from lwt.cli import main
 
     result, _, _ = offline_run
-    run_dir = Path(result["run_dir"])
+    run_dir = Path(result.run_dir)
     run_id = (run_dir / "wandb_id.txt").read_text().strip()
     outside = _files(run_dir.parent.parent) - _files(run_dir)
     before = set((run_dir / "wandb").glob("offline-run-*"))

@@ -98,13 +98,13 @@ def cka_of_runs(a: FinishedRun, b: FinishedRun) -> dict:
     idx = seeded_sample(len(dm.test_set), acfg.cka_samples, acfg.seed)
     images = dm.test_set.x[idx]
     device = pick_device(a.cfg.trainer.accelerator)
-    with bar(max(a.depths()) + max(b.depths()), "CKA", unit="block"):  # both networks, block by block
-        grams = [block_grams(load_network(r, dm), images, dm.preprocess, r.depths(), a.cfg.data.eval_batch_size,
+    with bar(max(a.result.depths) + max(b.result.depths), "CKA", unit="block"):  # both networks, block by block
+        grams = [block_grams(load_network(r, dm), images, dm.preprocess, r.result.depths, a.cfg.data.eval_batch_size,
                              device) for r in (a, b)]
     return {"a": a.label, "b": b.label, "mode_a": a.mode, "mode_b": b.mode, "model_a": a.cfg.model.name,
-            "model_b": b.cfg.model.name, "git_revision_a": a.result.get("git_revision", "unknown"),
-            "git_revision_b": b.result.get("git_revision", "unknown"), "depths_a": a.depths(),
-            "depths_b": b.depths(), "samples": len(idx), "seed": acfg.seed, "cka": cka_matrix(*grams)}
+            "model_b": b.cfg.model.name, "git_revision_a": a.result.git_revision or "unknown",
+            "git_revision_b": b.result.git_revision or "unknown", "depths_a": a.result.depths,
+            "depths_b": b.result.depths, "samples": len(idx), "seed": acfg.seed, "cka": cka_matrix(*grams)}
 
 
 def cka_table(report: dict) -> str:

@@ -1,9 +1,6 @@
-"""``lwt gap | probe | cka | critical``: measurements on finished run directories.
-
-Each prints a table, writes its JSON (and a figure) into the (first) run directory, atomically, and attaches
-the table and figure to that run's W&B run (lwt/analysis/wandb_log.py; ``--wandb``). Long ones draw a progress
-bar on a terminal (``--quiet``: none). The parsers are added to the ``lwt`` command by ``add_parsers``; heavy
-imports wait until a command runs.
+"""``lwt gap | probe | cka | critical``: measurements on finished run directories. Each prints a table, writes its
+JSON and figure into the (first) run folder and attaches both to its W&B run (``--wandb``); long ones draw a progress
+bar (``--quiet``: none). ``add_parsers`` adds them to ``lwt``; heavy imports wait until a command runs.
 """
 
 from __future__ import annotations
@@ -21,61 +18,48 @@ def _write(path: Path, data: dict) -> None:
     print(f"written: {path}")
 
 
-def _figure(run_dir: Path, name: str, depths: list[int], series: dict, title: str) -> Path:
+def _figure(run_dir: Path, name: str, rows: list[dict], colour, series: dict[str, tuple[str, dict]],
+            title: str) -> Path:
+    """``run_dir/name`` .png and .pdf: a line per depth series (label -> (key of ``rows``, style but colour))."""
     from lwt.plots import depth_series_figure
 
-    paths = depth_series_figure(depths, series, run_dir / name, title=title)
+    paths = depth_series_figure([r["depth"] for r in rows], {
+        label: ([r[key] for r in rows], dict(color=colour, **style)) for label, (key, style) in series.items()},
+        run_dir / name, title=title)
     print("figure: " + ", ".join(map(str, paths)))
     return paths[0]
 
 
-def _start(args):
-    from lwt.progress import set_quiet
-
-    set_quiet(getattr(args, "quiet", False))
+TRAIN, VAL, TEST = dict(linestyle="--", marker="o"), dict(linestyle=":", marker="^"), dict(marker="s")
 
 
-def cmd_gap(args) -> int:
+def cmd_per_depth(args) -> int:
+    """``lwt gap`` / ``lwt probe``: measure a finished run, print the table, write its JSON and figure into the
+    run folder and attach both to the run's W&B run."""
     from lwt.analysis.common import open_run
     from lwt.analysis.gap import gap_of_run, gap_table
-    from lwt.analysis.wandb_log import attach
-    from lwt.figures.common import MODES, arch_label
-
-    _start(args)
-    run = open_run(args.run_dir, args.overrides)
-    report = gap_of_run(run)
-    print(gap_table(report["rows"], f"per-layer accuracy: {report['run']} ({report['mode']}), "
-                                    "train = un-augmented training images, gap = train - test"))
-    _write(run.run_dir / "gap.json", report)
-    rows, colour = report["rows"], MODES[run.mode]["color"] if run.mode in MODES else None
-    png = _figure(run.run_dir, "gap", [r["depth"] for r in rows], {
-        "train (un-augmented)": ([r["train_acc"] for r in rows], dict(color=colour, linestyle="--", marker="o")),
-        "val": ([r["val_acc"] for r in rows], dict(color=colour, linestyle=":", marker="^")),
-        "test": ([r["test_acc"] for r in rows], dict(color=colour, marker="s")),
-    }, f"Per-layer accuracy, {arch_label(report)}, {MODES.get(run.mode, {}).get('label', run.mode)}")
-    attach(run.run_dir, run.cfg, args.wandb, "gap", {"gap": rows}, {"gap": png})
-    return 0
-
-
-def cmd_probe(args) -> int:
-    from lwt.analysis.common import open_run
     from lwt.analysis.probes import probe_table, probes_of_run
     from lwt.analysis.wandb_log import attach
     from lwt.figures.common import MODES, arch_label
+    from lwt.progress import set_quiet
 
-    _start(args)
+    set_quiet(getattr(args, "quiet", False))
     run = open_run(args.run_dir, args.overrides)
-    report = probes_of_run(run)
-    p = report["protocol"]
-    print(probe_table(report["rows"], f"linear probes: {report['run']} ({report['mode']}); pool {p['pool']}, "
-                                      f"{p['epochs']} epochs {p['optimizer']} lr {p['lr']}, seed {p['seed']}"))
-    _write(run.run_dir / "probes.json", report)
-    rows, colour = report["rows"], MODES[run.mode]["color"] if run.mode in MODES else None
-    png = _figure(run.run_dir, "probes", [r["depth"] for r in rows], {
-        "probe train": ([r["train_acc"] for r in rows], dict(color=colour, linestyle="--", marker="o")),
-        "probe test": ([r["test_acc"] for r in rows], dict(color=colour, marker="s")),
-    }, f"Linear probes, {arch_label(report)}, {MODES.get(run.mode, {}).get('label', run.mode)}")
-    attach(run.run_dir, run.cfg, args.wandb, "probe", {"probes": rows}, {"probes": png})
+    if args.command == "gap":
+        report, name, what = gap_of_run(run), "gap", "Per-layer accuracy"
+        print(gap_table(report["rows"], f"per-layer accuracy: {report['run']} ({report['mode']}), "
+                                        "train = un-augmented training images, gap = train - test"))
+        series = {"train (un-augmented)": ("train_acc", TRAIN), "val": ("val_acc", VAL), "test": ("test_acc", TEST)}
+    else:
+        report, name, what = probes_of_run(run), "probes", "Linear probes"
+        p = report["protocol"]
+        print(probe_table(report["rows"], f"linear probes: {report['run']} ({report['mode']}); pool {p['pool']}, "
+                                          f"{p['epochs']} epochs {p['optimizer']} lr {p['lr']}, seed {p['seed']}"))
+        series = {"probe train": ("train_acc", TRAIN), "probe test": ("test_acc", TEST)}
+    _write(run.run_dir / f"{name}.json", report)
+    png = _figure(run.run_dir, name, report["rows"], MODES[run.mode]["color"] if run.mode in MODES else None, series,
+                  f"{what}, {arch_label(report)}, {MODES.get(run.mode, {}).get('label', run.mode)}")
+    attach(run.run_dir, run.cfg, args.wandb, args.command, {name: report["rows"]}, {name: png})
     return 0
 
 
@@ -85,8 +69,9 @@ def cmd_cka(args) -> int:
     from lwt.analysis.wandb_log import attach
     from lwt.figures.common import MODES, arch_label
     from lwt.plots import cka_heatmap
+    from lwt.progress import set_quiet
 
-    _start(args)
+    set_quiet(getattr(args, "quiet", False))
     a, b = open_run(args.run_a, args.overrides), open_run(args.run_b)
     report = cka_of_runs(a, b)
     print(cka_table(report))
@@ -120,12 +105,12 @@ def cmd_critical(args) -> int:
     from lwt.config import load_config
     from lwt.errors import LwtError
     from lwt.figures.common import MODES, arch_label
-    from lwt.rundir import read_result
+    from lwt.result import RunResult
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "result.json").is_file():
         open_run(run_dir)  # raises the standard "not a finished run" message
-    result = read_result(run_dir / "result.json")
+    result = RunResult.read(run_dir / "result.json")
     try:
         report = critical_report(result)
     except (KeyError, TypeError, ValueError) as e:
@@ -133,15 +118,13 @@ def cmd_critical(args) -> int:
                        "it was not written by `lwt train`, or was edited") from None
     print(critical_table(report))
     _write(run_dir / "critical.json", report)
-    curve, colour = report["curve"], MODES["greedy"]["color"]
-    png = _figure(run_dir, "critical", [r["depth"] for r in curve], {
-        "val": ([r["val_acc"] for r in curve], dict(color=colour, linestyle=":", marker="^")),
-        "test": ([r["test_acc"] for r in curve], dict(color=colour, marker="s")),
-    }, f"Critical layer, {arch_label({'model': report['model'], 'git_revision': result.get('git_revision')})}: "
-       + (f"stage {report['criterion']['critical_layer']}" if report["criterion"]["fired"]
-          else "criterion did not fire"))
+    crit = report["criterion"]
+    png = _figure(run_dir, "critical", report["curve"], MODES["greedy"]["color"],
+                  {"val": ("val_acc", VAL), "test": ("test_acc", TEST)},
+                  f"Critical layer, {arch_label({'model': report['model'], 'git_revision': result.git_revision})}: "
+                  + (f"stage {crit['critical_layer']}" if crit["fired"] else "criterion did not fire"))
     if (run_dir / "config.yaml").is_file():  # the W&B run's project and names are in it
-        attach(run_dir, load_config(run_dir / "config.yaml"), args.wandb, "critical", {"critical": curve},
+        attach(run_dir, load_config(run_dir / "config.yaml"), args.wandb, "critical", {"critical": report["curve"]},
                {"critical": png})
     return 0
 
@@ -150,19 +133,14 @@ def add_parsers(sub) -> None:
     from lwt.analysis.wandb_log import add_wandb_flag
     from lwt.progress import add_quiet_flag
 
-    p = sub.add_parser("gap", help="per-layer train (un-augmented) / val / test accuracy and gap of a finished run")
-    p.add_argument("run_dir", help="a finished run directory (holds result.json and model.pt)")
-    p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
-    add_wandb_flag(p)
-    add_quiet_flag(p)
-    p.set_defaults(func=cmd_gap)
-
-    p = sub.add_parser("probe", help="linear probes on the frozen output of every block of a finished run")
-    p.add_argument("run_dir", help="a finished run directory (holds result.json and model.pt)")
-    p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
-    add_wandb_flag(p)
-    add_quiet_flag(p)
-    p.set_defaults(func=cmd_probe)
+    for name, what in (("gap", "per-layer train (un-augmented) / val / test accuracy and gap of a finished run"),
+                       ("probe", "linear probes on the frozen output of every block of a finished run")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("run_dir", help="a finished run directory (holds result.json and model.pt)")
+        p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+        add_wandb_flag(p)
+        add_quiet_flag(p)
+        p.set_defaults(func=cmd_per_depth)
 
     p = sub.add_parser("cka", help="linear CKA between every block of two finished runs, with a heatmap")
     p.add_argument("run_a", help="first run directory (rows; the JSON and figure are written here, and logged "

@@ -12,26 +12,22 @@ from torch import Tensor, nn
 from lwt.config import Config, is_identity, load_config
 from lwt.errors import LwtError
 from lwt.models import StagedNet
-from lwt.rundir import read_result
+from lwt.result import RunResult
 
 
 @dataclass
 class FinishedRun:
     run_dir: Path
     cfg: Config
-    result: dict
+    result: RunResult
 
     @property
     def mode(self) -> str:
-        return self.result["mode"]
+        return self.result.mode
 
     @property
     def label(self) -> str:
         return f"{self.cfg.experiment}/{self.cfg.run_name}"
-
-    def depths(self) -> list[int]:
-        """The depths that were trained (a greedy curriculum may stop before the last block)."""
-        return [row["depth"] for row in self.result["stages"]]
 
 
 def open_run(run_dir: str | Path, overrides: list[str] = ()) -> FinishedRun:
@@ -49,7 +45,7 @@ def open_run(run_dir: str | Path, overrides: list[str] = ()) -> FinishedRun:
                        "change what a run computes (analysis.*, data.root, data.eval_batch_size, ...: "
                        "`lwt config schema` marks them how)")
     cfg = load_config(run_dir / "config.yaml", list(overrides))
-    return FinishedRun(run_dir, cfg, read_result(run_dir / "result.json"))
+    return FinishedRun(run_dir, cfg, RunResult.read(run_dir / "result.json"))
 
 
 def load_datamodule(cfg: Config):
@@ -61,11 +57,17 @@ def load_datamodule(cfg: Config):
     return dm
 
 
-def load_network(run: FinishedRun, dm) -> StagedNet:
-    """The trained network of ``run`` (blocks, classifier, auxiliary heads), on the CPU, in eval mode."""
+def load_network(run: FinishedRun, dm=None) -> StagedNet:
+    """The trained network of ``run`` (blocks, classifier, auxiliary heads), on the CPU, in eval mode. Its shape
+    is result.json's (``num_classes``, ``input_shape``); runs written before those were recorded read it from
+    ``dm`` or the dataset (which must then be under ``data.root``)."""
     from lwt.models import build_model
 
-    net = build_model(run.cfg.model, dm.num_classes, dm.input_shape)
+    shape = run.result.num_classes, run.result.input_shape
+    if None in shape:
+        dm = dm or load_datamodule(run.cfg)
+        shape = dm.num_classes, dm.input_shape
+    net = build_model(run.cfg.model, shape[0], tuple(shape[1]))
     path = run.run_dir / "model.pt"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

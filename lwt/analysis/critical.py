@@ -1,28 +1,24 @@
-"""Critical-layer report of a greedy run, from its result.json alone (no data, no network).
-
-The thesis's claim is that layerwise training "quickly saturates after a certain critical layer". The
-report gives what is needed to check it on any run: the accuracy-vs-depth curve, the marginal gain of
-every stage over the one before (val and test), the stages that beat the best val accuracy so far by
-the threshold (``critical_min_gain``: fixed, or ``auto``, in standard errors), and where the curriculum's
-criterion fired (or that it did not, or was off).
-When the run measured ``per_layer`` accuracy, each row also carries the un-augmented train accuracy
-and the gap, so saturation and early-layer overfitting can be read side by side.
+"""Critical-layer report of a greedy run, from its result.json alone (no data, no network), to check the thesis's
+saturation claim on any run: the accuracy-vs-depth curve, each stage's marginal gain over the one before (val and
+test), the stages that beat the best val accuracy so far by the threshold (``critical_min_gain``: fixed, or ``auto``,
+in standard errors), where the criterion fired (or that it did not, or was off) and, when the run measured
+``per_layer``, the un-augmented train accuracy and gap, so saturation and early-layer overfitting read side by side.
 """
 
 from __future__ import annotations
 
 from lwt.analysis.common import format_table
 from lwt.errors import LwtError
+from lwt.result import RunResult, StageRow
 
 COLUMNS = [("stage", "{:d}"), ("val_acc", "{:.4f}"), ("val_gain", "{:+.4f}"), ("test_acc", "{:.4f}"),
            ("test_gain", "{:+.4f}"), ("threshold", "{:.4f}"), ("pays", "{}"), ("train_acc_clean", "{:.4f}"),
            ("gap", "{:+.4f}")]
 
 
-def _gain(rows: list[dict], i: int, key: str) -> float | None:
-    if i == 0 or rows[i].get(key) is None or rows[i - 1].get(key) is None:
-        return None  # the first stage has nothing to gain over
-    return rows[i][key] - rows[i - 1][key]
+def _gain(rows: list[StageRow], i: int, key: str) -> float | None:
+    now, before = getattr(rows[i], key), getattr(rows[i - 1], key) if i else None
+    return None if now is None or before is None else now - before  # the first stage has nothing to gain over
 
 
 def fired_at(history: list[dict], patience: int | None) -> int | None:
@@ -45,23 +41,22 @@ def rule(decision: dict) -> str | None:
     return None if decision.get("min_gain") is None else str(decision["min_gain"])
 
 
-def critical_report(result: dict) -> dict:
-    if result.get("mode") != "greedy":
-        raise LwtError(f"the critical-layer report needs a greedy run; {result.get('run_dir', 'this run')} is "
-                       f"mode {result.get('mode')!r} (use `lwt gap` for per-depth accuracy of an E2E run)")
-    stages = result["stages"]
-    decision = result.get("critical") or {}
+def critical_report(result: RunResult) -> dict:
+    if result.mode != "greedy":
+        raise LwtError(f"the critical-layer report needs a greedy run; {result.run_dir or 'this run'} is "
+                       f"mode {result.mode!r} (use `lwt gap` for per-depth accuracy of an E2E run)")
+    stages = result.stages
+    decision = result.critical or {}
     pays = {h["stage"]: h["pays"] for h in decision.get("history", [])}
     thresholds = {h["stage"]: h.get("threshold") for h in decision.get("history", [])}
-    clean = {r["depth"]: r for r in result.get("per_layer") or []}
+    clean = {r.depth: r for r in result.per_layer or []}
     curve = []
     for i, s in enumerate(stages):
-        row = {"stage": s["stage"], "depth": s["depth"], "val_acc": s.get("val_acc"), "test_acc": s.get("test_acc"),
+        row = {"stage": s.depth, "depth": s.depth, "val_acc": s.val_acc, "test_acc": s.test_acc,
                "val_gain": _gain(stages, i, "val_acc"), "test_gain": _gain(stages, i, "test_acc"),
-               "threshold": thresholds.get(s["stage"]), "pays": pays.get(s["stage"])}
-        if s["depth"] in clean:
-            row["train_acc_clean"] = clean[s["depth"]]["train_acc"]
-            row["gap"] = clean[s["depth"]]["gap"]
+               "threshold": thresholds.get(s.depth), "pays": pays.get(s.depth)}
+        if s.depth in clean:
+            row.update(train_acc_clean=clean[s.depth].train_acc, gap=clean[s.depth].gap)
         curve.append(row)
     critical = decision.get("critical_layer")
     by_stage = {r["stage"]: r for r in curve}
@@ -71,8 +66,8 @@ def critical_report(result: dict) -> dict:
         return max(scored, key=lambda r: r[key])["stage"] if scored else None
 
     return {
-        "run": f"{result.get('experiment')}/{result.get('run_name')}", "model": result.get("model"),
-        "dataset": result.get("dataset"), "stages_trained": len(stages), "curve": curve,
+        "run": f"{result.experiment}/{result.run_name}", "model": result.model,
+        "dataset": result.dataset, "stages_trained": len(stages), "curve": curve,
         "criterion": {
             "enabled": decision.get("patience") is not None, "fired": bool(decision.get("fired")),
             "critical_layer": critical, "fired_at_stage": fired_at(decision.get("history", []),
@@ -81,7 +76,7 @@ def critical_report(result: dict) -> dict:
         },
         "best_val_stage": best("val_acc"), "best_test_stage": best("test_acc"),
         "test_acc_at_critical": by_stage[critical]["test_acc"] if critical in by_stage else None,
-        "final_test_acc": stages[-1].get("test_acc"),
+        "final_test_acc": result.last.test_acc,
     }
 
 

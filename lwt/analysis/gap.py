@@ -1,11 +1,9 @@
-"""Per-layer generalization gap: accuracy of each depth's readout on training images *without*
-augmentation, on validation and on test images, and the gap (train - test).
+"""Per-layer generalization gap: accuracy of each depth's readout on training images *without* augmentation, on
+validation and on test images, and the gap (train - test).
 
-The ``train_acc`` that training logs is a running accuracy over augmented batches while the weights
-move, so it understates how well a stage fits its training set; the early-layer-overfitting claim needs
-the fit measured on the images themselves, with the final weights. Greedy stage k is read out by its
-auxiliary head; an E2E network by its detached auxiliary readouts and, at the last depth, its
-classifier (``common.readout``). One forward pass per batch serves every depth.
+Training's ``train_acc`` is a running accuracy over augmented batches while the weights move, so it understates how
+well a stage fits its training set; the early-layer-overfitting claim needs the fit on the images themselves, with
+the final weights. Each depth is read out as ``common.readout`` says; one forward pass per batch serves every depth.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ from lwt.compute import autocast, evaluating, pick_device, resolve_precision
 from lwt.config import AnalysisConfig
 from lwt.models import StagedNet
 from lwt.progress import advance, bar
+from lwt.result import LayerRow, RunResult
 
 COLUMNS = [("depth", "{:d}"), ("train_acc", "{:.4f}"), ("val_acc", "{:.4f}"), ("test_acc", "{:.4f}"),
            ("gap", "{:+.4f}"), ("ensemble_test_acc", "{:.4f}"), ("train_images", "{:d}")]
@@ -51,7 +50,7 @@ def readout_accuracy(net: StagedNet, mode: str, depths: list[int], x: Tensor, y:
 
 
 def per_layer_accuracy(net: StagedNet, dm, mode: str, depths: list[int], acfg: AnalysisConfig,
-                       device: torch.device, batch_size: int = 500, precision: str = "32-true") -> list[dict]:
+                       device: torch.device, batch_size: int = 500, precision: str = "32-true") -> list[LayerRow]:
     """One row per depth: un-augmented train accuracy (on a seeded sample of ``acfg.train_eval_size``
     training images, or all), val and test accuracy, ``gap`` = train - test, and (greedy, dgl) the ensemble's
     val and test accuracy. ``precision``: the run's (trainer.precision, resolved), so val/test match what
@@ -64,63 +63,50 @@ def per_layer_accuracy(net: StagedNet, dm, mode: str, depths: list[int], acfg: A
         out = {split: readout_accuracy(net, mode, depths, x, y, dm.preprocess, batch_size, device)
                for split, (x, y) in splits.items()}
     acc = {split: a for split, (a, _) in out.items()}
-    return [
-        {"stage": d, "depth": d, "train_acc": acc["train"][d], "val_acc": acc["val"][d],
-         "test_acc": acc["test"][d], "gap": acc["train"][d] - acc["test"][d], "train_images": len(idx),
-         "ensemble_val_acc": out["val"][1].get(d), "ensemble_test_acc": out["test"][1].get(d)}
-        for d in depths
-    ]
-
-
-def ensemble_test_accuracy(net: StagedNet, dm, mode: str, depths: list[int], device: torch.device,
-                           batch_size: int = 500, precision: str = "32-true") -> dict[int, float]:
-    """The ensemble's test accuracy at each depth (empty for e2e), when the per-layer analysis is off."""
-    with evaluating(net, device), autocast(precision, device):
-        return readout_accuracy(net, mode, depths, dm.test_set.x, dm.test_set.y, dm.preprocess, batch_size,
-                                device)[1]
+    return [LayerRow(depth=d, train_acc=acc["train"][d], val_acc=acc["val"][d], test_acc=acc["test"][d],
+                     gap=acc["train"][d] - acc["test"][d], train_images=len(idx),
+                     ensemble_val_acc=out["val"][1].get(d), ensemble_test_acc=out["test"][1].get(d)) for d in depths]
 
 
 def gap_table(rows: list[dict], title: str | None = None) -> str:
     return format_table(rows, COLUMNS, title)
 
 
-def record_per_layer(result: dict, cfg, net: StagedNet, dm, loggers) -> None:
-    """End of ``lwt train`` (when ``analysis.per_layer``): the rows go into ``result["per_layer"]`` and
+def record_per_layer(result: RunResult, cfg, net: StagedNet, dm, loggers) -> None:
+    """End of ``lwt train`` (when ``analysis.per_layer``): the rows go into ``result.per_layer`` and
     into every W&B logger as the table ``per_layer``."""
     if not cfg.analysis.per_layer:
         return
     from lightning.pytorch.loggers import WandbLogger
 
-    depths = [row["depth"] for row in result["stages"]]
-    rows = per_layer_accuracy(net, dm, cfg.mode, depths, cfg.analysis, pick_device(cfg.trainer.accelerator),
+    rows = per_layer_accuracy(net, dm, cfg.mode, result.depths, cfg.analysis, pick_device(cfg.trainer.accelerator),
                               cfg.data.eval_batch_size, resolve_precision(cfg.trainer))
-    result["per_layer"] = rows
-    print(gap_table(rows, "[lwt] per-layer accuracy, un-augmented train images:"), flush=True)
+    result.per_layer, table = rows, [r.to_json() for r in rows]
+    print(gap_table(table, "[lwt] per-layer accuracy, un-augmented train images:"), flush=True)
     for logger in loggers:
         if isinstance(logger, WandbLogger):
-            logger.log_table("per_layer", columns=list(rows[0]), data=[list(r.values()) for r in rows])
+            logger.log_table("per_layer", columns=list(table[0]), data=[list(r.values()) for r in table])
 
 
-def record_depth_choice(result: dict, cfg, net: StagedNet, dm) -> None:
+def record_depth_choice(result: RunResult, cfg, net: StagedNet, dm) -> None:
     """Beside the last stage, the depth validation picks and Belilovsky's ensemble, in ``result``:
     ``selected_depth`` / ``selected_val_acc`` / ``selected_test_acc`` (greedy, dgl: the stage with the best
     validation accuracy, the shallowest on ties; e2e: the network itself, its last depth) and, for greedy
     and dgl, ``ensemble_test_acc`` per stage row and at the last stage. Call after ``record_per_layer``."""
-    rows = result["stages"]
-    best = rows[-1] if cfg.mode == "e2e" else max(rows, key=lambda r: r["val_acc"])  # max: first of equals
-    result.update(selected_depth=best["depth"], selected_val_acc=best["val_acc"], selected_test_acc=best["test_acc"])
+    best = result.last if cfg.mode == "e2e" else max(result.stages, key=lambda r: r.val_acc)  # max: first of equals
+    result.selected_depth, result.selected_val_acc, result.selected_test_acc = best.depth, best.val_acc, best.test_acc
     if cfg.mode == "e2e":
-        result["ensemble_test_acc"] = None
         return
-    if result.get("per_layer"):
-        ens = {r["depth"]: r["ensemble_test_acc"] for r in result["per_layer"]}
-    else:
-        ens = ensemble_test_accuracy(net, dm, cfg.mode, [r["depth"] for r in rows],
-                                     pick_device(cfg.trainer.accelerator), cfg.data.eval_batch_size,
-                                     resolve_precision(cfg.trainer))
-    for row in rows:
-        row["ensemble_test_acc"] = ens[row["depth"]]
-    result["ensemble_test_acc"] = ens[rows[-1]["depth"]]
+    if result.per_layer:
+        ens = {r.depth: r.ensemble_test_acc for r in result.per_layer}
+    else:  # the per-layer analysis is off: the ensemble's test accuracy alone
+        device = pick_device(cfg.trainer.accelerator)
+        with evaluating(net, device), autocast(resolve_precision(cfg.trainer), device):
+            ens = readout_accuracy(net, cfg.mode, result.depths, dm.test_set.x, dm.test_set.y, dm.preprocess,
+                                   cfg.data.eval_batch_size, device)[1]
+    for row in result.stages:
+        row.ensemble_test_acc = ens[row.depth]
+    result.ensemble_test_acc = ens[result.last.depth]
 
 
 def gap_of_run(run: FinishedRun) -> dict:
@@ -130,9 +116,10 @@ def gap_of_run(run: FinishedRun) -> dict:
 
     dm = load_datamodule(run.cfg)
     net = load_network(run, dm)
-    rows = per_layer_accuracy(net, dm, run.mode, run.depths(), run.cfg.analysis,
+    rows = per_layer_accuracy(net, dm, run.mode, run.result.depths, run.cfg.analysis,
                               pick_device(run.cfg.trainer.accelerator), run.cfg.data.eval_batch_size,
                               resolve_precision(run.cfg.trainer))
     return {"run": run.label, "mode": run.mode, "model": run.cfg.model.name,
-            "git_revision": run.result.get("git_revision", "unknown"),  # which network a model name meant
-            "train_eval_size": run.cfg.analysis.train_eval_size, "seed": run.cfg.analysis.seed, "rows": rows}
+            "git_revision": run.result.git_revision or "unknown",  # which network a model name meant
+            "train_eval_size": run.cfg.analysis.train_eval_size, "seed": run.cfg.analysis.seed,
+            "rows": [r.to_json() for r in rows]}

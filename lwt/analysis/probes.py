@@ -116,11 +116,11 @@ def probes_of_run(run: FinishedRun) -> dict:
     dm = load_datamodule(run.cfg)
     net = load_network(run, dm)
     a = run.cfg.analysis
-    rows = probe_network(net, dm, run.depths(), a, pick_device(run.cfg.trainer.accelerator),
+    rows = probe_network(net, dm, run.result.depths, a, pick_device(run.cfg.trainer.accelerator),
                          run.cfg.data.eval_batch_size)
     protocol = {"pool": a.probe_pool, "epochs": a.probe_epochs, "optimizer": a.probe_optimizer, "lr": a.probe_lr,
                 "batch_size": a.probe_batch_size, "seed": a.seed, "train_images": len(dm.train_set),
                 "test_images": len(dm.test_set)}
     return {"run": run.label, "mode": run.mode, "model": run.cfg.model.name,
-            "git_revision": run.result.get("git_revision", "unknown"),  # which network a model name meant
+            "git_revision": run.result.git_revision or "unknown",  # which network a model name meant
             "protocol": protocol, "rows": rows}

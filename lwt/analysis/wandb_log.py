@@ -1,12 +1,6 @@
 """``lwt gap | probe | cka | critical`` put their tables and figures on the W&B run of the training run they
-analyse: the run is resumed by the id training kept in ``run_dir/wandb_id.txt`` (lwt/training/loggers.py).
-
-Offline (the default), wandb writes one more ``offline-run-*-<id>`` folder under ``run_dir/wandb/``: the same
-run id, like a resumed training attempt's, so ``wandb sync`` of the run's folders uploads them as one run.
-Online, it resumes the run on the server; a server that cannot be reached falls back to offline with a
-warning, as training does. Nothing is logged when the run was trained with ``logging.wandb=disabled``
-(there is no W&B run to attach to) or when the command's ``--wandb disabled`` says so; nothing is written
-outside the run folder by lwt (wandb keeps its own debug logs and artifact staging in the user's cache).
+analyse, resumed by the id training kept in ``run_dir/wandb_id.txt`` (lwt/training/loggers.py): offline, one more
+``offline-run-*-<id>`` folder in the run folder; online, the run on the server. docs/wandb.md says the rest.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ round; the best round counts. Load on the machine is read from /proc/loadavg bef
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lwt.bench.common import EXPERIMENTS
+from lwt.result import RunResult
 
 RUNS = 2
 SETTINGS = {  # name: (workers, threads per worker, channels_last)
@@ -48,9 +48,9 @@ def train_one(out: Path, name: str, threads: int, channels_last: bool) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-    result = json.loads(next(out.rglob(f"{name}/result.json")).read_text())
-    return {"images": sum(result["train_images"] * r["epochs"] for r in result["stages"]),
-            "loop_images_per_s": [r["images_per_s"] for r in result["stages"]]}
+    result = RunResult.read(next(out.rglob(f"{name}/result.json")))
+    return {"images": sum(result.train_images * r.epochs for r in result.stages),
+            "loop_images_per_s": [r.images_per_s for r in result.stages]}
 
 
 def setting(out: Path, tag: str, workers: int, threads: int, channels_last: bool) -> dict:

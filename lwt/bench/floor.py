@@ -51,7 +51,7 @@ def floor_loop(module: StageModule, batches: list, size: Size, device: torch.dev
 
 
 def training_floor(cfg, net, dm, size: Size, device: torch.device) -> dict:
-    feats = prefix_features(net, STAGE, dm.train_set, lambda x: dm.preprocess(x, train=False), device,
+    feats = prefix_features(net, STAGE - 1, dm.train_set, lambda x: dm.preprocess(x, train=False), device,
                             torch.float32, cfg.data.eval_batch_size)
     batches = [feats[idx] for idx in torch.randperm(len(feats)).split(cfg.data.batch_size)]  # (B, C, H, W)
     cache = PrefixCache(dm, net, STAGE, cfg.trainer, augment=False)  # built once, in the first fit
@@ -66,7 +66,7 @@ def training_floor(cfg, net, dm, size: Size, device: torch.device) -> dict:
         advance(1, "floor")
     cache.release()
     top = {k: best(v) for k, v in speeds.items()}
-    return {"stage": STAGE + 1, "images_per_s": top, "median_images_per_s": {k: statistics.median(v) for k, v in
+    return {"stage": STAGE, "images_per_s": top, "median_images_per_s": {k: statistics.median(v) for k, v in
                                                                           speeds.items()},
             "rounds": speeds, "round_spread": {k: spread(v) for k, v in speeds.items()},
             "lwt_over_floor": top["lwt"] / top["floor"]}
@@ -80,7 +80,7 @@ def stage_trainer(device: torch.device, timer: EpochTimer) -> L.Trainer:
 
 
 def whole_stage(cfg, net, dm, stage: int, carry: dict | None, device: torch.device) -> tuple[dict, PrefixCache]:
-    """Seconds of greedy stage ``stage`` (0-based): caches (from ``carry`` or the images), train, val, test."""
+    """Seconds of greedy stage ``stage``: caches (from ``carry`` or the images), train, val, test."""
     module = StageModule(net, stage, cfg.optim, dm.num_classes, 1)
     cache = PrefixCache(dm, net, stage, cfg.trainer, augment=cfg.data.augment, carry=carry)
     timer = EpochTimer()
@@ -127,12 +127,12 @@ def forward_seconds(fn, sets: list, batch: int, device: torch.device, module) ->
 
 
 def evaluation(cfg, net, dm, size: Size, device: torch.device) -> dict:
-    last = net.num_blocks - 1
+    last = net.num_blocks  # the last stage
     batch = cfg.data.eval_batch_size
     net.to(device)
-    carry = {s: prefix_features(net, last - 1, getattr(dm, f"{s}_set"), lambda x: dm.preprocess(x, train=False),
+    carry = {s: prefix_features(net, last - 2, getattr(dm, f"{s}_set"), lambda x: dm.preprocess(x, train=False),
                                 device, torch.float32, batch) for s in EVAL_SPLITS}  # the previous stage's
-    block, head = net.blocks[last - 1], net.aux_heads[last]
+    block, head = net.blocks[last - 2], net.aux_heads[last - 1]  # block: stage last-1's cache -> this stage's
     rows: dict[str, list[dict]] = {"incremental": [], "recompute": []}
     block_s, readout_s = [], []
     for i in range(size.eval_rounds):  # alternating which goes first: the first stage-4 steps warm up
@@ -141,7 +141,8 @@ def evaluation(cfg, net, dm, size: Size, device: torch.device) -> dict:
             rows[variant].append(row)
             if variant == "incremental":
                 evaluated = [cache.sets[s] for s in EVAL_SPLITS]
-                readout_s.append(forward_seconds(lambda x: head(net.blocks[last](x)), evaluated, batch, device, net))
+                readout_s.append(forward_seconds(lambda x: head(net.blocks[last - 1](x)), evaluated, batch,
+                                                 device, net))
             cache.release()
         block_s.append(forward_seconds(block, list(carry.values()), batch, device, block))
         advance(1, "floor: whole stage")
@@ -153,7 +154,7 @@ def evaluation(cfg, net, dm, size: Size, device: torch.device) -> dict:
     fast = {k: {key: min(r[key] for r in v) for key in v[0]} for k, v in rows.items()}  # fastest round
     inc, rec, one_block, readout = fast["incremental"], fast["recompute"], min(block_s), min(readout_s)
     return {
-        "stage": last + 1, "train_images": len(dm.train_set), "evaluated_images": sum(len(s) for s in carry.values()),
+        "stage": last, "train_images": len(dm.train_set), "evaluated_images": sum(len(s) for s in carry.values()),
         "seconds": fast, "rounds": rows, "block_forward_s": one_block, "readout_forward_s": readout,
         "block_forward_rounds": block_s, "build_rounds": build_s,
         "stage_recompute_over_incremental": rec["stage_s"] / inc["stage_s"],

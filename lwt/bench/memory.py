@@ -38,7 +38,7 @@ def measure(phase: str, stage: int, device_name: str) -> dict:
     torch.manual_seed(0)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape).to(device)
     module = (EndToEndModule(net, cfg.optim, dm.num_classes, max_epochs=1) if phase == "e2e"
-              else StageModule(net, stage - 1, cfg.optim, dm.num_classes, max_epochs=1))
+              else StageModule(net, stage, cfg.optim, dm.num_classes, max_epochs=1))
     module.train()
     opt, _ = module.make_optimizer(module.param_groups())
     x, y = next(iter(dm.train_dataloader()))

@@ -53,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lwt: error: {e}", file=sys.stderr)
         return 2
     wall = time.perf_counter() - t0
-    for row in result["stages"]:
-        print(f"[protocol] stage {row['stage']}: {row['images_per_s']:.0f} images/s over {row['epochs']} epochs "
-              f"(train {row['train_seconds']:.1f}s, eval {row['eval_seconds']:.1f}s, stage {row['seconds']:.1f}s), "
-              f"test acc {row['test_acc']:.4f}", flush=True)
+    for row in result.stages:
+        print(f"[protocol] stage {row.depth}: {row.images_per_s:.0f} images/s over {row.epochs} epochs "
+              f"(train {row.train_seconds:.1f}s, eval {row.eval_seconds:.1f}s, stage {row.seconds:.1f}s), "
+              f"test acc {row.test_acc:.4f}", flush=True)
     print(f"[protocol] total wall time {wall:.1f}s ({wall / 60:.1f} min); final test acc "
-          f"{result['final_test_acc']:.4f}; wandb imported: {'wandb' in sys.modules}; run dir {result['run_dir']}",
+          f"{result.final_test_acc:.4f}; wandb imported: {'wandb' in sys.modules}; run dir {result.run_dir}",
           flush=True)
     return 0
 

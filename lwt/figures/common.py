@@ -106,11 +106,6 @@ def depth_columns(rows: list[dict], prefix: str) -> list[int]:
     return sorted(found)
 
 
-def mean_ci(values: list[float | None]) -> Summary:
-    """Mean, SD, n and 95 % t-interval of the values present (``lwt.stats.summarize``)."""
-    return summarize(values)
-
-
 def curve(rows: list[dict], prefix: str) -> tuple[list[int], list[Summary], list[list[float]]]:
     """Per depth k (those some run reached): the summary over ``rows`` (seeds) of ``{prefix}{k}`` in %, and
     the per-seed values in %."""

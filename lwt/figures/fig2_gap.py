@@ -17,8 +17,8 @@ from lwt.figures.common import (
     dataset_label,
     group,
     legend_outside,
-    mean_ci,
     save,
+    summarize,
 )
 
 TABLES = ["gap.csv", "gap_cpu.csv"]
@@ -52,7 +52,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
             values = per_metric[metric].get(key) or []
             if not values:
                 continue
-            s = mean_ci(values)
+            s = summarize(values)
             x = i + (j - (len(metrics) - 1) / 2) * width
             look = DATASET_STYLES[datasets.index(key[1]) % len(DATASET_STYLES)]  # greys: no method's colour
             legend = f"{key[1]}, greedy {METRICS[metric]}" if len(metrics) > 1 else key[1]

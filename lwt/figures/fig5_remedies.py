@@ -15,9 +15,9 @@ from lwt.figures.common import (
     arch_label,
     experiment_label,
     group,
-    mean_ci,
     method_of,
     save,
+    summarize,
 )
 
 TABLES = ["remedies.csv", "remedies_cpu.csv"]
@@ -31,7 +31,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     for i, (experiment,) in enumerate(names):
         members = runs[(experiment,)]
         values = [100 * r["final_test_acc"] for r in members if r.get("final_test_acc") is not None]
-        s = mean_ci(values)
+        s = summarize(values)
         color = MODES[method_of(members[0])]["color"]  # one colour per method, as in every figure
         ax.barh(i, s.mean, xerr=s.half, color=color, capsize=2)
         if len(values) <= SHOW_SEEDS:

@@ -13,11 +13,11 @@ from lwt.figures.common import (
     arch_label,
     errorband,
     figure_legend,
-    mean_ci,
     model_name,
     panels,
     read_reports,
     save,
+    summarize,
 )
 
 FOLDER = "probes"  # results/probes/*.json, copied from the run directories `lwt probe` wrote them into
@@ -41,7 +41,7 @@ def make(reports: list[dict], out_dir: Path, source: str) -> list[Path]:
             for metric, linestyle, what in (("test_acc", "-", "probe test"), ("train_acc", "--", "probe train")):
                 per_depth = [[100 * row[metric] for r in seeds for row in r["rows"] if row["depth"] == d]
                              for d in depths]
-                errorband(ax, depths, [mean_ci(xs) for xs in per_depth], mode, linestyle=linestyle,
+                errorband(ax, depths, [summarize(xs) for xs in per_depth], mode, linestyle=linestyle,
                           label=f"{MODES[mode]['label']}: {what}", seeds=per_depth)
         ax.set_title(f"{arch_label(mine[0])}, {mine[0]['protocol']['train_images']:,} train images")
         ax.set_xlabel(DEPTH_LABEL)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import lightning as L
 
+from lwt.result import StageRow
+
 
 class CurriculumClock(L.Callback):
     """Added to every Trainer of a run (for the epoch of rows that carry none, e.g. the learning rate's);
@@ -23,12 +25,12 @@ class CurriculumClock(L.Callback):
         self.step0, self.epoch0 = 0, 0
         self._trainer = None
 
-    def begin(self, stage: int | None, done: list[dict]) -> None:
+    def begin(self, stage: int | None, done: list[StageRow]) -> None:
         """Start a phase (``stage``: the greedy stage, None for e2e/dgl/fine-tuning) after the phases whose
         result rows are ``done`` (their ``steps`` and ``epochs``; rows of runs older than ``steps`` count 0)."""
         self.stage = stage
-        self.step0 = sum(int(r.get("steps") or 0) for r in done)
-        self.epoch0 = sum(int(r.get("epochs") or 0) for r in done)
+        self.step0 = sum(r.steps or 0 for r in done)
+        self.epoch0 = sum(r.epochs or 0 for r in done)
 
     def setup(self, trainer, pl_module, stage) -> None:
         self._trainer = trainer

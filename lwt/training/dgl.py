@@ -36,11 +36,12 @@ class DecoupledModule(BaseModule):
         self.freeze_all_but_trainable()
         net.train()
 
-    def stage_parameters(self, k: int) -> list:
-        return [*self.net.blocks[k].parameters(), *self.net.aux_heads[k].parameters()]
+    def stage_parameters(self, stage: int) -> list:
+        """Block ``stage`` (1-based) and its auxiliary head."""
+        return [*self.net.blocks[stage - 1].parameters(), *self.net.aux_heads[stage - 1].parameters()]
 
     def trainable_parameters(self):
-        return [p for k in range(self.stages) for p in self.stage_parameters(k)]
+        return [p for k in self.depths for p in self.stage_parameters(k)]
 
     def readouts(self, x: Tensor) -> dict[int, Tensor]:
         logits = {}
@@ -51,8 +52,7 @@ class DecoupledModule(BaseModule):
 
     def configure_optimizers(self):
         options = block_groups(self.optim_cfg, self.net.num_blocks)
-        pairs = [self.make_optimizer([{"params": self.stage_parameters(k), **options[k]}])
-                 for k in range(self.stages)]
+        pairs = [self.make_optimizer([{"params": self.stage_parameters(k), **options[k - 1]}]) for k in self.depths]
         return [opt for opt, _ in pairs], [sched for _, sched in pairs]
 
     def training_step(self, batch, batch_idx):

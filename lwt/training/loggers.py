@@ -1,13 +1,10 @@
-"""The loggers every Trainer of a run shares: lwt's metrics.jsonl always, W&B unless disabled.
+"""The loggers every Trainer of a run shares: lwt's metrics.jsonl always, W&B unless disabled (docs/wandb.md).
 
-The W&B run id is kept in ``run_dir/wandb_id.txt``, so a resumed lwt run continues the same W&B run
-(online) or writes a second offline folder under the same id (``wandb sync`` both, in order). Online
-mode that cannot reach the server falls back to offline with a warning: training never waits on W&B.
-
-Every row carries ``global_step`` and ``global_epoch`` (lwt/training/axes.py), W&B's x-axis, so a greedy
-curriculum's stages follow each other on one axis; Lightning's per-phase ``trainer/global_step`` is kept. A greedy
-run's ``test/acc`` and ``test/loss`` (logged once per stage) are plotted against ``stage``, and the per-depth
-series of ``log_depth_curve`` against ``depth``.
+The W&B run id is kept in ``run_dir/wandb_id.txt``, so a resumed run continues its W&B run; online mode that
+cannot reach the server falls back to offline with a warning: training never waits on W&B. Every row carries
+the curriculum-wide ``global_step`` and ``global_epoch`` (lwt/training/axes.py), W&B's x-axis; a greedy run's
+``test/acc`` and ``test/loss`` are plotted against ``stage``, the per-depth series of ``log_run_end`` against
+``depth``.
 """
 
 from __future__ import annotations
@@ -26,6 +23,7 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
 from lwt.config import Config, flatten, to_dict
+from lwt.result import RunResult
 from lwt.rundir import atomic_write_text
 from lwt.training.axes import attach_clock
 
@@ -35,7 +33,7 @@ PROBE_TIMEOUT_S = 5.0
 # wandb.init's own limit (W&B's default is 90 s) for servers that accept the connection but do not answer;
 # past it, wandb raises and the run falls back to offline. WANDB_INIT_TIMEOUT, if set, wins.
 INIT_TIMEOUT_S = 30.0
-DEPTH_KEYS = ("test_acc", "val_acc", "train_acc")  # result["stages"] columns logged as depth/<key>
+DEPTH_KEYS = ("test_acc", "val_acc", "train_acc")  # StageRow fields logged as depth/<key>
 
 
 def wandb_run_id(run_dir: Path) -> str:
@@ -134,20 +132,11 @@ class RunWandbLogger(WandbLogger):
         return run
 
 
-def log_depth_curve(loggers: list[Logger], rows: list[dict]) -> None:
-    """One W&B row per depth of ``result["stages"]`` (``depth``, ``depth/test_acc``, ...): with x = depth, greedy
-    and E2E runs of a group overlay as accuracy-vs-depth lines in one panel. Call before the run is finished."""
-    for logger in loggers:
-        if isinstance(logger, WandbLogger):
-            for row in rows:
-                logger.experiment.log({"depth": row["depth"], **{
-                    f"depth/{k}": row[k] for k in DEPTH_KEYS if row.get(k) is not None}})
-
-
-def log_run_end(loggers: list[Logger], result: dict, run_dir: Path) -> None:
-    """W&B at the end of a run: the depth series, the ``stages`` table, the accuracy-vs-depth figure (also saved
-    as ``run_dir/depth_accuracy.png``), the summary; then the W&B run is finished. (``per_layer`` is logged by
-    analysis.gap.record_per_layer.)"""
+def log_run_end(loggers: list[Logger], result: RunResult, run_dir: Path) -> None:
+    """W&B at the end of a run: a row per depth (``depth``, ``depth/test_acc``, ...: with x = depth, greedy and E2E
+    runs of a group overlay as accuracy-vs-depth lines in one panel), the ``stages`` table, the accuracy-vs-depth
+    figure (also saved as ``run_dir/depth_accuracy.png``), the summary; then the W&B run is finished.
+    (``per_layer`` is logged by analysis.gap.record_per_layer.)"""
     wandb_loggers = [lg for lg in loggers if isinstance(lg, WandbLogger)]
     if not wandb_loggers:
         return
@@ -156,14 +145,17 @@ def log_run_end(loggers: list[Logger], result: dict, run_dir: Path) -> None:
     from lwt.figures.common import MODES, arch_label, dataset_label, method_of
     from lwt.plots import depth_figure
 
-    rows = result["stages"]
-    log_depth_curve(wandb_loggers, rows)  # W&B: accuracy vs depth, x = depth
+    saved = result.to_json()  # the figures' labels read result.json's keys, as they read a table's row
     png = depth_figure([result], run_dir / "depth_accuracy",
-                       title=f"{arch_label(result)}, {dataset_label(result)}, {MODES[method_of(result)]['label']}")[0]
+                       title=f"{arch_label(saved)}, {dataset_label(saved)}, {MODES[method_of(saved)]['label']}")[0]
+    rows = saved["stages"]
     for logger in wandb_loggers:
+        for row in result.stages:
+            logger.experiment.log({"depth": row.depth, **{
+                f"depth/{k}": getattr(row, k) for k in DEPTH_KEYS if getattr(row, k) is not None}})
         logger.log_table("stages", columns=list(rows[0]), data=[list(r.values()) for r in rows])
         logger.experiment.log({"figures/depth_accuracy": wandb.Image(str(png))})
-        logger.experiment.summary.update({k: result.get(k) for k in (
+        logger.experiment.summary.update({k: saved[k] for k in (
             "final_test_acc", "selected_depth", "selected_test_acc", "ensemble_test_acc")})
         logger.experiment.finish()
 

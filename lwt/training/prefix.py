@@ -74,7 +74,7 @@ def next_features(block, data: TensorPairs, device: torch.device, dtype: torch.d
 
 
 class PrefixCache(L.LightningDataModule):
-    """The run's DataModule as greedy stage ``stage`` (0-based, at least 1) sees it: the splits in
+    """The run's DataModule as greedy stage ``stage`` (1-based, at least 2) sees it: the splits in
     ``wanted`` are served as cached prefix features, computed in ``setup`` on the training device (per
     rank under DDP); ``cached`` lists those that fit the memory budget. Other splits pass through as images.
     ``carry``: the previous stage's cached features (``handoff()``), from which this stage's are one block away.
@@ -83,8 +83,9 @@ class PrefixCache(L.LightningDataModule):
     def __init__(self, dm, net: StagedNet, stage: int, cfg: TrainerConfig, augment: bool,
                  carry: dict[str, TensorPairs] | None = None):
         super().__init__()
-        assert stage >= 1, "stage 1 has no prefix to cache"
+        assert stage >= 2, "stage 1 has no prefix to cache"
         self.dm, self.net, self.stage, self.cfg = dm, net, stage, cfg
+        self.prefix = stage - 1  # blocks in the frozen prefix
         self.num_classes = dm.num_classes
         self.carry = dict(carry or {})
         # val and (un-augmented) train are read every epoch; test once per stage, but it carries forward
@@ -110,7 +111,7 @@ class PrefixCache(L.LightningDataModule):
         dtype = DTYPES[self.cfg.prefix_cache_dtype]
         x = self._images("val")[[0]][0].to(device)
         with evaluating(self.net, device):  # eval: a train-mode BN would move its statistics on this one image
-            shape = self.net.features(self.dm.preprocess(x, train=False), self.stage).shape[1:]
+            shape = self.net.features(self.dm.preprocess(x, train=False), self.prefix).shape[1:]
         per_image = math.prod(shape) * dtype.itemsize
         budget, used, keep = self.budget(device), 0, []
         for split in self.wanted:
@@ -119,7 +120,7 @@ class PrefixCache(L.LightningDataModule):
                 keep.append(split)
                 used += need
                 continue
-            what = (f"the prefix cache of stage {self.stage + 1} ({split}: {len(self._images(split))} images x "
+            what = (f"the prefix cache of stage {self.stage} ({split}: {len(self._images(split))} images x "
                     f"{tuple(shape)} {self.cfg.prefix_cache_dtype}) needs {need / GB:.2f} GB more than the "
                     f"{(budget - used) / GB:.2f} GB left of its budget ({budget / GB:.2f} GB, "
                     + ("trainer.prefix_cache_gb" if self.cfg.prefix_cache_gb else "half the free memory") + ")")
@@ -144,9 +145,9 @@ class PrefixCache(L.LightningDataModule):
             # in the precision the stage trains in (bf16 autocast, ...): the features the prefix would give
             with self.trainer.precision_plugin.forward_context() if self.trainer is not None else nullcontext():
                 if carried is not None:  # the previous stage's features: one block to go
-                    self.sets[split] = next_features(self.net.blocks[self.stage - 1], carried, device, dtype, batch)
+                    self.sets[split] = next_features(self.net.blocks[self.prefix - 1], carried, device, dtype, batch)
                 else:
-                    self.sets[split] = prefix_features(self.net, self.stage, self._images(split),
+                    self.sets[split] = prefix_features(self.net, self.prefix, self._images(split),
                                                        lambda x: self.dm.preprocess(x, train=False), device,
                                                        dtype, batch)
             del carried
@@ -188,5 +189,5 @@ class PrefixCache(L.LightningDataModule):
 
 
 def cache_wanted(cfg: TrainerConfig, stage: int) -> bool:
-    """Whether greedy stage ``stage`` (0-based) reads its inputs through a PrefixCache (stage 1 has no prefix)."""
-    return cfg.prefix_cache != "never" and stage >= 1
+    """Whether greedy stage ``stage`` reads its inputs through a PrefixCache (stage 1 has no prefix)."""
+    return cfg.prefix_cache != "never" and stage >= 2

@@ -1,9 +1,7 @@
 """Continuing a killed run: which config it runs under, what it has finished, and which checkpoints fit.
 
-A run directory holds what a resume needs: ``config.yaml`` (authoritative), ``progress.json`` (the
-rows of finished greedy stages and the curriculum state after them, rewritten atomically after each
-stage) and ``checkpoints/<phase>/last.ckpt`` (the current phase, every
-``trainer.checkpoint_every_n_epochs`` epochs and at its end). See docs/reliability.md.
+What a resume reads (``config.yaml``, ``progress.json``, ``checkpoints/<phase>/last.ckpt``) is listed by
+lwt.rundir.RunDir and, with when each is written, in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ import torch
 
 from lwt.config import Config, ModelConfig, flatten, identity_differences, is_identity, load_config, with_overrides
 from lwt.errors import LwtError
+from lwt.result import StageRow
 from lwt.rundir import RESULT, Phase, RunDir, atomic_write_json
 
 
@@ -55,25 +54,26 @@ def resume_config(run_dir: Path | str, experiment: str | None = None, overrides:
 
 
 def read_progress(run_dir: Path) -> dict:
-    """``{"stages": [row, ...], "curriculum": state or None, "finished": bool}``; empty for a fresh run."""
+    """``{"stages": [StageRow, ...], "curriculum": state or None, "finished": bool}``; empty for a fresh run."""
     path = RunDir(run_dir).progress
     if not path.exists():
         return {"stages": [], "curriculum": None, "finished": False}
     try:
         progress = json.loads(path.read_text())
         assert isinstance(progress["stages"], list) and isinstance(progress["finished"], bool)
-    except (ValueError, KeyError, TypeError, AssertionError) as e:
+        progress["stages"] = [StageRow.from_json(row) for row in progress["stages"]]
+    except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as e:
         raise LwtError(f"{path} is corrupt ({type(e).__name__}); it is rewritten atomically after each stage, so "
                        "it was edited or damaged outside lwt. Delete the run directory's progress.json and "
                        "checkpoints/ to retrain from scratch") from None
     return progress
 
 
-def write_progress(run_dir: Path, rows: list[dict], curriculum: dict, finished: bool,
+def write_progress(run_dir: Path, rows: list[StageRow], curriculum: dict, finished: bool,
                    history: list[dict] | None = None) -> None:
     """``history``: the curriculum state after each finished stage, so ``forget_stages`` can go back to any."""
-    atomic_write_json(RunDir(run_dir).progress, {"stages": rows, "curriculum": curriculum, "finished": finished,
-                                                 "history": history or []})
+    atomic_write_json(RunDir(run_dir).progress, {"stages": [r.to_json() for r in rows], "curriculum": curriculum,
+                                                 "finished": finished, "history": history or []})
 
 
 def forget_stages(run_dir: Path, stage: int) -> None:

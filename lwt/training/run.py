@@ -11,13 +11,14 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
+from lwt.analysis.common import load_datamodule
 from lwt.analysis.gap import record_depth_choice, record_per_layer
 from lwt.compute import check_lightning_options, resolve_precision
 from lwt.config import Config, check_stage_lists
-from lwt.data import build_datamodule
 from lwt.errors import Interrupted
 from lwt.models import StagedNet, build_model
 from lwt.plugins import user_callbacks
+from lwt.result import FineTune, RunResult, StageRow
 from lwt.rundir import DGL, E2E, FINETUNE, Phase, RunDir, RunLock, git_revision, is_main_process, write_errors_reported
 from lwt.training.axes import clock_of, progress_bar
 from lwt.training.curriculum import Curriculum
@@ -62,22 +63,18 @@ def make_trainer(cfg: Config, run_dir: RunDir, loggers, callbacks, max_epochs: i
     stages = next((c.num_stages for c in callbacks if isinstance(c, Curriculum)), None)
     title = str(phase) + (f"/{stages}" if stages else "")  # "stage 2/4", "end-to-end training"
     bar = [progress_bar(title)] if t.progress_bar else []  # Lightning refuses a bar when it is off
+    # logging.lr_monitor: `lr-SGD` per optimizer step (DGL: lr-SGD, lr-SGD-1, ... a stage each; param groups: /pg1)
+    lr = [LearningRateMonitor(logging_interval="step")] if cfg.logging.lr_monitor and loggers else []
     return L.Trainer(**{
         **dict(enable_model_summary=False, num_sanity_val_steps=0),  # lwt's defaults, which trainer.extra may change
         **(t.extra or {}),  # other Trainer arguments (lwt/plugins.py checked them when the config loaded)
     }, max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=resolve_precision(t), use_distributed_sampler=False,  # see batch_loader
-        logger=loggers, callbacks=[*callbacks, clock_of(loggers), *lr_monitor(cfg, loggers), *user_callbacks(cfg),
+        logger=loggers, callbacks=[*callbacks, clock_of(loggers), *lr, *user_callbacks(cfg),
                                    *bar, RunState(cfg.model, phase.name), guard, StopOnSignal(), ckpt],
         default_root_dir=str(run_dir), enable_progress_bar=t.progress_bar,
         log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic, plugins=[AtomicCheckpointIO()],
     )
-
-
-def lr_monitor(cfg: Config, loggers) -> list:
-    """Lightning's LearningRateMonitor (``logging.lr_monitor``): ``lr-SGD`` per optimizer step (DGL: ``lr-SGD``,
-    ``lr-SGD-1``, ... one per stage; per-block param groups: ``lr-SGD/pg1``, ...)."""
-    return [LearningRateMonitor(logging_interval="step")] if cfg.logging.lr_monitor and loggers else []
 
 
 def fit(cfg: Config, trainer: L.Trainer, module: L.LightningModule, dm, run_dir: RunDir, phase: Phase) -> None:
@@ -105,7 +102,7 @@ def _metric(trainer: L.Trainer, key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> tuple[list[dict], dict]:
+def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> tuple[list[StageRow], dict]:
     """Train stage after stage; stages finished by an earlier (killed) attempt are kept, not retrained."""
     curriculum = Curriculum(cfg.curriculum, net.num_blocks, val_images=len(dm.val_set))
     progress = read_progress(run_dir)
@@ -120,7 +117,7 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> t
         stage += 1
         clock_of(loggers).begin(stage, rows)  # this stage's rows follow the earlier stages' on global_step
         rows.append(train_stage(cfg, net, dm, run_dir, loggers, curriculum, stage, carry))
-        finished = curriculum.stage_done(stage, rows[-1]["val_acc"])  # val acc is reduced over DDP ranks
+        finished = curriculum.stage_done(stage, rows[-1].val_acc)  # val acc is reduced over DDP ranks
         history.append(curriculum.state_dict())
         if is_main_process():
             write_progress(run_dir, rows, history[-1], finished, history)
@@ -133,29 +130,31 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> t
 
 
 def train_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, curriculum: Curriculum, stage: int,
-                carry: dict) -> dict:
+                carry: dict) -> StageRow:
     """Train, test and record greedy stage ``stage``. ``carry``: the previous stage's cached prefix features,
     replaced in place by this stage's, so the next stage's cache is one block away."""
     curriculum.start_stage(stage)
     L.seed_everything(stage_seed(cfg.seed, stage), workers=True, verbose=False)
     budget = cfg.stage_epochs(stage)  # curriculum.stage_epochs[stage-1], else epochs_per_stage
-    module = StageModule(net, stage - 1, cfg.optim, dm.num_classes, budget).use_speed_options(cfg.trainer)
-    if cache_wanted(cfg.trainer, stage - 1):  # the frozen prefix's output, computed once for this stage
-        dm = PrefixCache(dm, net, stage - 1, cfg.trainer, augment=cfg.data.augment, carry=carry)
+    module = StageModule(net, stage, cfg.optim, dm.num_classes, budget).use_speed_options(cfg.trainer)
+    if cache_wanted(cfg.trainer, stage):  # the frozen prefix's output, computed once for this stage
+        dm = PrefixCache(dm, net, stage, cfg.trainer, augment=cfg.data.augment, carry=carry)
     carry.clear()
     (row,) = fit_and_test(cfg, module, dm, run_dir, loggers, [curriculum], budget, Phase("stage", stage), {stage: ""})
-    row["stop_reason"] = curriculum.stop_reason[stage]
+    row.stop_reason = curriculum.stop_reason[stage]
     if isinstance(dm, PrefixCache):  # hand the features on now, not when the trainer <-> datamodule cycle is
         carry.update(dm.handoff())   # collected: the next stage's cache is one block from them
-    print(f"[lwt] stage {stage}: val acc {row['val_acc']:.4f}, test acc {row['test_acc']:.4f}, "
-          f"{row['epochs']} epochs, {row['seconds']:.0f}s", flush=True)
+    print(f"[lwt] stage {stage}: val acc {row.val_acc:.4f}, test acc {row.test_acc:.4f}, {row.epochs} epochs, "
+          f"{row.seconds:.0f}s", flush=True)
     return row
 
 
 def fit_and_test(cfg: Config, module, dm, run_dir: RunDir, loggers, callbacks: list, epochs: int, phase: Phase,
-                 depths: dict[int, str]) -> list[dict]:
+                 depths: dict[int, str] | None = None) -> list[StageRow]:
     """Fit ``phase`` (from its checkpoint, if a killed attempt left one), test it, and return one result row
-    per depth; ``depths``: each depth and the suffix of its logged metrics (none for a greedy stage)."""
+    per depth; ``depths``: each depth and the suffix of its logged metrics (none for a greedy stage); default:
+    every depth of ``module`` trained in this one Trainer (e2e, dgl, finetune), read out by ``module``."""
+    depths = depths or {d: f"_depth{d}" for d in module.depths}
     timer = EpochTimer()
     trainer = make_trainer(cfg, run_dir, loggers, [*callbacks, timer], epochs, phase)
     t0 = time.perf_counter()
@@ -166,9 +165,9 @@ def fit_and_test(cfg: Config, module, dm, run_dir: RunDir, loggers, callbacks: l
         test = trainer.test(module, datamodule=dm, verbose=False)[0]
     seconds = time.perf_counter() - t0
     rates = speed(timer, len(dm.train_set) * trainer.current_epoch, time.perf_counter() - t_test)
-    return [{"stage": d, "depth": d, "train_acc": fitted[d][0], "val_acc": fitted[d][1],
-             "test_acc": test[f"test/acc{s}"], "epochs": trainer.current_epoch, "steps": trainer.global_step,
-             "seconds": round(seconds, 2), **rates, "stop_reason": "budget"} for d, s in depths.items()]
+    return [StageRow(depth=d, train_acc=fitted[d][0], val_acc=fitted[d][1], test_acc=test[f"test/acc{s}"],
+                     epochs=trainer.current_epoch, steps=trainer.global_step, seconds=round(seconds, 2), **rates,
+                     stop_reason="budget") for d, s in depths.items()]
 
 
 def speed(timer: EpochTimer, images: int, test_seconds: float) -> dict:
@@ -178,21 +177,21 @@ def speed(timer: EpochTimer, images: int, test_seconds: float) -> dict:
             "eval_seconds": round(timer.val_seconds + test_seconds, 4)}
 
 
-def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> list[dict]:
+def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> list[StageRow]:
     epochs = cfg.e2e_epochs(net.num_blocks)
     module = EndToEndModule(net, cfg.optim, dm.num_classes, epochs).use_speed_options(cfg.trainer)
-    return train_joint(cfg, module, dm, run_dir, loggers, epochs, E2E)
+    return fit_and_test(cfg, module, dm, run_dir, loggers, [], epochs, E2E)
 
 
-def train_dgl(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> list[dict]:
+def train_dgl(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> list[StageRow]:
     """Decoupled greedy: every stage at once (up to curriculum.max_stages), one row per stage."""
     stages = min(net.num_blocks, cfg.curriculum.max_stages or net.num_blocks)
     epochs = cfg.e2e_epochs(stages)
     module = DecoupledModule(net, cfg.optim, dm.num_classes, epochs, stages).use_speed_options(cfg.trainer)
-    return train_joint(cfg, module, dm, run_dir, loggers, epochs, DGL)
+    return fit_and_test(cfg, module, dm, run_dir, loggers, [], epochs, DGL)
 
 
-def finetune(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, rows: list[dict]) -> dict:
+def finetune(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, rows: list[StageRow]) -> FineTune:
     """Greedy then fine-tune: blocks[:K'] + aux_heads[K'-1] (the greedy network's classifier) trained end to
     end for finetune.epochs, at finetune.lr with its own layer-wise rule. A kill during it resumes from
     checkpoints/finetune/ (the greedy stages are kept)."""
@@ -202,27 +201,22 @@ def finetune(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, rows: li
     L.seed_everything(stage_seed(cfg.seed, net.num_blocks + 1), workers=True, verbose=False)  # unlike any stage's
     module = EndToEndModule(net, optim, dm.num_classes, ft.epochs, depth=depth).use_speed_options(cfg.trainer)
     clock_of(loggers).begin(None, rows)  # after the greedy stages on global_step, without a `stage`
-    tuned = train_joint(cfg, module, dm, run_dir, loggers, ft.epochs, FINETUNE)
-    print(f"[lwt] fine-tune: test acc {rows[-1]['test_acc']:.4f} -> {tuned[-1]['test_acc']:.4f}", flush=True)
-    return {"epochs": ft.epochs, "lr": optim.lr, "stage_lr_gamma": ft.stage_lr_gamma, "depth": depth,
-            "test_acc_before": rows[-1]["test_acc"], "test_acc_after": tuned[-1]["test_acc"],
-            "val_acc_before": rows[-1]["val_acc"], "val_acc_after": tuned[-1]["val_acc"],
-            "train_acc_after": tuned[-1]["train_acc"], "seconds": tuned[-1]["seconds"], "depths": tuned}
-
-
-def train_joint(cfg: Config, module, dm, run_dir: RunDir, loggers, epochs: int, phase: Phase) -> list[dict]:
-    """All depths trained in one Trainer (e2e, dgl, finetune): one row per depth, read out by ``module``."""
-    return fit_and_test(cfg, module, dm, run_dir, loggers, [], epochs, phase, {d: f"_depth{d}" for d in module.depths})
+    tuned = fit_and_test(cfg, module, dm, run_dir, loggers, [], ft.epochs, FINETUNE)
+    before, after = rows[-1], tuned[-1]
+    print(f"[lwt] fine-tune: test acc {before.test_acc:.4f} -> {after.test_acc:.4f}", flush=True)
+    return FineTune(epochs=ft.epochs, lr=optim.lr, stage_lr_gamma=ft.stage_lr_gamma, depth=depth,
+                    test_acc_before=before.test_acc, test_acc_after=after.test_acc, val_acc_before=before.val_acc,
+                    val_acc_after=after.val_acc, train_acc_after=after.train_acc, seconds=after.seconds, depths=tuned)
 
 
 def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None,
-        redo_stage: int | None = None) -> dict:
+        redo_stage: int | None = None) -> RunResult:
     """``train``'s result alone (also written to ``run_dir/result.json``)."""
     return train(cfg, overwrite, resume, redo_stage)[0]
 
 
 def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None,
-          redo_stage: int | None = None) -> tuple[dict, StagedNet]:
+          redo_stage: int | None = None) -> tuple[RunResult, StagedNet]:
     """Train as ``cfg`` says; return the result and the trained network (in every DDP process; only the main
     one writes files). ``resume``: the directory of a killed run of this ``cfg`` (``resume.resume_config``):
     its finished stages are kept, the current phase continues from its last checkpoint; with ``redo_stage``,
@@ -232,9 +226,7 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
     main = is_main_process()
     if main:
         check_lightning_options(cfg.trainer)
-    dm = build_datamodule(cfg)
-    dm.prepare_data()
-    dm.setup("fit")  # missing or corrupt data fails here, before a run directory is made
+    dm = load_datamodule(cfg)  # set up: missing or corrupt data fails here, before a run directory is made
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape)  # a resume rebuilds it identically
     check_stage_lists(cfg, net.num_blocks)
@@ -254,7 +246,7 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
         raise
 
 
-def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool) -> tuple[dict, StagedNet]:
+def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool) -> tuple[RunResult, StagedNet]:
     start, revision = time.perf_counter(), git_revision()  # the code that trains, not the tree at the end
     decision, tuned = None, None
     try:
@@ -273,16 +265,12 @@ def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool
             if isinstance(logger, RunWandbLogger) and logger.started:
                 logger.experiment.finish(exit_code=1)
         raise
-    result = {
-        "experiment": cfg.experiment, "run_name": cfg.run_name, "sweep": cfg.sweep, "mode": cfg.mode, "seed": cfg.seed,
-        "model": cfg.model.name, "dataset": cfg.data.name, "num_classes": dm.num_classes,
-        "input_shape": list(dm.input_shape), "train_images": len(dm.train_set),
-        "val_images": len(dm.val_set), "test_images": len(dm.test_set),
-        "git_revision": revision, "stages": rows,
-        "final_test_acc": tuned["test_acc_after"] if tuned else rows[-1]["test_acc"], "finetune": tuned,
-        "critical": decision, "seconds": round(time.perf_counter() - start, 2),
-        "run_dir": str(run_dir),
-    }
+    result = RunResult(
+        experiment=cfg.experiment, run_name=cfg.run_name, sweep=cfg.sweep, mode=cfg.mode, seed=cfg.seed,
+        model=cfg.model.name, dataset=cfg.data.name, num_classes=dm.num_classes, input_shape=list(dm.input_shape),
+        train_images=len(dm.train_set), val_images=len(dm.val_set), test_images=len(dm.test_set),
+        git_revision=revision, stages=rows, final_test_acc=tuned.test_acc_after if tuned else rows[-1].test_acc,
+        finetune=tuned, critical=decision, seconds=round(time.perf_counter() - start, 2), run_dir=str(run_dir))
     if not main:
         return result, net  # the main process writes model.pt and result.json
     atomic_torch_save(net.state_dict(), run_dir.model)

@@ -13,19 +13,20 @@ from lwt.training.prefix import PrefixCache
 
 
 class StageModule(BaseModule):
-    """Trains ``net.blocks[stage]`` + ``net.aux_heads[stage]`` on top of the frozen ``net.blocks[:stage]``.
+    """Greedy stage ``stage`` (1-based, as everywhere): trains block ``stage`` and its auxiliary head
+    (``net.blocks[stage-1]``, ``net.aux_heads[stage-1]``) on top of the frozen ``net.blocks[:stage-1]``.
 
     The prefix stays in eval mode (BN running statistics untouched), has ``requires_grad=False`` and is
     run under ``inference_mode``, so it costs one forward pass and no autograd memory; for the splits a
     ``PrefixCache`` serves (lwt/training/prefix.py) it costs nothing, as batches arrive as its output.
-    Later blocks and heads are frozen too (they are simply unused). ``stage`` is 0-based; the logged
-    depth is ``stage + 1``.
+    Later blocks and heads are frozen too (they are simply unused). Its readout is depth ``stage``.
+    (Checkpoints written before stages counted from 1 here hold ``stage - 1`` in their hyperparameters:
+    ``StageModule.load_from_checkpoint(path, stage=k)`` overrides it.)
     """
 
     def __init__(self, net: StagedNet | dict, stage: int, optim: OptimConfig | dict, num_classes: int,
                  max_epochs: int):
-        super().__init__(net, optim, num_classes, depths=[stage + 1], main_depth=stage + 1,
-                         max_epochs=max_epochs, stage=stage + 1)
+        super().__init__(net, optim, num_classes, depths=[stage], main_depth=stage, max_epochs=max_epochs, stage=stage)
         self.save_lwt_hyperparameters(num_classes, stage=stage, max_epochs=max_epochs)
         self.stage = stage
         object.__setattr__(self, "block_fn", self.block)  # not a submodule: trainer.compile may wrap it
@@ -34,18 +35,18 @@ class StageModule(BaseModule):
 
     @property
     def block(self):
-        return self.net.blocks[self.stage]
+        return self.net.blocks[self.stage - 1]
 
     @property
     def head(self):
-        return self.net.aux_heads[self.stage]
+        return self.net.aux_heads[self.stage - 1]
 
     def trainable_parameters(self):
         return [*self.block.parameters(), *self.head.parameters()]
 
     def param_groups(self) -> list[dict]:
         """One group: lr * this stage's multiplier, this stage's weight decay (optim.stage_*)."""
-        options = block_groups(self.optim_cfg, self.net.num_blocks)[self.stage]
+        options = block_groups(self.optim_cfg, self.net.num_blocks)[self.stage - 1]
         return [{"params": self.trainable_parameters(), **options}]
 
     def train(self, mode: bool = True):
@@ -63,10 +64,10 @@ class StageModule(BaseModule):
 
     def prefix(self, x: Tensor) -> Tensor:
         """The frozen prefix's output (B, C, H, W), without an autograd graph."""
-        if self.stage == 0:
+        if self.stage == 1:
             return x
         with torch.inference_mode():
-            h = self.net.features(x, self.stage)
+            h = self.net.features(x, self.stage - 1)
         return h.clone()  # an inference tensor cannot be saved for block k's backward pass; a copy can
 
     @property
@@ -75,9 +76,9 @@ class StageModule(BaseModule):
         return dm.cached if isinstance(dm, PrefixCache) else ()
 
     def readouts(self, x: Tensor) -> dict[int, Tensor]:
-        return {self.stage + 1: self.head(self.block_fn(self.prefix(x)))}
+        return {self.stage: self.head(self.block_fn(self.prefix(x)))}
 
     def step_readouts(self, x: Tensor, split: str) -> dict[int, Tensor]:
         if split in self.cached_splits:  # x is already the prefix's output
-            return {self.stage + 1: self.head(self.block_fn(x))}
+            return {self.stage: self.head(self.block_fn(x))}
         return self.readouts(x)

@@ -19,5 +19,5 @@ if __name__ == "__main__":
     result, net = train(load_config(experiment, overrides))
     rank = int(os.environ.get("LOCAL_RANK", 0))
     world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
-    torch.save({"stages": result["stages"], "critical": result["critical"], "world": world,
+    torch.save({"stages": result.to_json()["stages"], "critical": result.critical, "world": world,
                 "net": net.state_dict()}, out / f"rank{rank}.pt")

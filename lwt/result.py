@@ -1,0 +1,147 @@
+"""What a finished run reports (``result.json``), as dataclasses written and read here alone.
+
+Rows are keyed by ``depth``, 1-based (greedy stage k trains block k: its row is depth k); on disk a row also
+carries ``stage`` (= ``depth``), as result.json always did, and a row with ``stage`` alone reads as that depth.
+A field a run predates reads as None (missing, never zero). ``results/*_runs.jsonl`` archive the same records.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from lwt.errors import LwtError
+
+
+def _record(pairs: list[tuple]) -> dict:
+    """``asdict``'s dict of one dataclass: a row (``depth`` first) gets ``stage`` beside it."""
+    return {"stage": pairs[0][1], **dict(pairs)} if pairs[0][0] == "depth" else dict(pairs)
+
+
+class _Json:
+    def to_json(self) -> dict:
+        return asdict(self, dict_factory=_record)
+
+    @classmethod
+    def from_json(cls, d: dict):
+        """The fields of ``cls`` that ``d`` holds (the others keep their defaults), nested records typed."""
+        d = {"depth": d.get("stage"), **d}
+        return cls(**{f.name: _load(f.name, d[f.name]) for f in fields(cls) if f.name in d})
+
+
+def _load(name: str, value):
+    kind = {"stages": StageRow, "depths": StageRow, "per_layer": LayerRow, "finetune": FineTune}.get(name)
+    if kind is None or value is None:
+        return value
+    return [kind.from_json(v) for v in value] if isinstance(value, list) else kind.from_json(value)
+
+
+@dataclass(kw_only=True)
+class StageRow(_Json):
+    """One trained depth: what fitting it logged (train, val acc), its test accuracy and what it cost."""
+
+    depth: int
+    train_acc: float | None = None  # running, over augmented batches (``LayerRow.train_acc``: un-augmented)
+    val_acc: float | None = None
+    test_acc: float
+    epochs: int | None = None
+    steps: int | None = None
+    seconds: float | None = None  # the phase: fit, validation, test, checkpoints
+    images_per_s: float | None = None  # over the training loop alone
+    train_seconds: float | None = None
+    eval_seconds: float | None = None
+    stop_reason: str | None = None  # greedy: "budget", or what ended the stage early (lwt.training.curriculum)
+    ensemble_test_acc: float | None = None  # greedy, dgl: Belilovsky's ensemble of the stages up to this one
+
+
+@dataclass(kw_only=True)
+class LayerRow(_Json):
+    """One depth of the per-layer analysis (lwt.analysis.gap): un-augmented accuracies, final weights."""
+
+    depth: int
+    train_acc: float
+    val_acc: float
+    test_acc: float
+    gap: float  # train_acc - test_acc
+    train_images: int | None = None
+    ensemble_val_acc: float | None = None
+    ensemble_test_acc: float | None = None
+
+
+@dataclass(kw_only=True)
+class FineTune(_Json):
+    """Greedy, then fine-tuned end to end: before and after, and a row per depth of the tuned network."""
+
+    epochs: int
+    lr: float
+    stage_lr_gamma: float | None = None
+    depth: int  # where the greedy curriculum ended
+    test_acc_before: float
+    test_acc_after: float
+    val_acc_before: float | None = None
+    val_acc_after: float | None = None
+    train_acc_after: float | None = None
+    seconds: float | None = None
+    depths: list[StageRow]
+
+
+@dataclass(kw_only=True)
+class RunResult(_Json):
+    """A finished run: what it was, one ``StageRow`` per trained depth, and the numbers tables compare."""
+
+    experiment: str | None = None
+    run_name: str | None = None
+    sweep: str | None = None
+    mode: str | None = None  # greedy, e2e or dgl
+    seed: int | None = None
+    model: str | None = None
+    dataset: str | None = None
+    num_classes: int | None = None
+    input_shape: list[int] | None = None  # (C, H, W)
+    train_images: int | None = None
+    val_images: int | None = None
+    test_images: int | None = None
+    git_revision: str | None = None  # the code that trained, read when the run started
+    stages: list[StageRow]
+    final_test_acc: float | None = None  # the network the run ends with (greedy: the last stage, or fine-tuned)
+    finetune: FineTune | None = None
+    critical: dict | None = None  # greedy: the criterion's record (lwt.training.curriculum.CriticalLayer.decision)
+    seconds: float | None = None
+    run_dir: str | None = None
+    per_layer: list[LayerRow] | None = None  # analysis.per_layer
+    selected_depth: int | None = None  # the depth validation picks (e2e: the last)
+    selected_val_acc: float | None = None
+    selected_test_acc: float | None = None
+    ensemble_test_acc: float | None = None  # greedy, dgl: at the last stage
+
+    @property
+    def depths(self) -> list[int]:
+        """The depths that were trained (a greedy curriculum may stop before the last block)."""
+        return [row.depth for row in self.stages]
+
+    @property
+    def last(self) -> StageRow:
+        return self.stages[-1]
+
+    @classmethod
+    def from_json(cls, d) -> RunResult:
+        """ValueError saying what is missing when ``d`` is not a complete lwt result."""
+        if not isinstance(d, dict):
+            raise ValueError(f"it holds a {type(d).__name__}, not an lwt result")
+        stages = d.get("stages")
+        if not isinstance(stages, list) or not stages:
+            raise ValueError("it has no stages")
+        if not all(isinstance(s, dict) and isinstance(s.get("test_acc"), (int, float)) for s in stages):
+            raise ValueError("a stage has no test accuracy")
+        return super().from_json(d)
+
+    @classmethod
+    def read(cls, path: Path) -> RunResult:
+        """A complete run's result.json, or one LwtError saying what is wrong with it."""
+        try:
+            return cls.from_json(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            raise LwtError(f"{path} cannot be read as JSON ({e}); it is not a finished lwt run's result") from None
+        except (ValueError, TypeError) as e:
+            raise LwtError(f"{path} is not a complete lwt run's result: {e}") from None
