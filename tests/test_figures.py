@@ -74,10 +74,10 @@ def test_curves_carry_the_t_interval_and_the_seeds():
 def test_figures_rebuild_from_tables_with_the_val_selected_columns(tmp_path, capsys):
     """Tables written after result.json gained selected_depth / selected_test_acc / ensemble_test_acc: figures
     1, 2 and 4 still build, and figure 2 pairs the val-selected accuracy by seed too."""
-    for name, source in (("gap_cpu.csv", "gap_cpu.csv"), ("early_overfitting_cpu.csv", "critical_layer_cpu.csv")):
-        with (RESULTS / source).open(newline="") as f:
+    for name in ("gap_cpu.csv", "early_overfitting_cpu.csv"):
+        with (RESULTS / name).open(newline="") as f:
             raw = list(csv.DictReader(f))
-        columns = list(raw[0]) + ["selected_depth", "selected_test_acc", "ensemble_test_acc"]
+        columns = list(dict.fromkeys([*raw[0], "selected_depth", "selected_test_acc", "ensemble_test_acc"]))
         for r in raw:  # stand-in values: the stage-2 accuracy as if validation had picked depth 2
             r.update(selected_depth="2", selected_test_acc=r["test_acc_stage2"], ensemble_test_acc="")
         with (tmp_path / name).open("w", newline="") as f:

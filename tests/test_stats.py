@@ -107,21 +107,22 @@ def test_tables_from_runs_old_and_new():
 
 
 def test_committed_tables_list_critical_layers_per_seed():
-    """From the committed critical-layer archive: the per-seed list is each run's own critical layer, in the
-    order of the seeds column, and no mean of them is written."""
-    runs = read_archive(RESULTS / "critical_layer_cpu_runs.jsonl")
+    """From the committed C2/C3 archive (an 8-stage CNN, four cells of size x aux k): the per-seed list is each
+    run's own critical layer, in the order of the seeds column, and no mean of them is written."""
+    runs = read_archive(RESULTS / "early_overfitting_cpu_runs.jsonl")
     columns, rows = run_rows(runs)
     agg_columns, agg = aggregate(columns, rows)
     assert not any(c.startswith("critical_layer_") and c != "critical_layer_per_seed" for c in agg_columns)
+    cell = ("experiment", "data.train_subset", "model.aux.k")
     checked = 0
     for g in agg:
-        members = [r for r in rows if r["experiment"] == g["experiment"]]
+        members = [r for r in rows if all(r[k] == g[k] for k in cell)]
         assert g["seeds"] == " ".join(str(r["seed"]) for r in members)
         if g["mode"] == "greedy":
             assert g["critical_layer_per_seed"] == ", ".join(str(r["critical_layer"]) for r in members)
             checked += 1
-    assert checked == 3
-    with (RESULTS / "critical_layer_cpu_mean.csv").open(newline="") as f:  # the committed table says the same
-        committed = {r["experiment"]: r for r in csv.DictReader(f)}
-    assert all(committed[g["experiment"]]["critical_layer_per_seed"] == (g["critical_layer_per_seed"] or "")
+    assert checked == 4
+    with (RESULTS / "early_overfitting_cpu_mean.csv").open(newline="") as f:  # the committed table says the same
+        committed = {tuple(r[k] for k in cell): r for r in csv.DictReader(f)}
+    assert all(committed[tuple(str(g[k]) for k in cell)]["critical_layer_per_seed"] == (g["critical_layer_per_seed"] or "")
                for g in agg)

@@ -137,14 +137,14 @@ def panel_groups(rows: list[dict]) -> tuple[list[str], dict[tuple, list[dict]]]:
     return keys, group(rows, *keys)
 
 
-def panel_title(row: dict, keys: list[str]) -> str:
-    """"simple CNN, 1,000 train images, aux k=2": the architecture, then the cell's varying axes."""
-    parts = [arch_label(row)]
+def panel_title(row: dict, keys: list[str], sep: str = ", ") -> str:
+    """"simple CNN, 1,000 train images, aux k=2": the architecture, then (after ``sep``) the cell's varying axes."""
+    parts = []
     if "data.train_subset" in keys and row.get("data.train_subset") is not None:
         parts.append(f"{int(float(row['data.train_subset'])):,} train images")
     if "model.aux.k" in keys and row.get("model.aux.k") is not None:
         parts.append(f"aux k={int(float(row['model.aux.k']))}")
-    return ", ".join(parts)
+    return sep.join([arch_label(row), ", ".join(parts)]) if parts else arch_label(row)
 
 
 @functools.lru_cache(maxsize=64)

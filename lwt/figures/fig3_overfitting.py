@@ -18,7 +18,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     for ax, members in zip(axes, groups.values()):
         mode_curves(ax, members, "train_acc_depth", linestyle="--", suffix="train")
         mode_curves(ax, members, "test_acc_stage", suffix="test")
-        ax.set_title(panel_title(members[0], keys))
+        ax.set_title(panel_title(members[0], keys, sep="\n"))
         ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("accuracy (%)")
     figure_legend(fig, axes, ncol=2)
