@@ -27,10 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lwt.config import Config, flatten, to_dict
 from lwt.errors import LwtError
 from lwt.stats import summarize
 
 MIN_N = 3
+DEFAULTS = {k: "" if v is None else str(v) for k, v in flatten(to_dict(Config())).items()}  # as the CSVs write them
 EQUIV = 0.01  # accuracy fraction: 1 point
 # A plateau stop ends a stage before its step/cosine schedule (scaled to the epoch bound) has annealed, so the
 # protocol trains fixed, annealed budgets; the CPU tables from before the protocol had 1-3 epochs per stage.
@@ -149,8 +151,9 @@ def cells(claim: Claim, results: Path) -> list[dict]:
     config_cols = [c for c in rows[0] if "." in c and c not in claim.cell] if rows else []
     out: dict[str, dict] = {}
     for r in rows:
-        # C4: a remedy is any config column set on a greedy/DGL row that the plain greedy baseline leaves empty
-        r["remedy"] = " ".join(f"{c}={r[c]}" for c in config_cols if r.get(c))
+        # C4: a remedy is any config column a greedy/DGL row sets to other than the schema's default (the plain
+        # greedy baseline leaves them all at it: empty, or finetune.epochs=0 once a fine-tune arm is in the table)
+        r["remedy"] = " ".join(f"{c}={r[c]}" for c in config_cols if r.get(c) and r[c] != DEFAULTS.get(c))
     split: dict[tuple, list[dict]] = {}
     for r in rows:
         split.setdefault(tuple(r.get(c, "") for c in claim.cell if c not in ("experiment", "remedy")), []).append(r)

@@ -67,3 +67,23 @@ def test_committed_document_matches_committed_tables():
     from pathlib import Path
     root = Path(__file__).resolve().parents[1]
     assert render(root / "results") == (root / "docs" / "thesis_claims.md").read_text()
+
+
+def test_remedies_pair_with_the_plain_greedy_baseline_at_schema_defaults(tmp_path):
+    """A fine-tune arm puts finetune.epochs in the table; the plain baseline's 0 (the default) is no remedy."""
+    lines = ["experiment,mode,model,dataset,seed,run_name,final_test_acc,best_val_acc,critical_layer,"
+             "finetune.epochs,optim.stage_lr_gamma\n"]
+    for seed in range(3):
+        lines += [f"net_greedy,greedy,net,cifar10,{seed},s{seed},0.40,0.40,,0,\n",
+                  f"net_greedy_ft,greedy,net,cifar10,{seed},s{seed},{0.45 + seed / 100},0.45,,10,\n",
+                  f"net_greedy_lr,greedy,net,cifar10,{seed},s{seed},0.40,0.40,,0,0.8\n"]
+    (tmp_path / "remedies_cpu.csv").write_text("".join(lines))
+    (tmp_path / "remedies_cpu_runs.jsonl").write_text(json.dumps({"config": {
+        "mode": "greedy", "curriculum.stage_end": "fixed", "curriculum.epochs_per_stage": 15}}) + "\n")
+    from lwt.claims import CLAIMS
+    rows = {r["label"]: r for r in cells(next(c for c in CLAIMS if c.key == "C4"), tmp_path)}
+    assert set(rows) == {"net / cifar10 / net_greedy_ft finetune.epochs=10",
+                         "net / cifar10 / net_greedy_lr optim.stage_lr_gamma=0.8"}
+    ft = rows["net / cifar10 / net_greedy_ft finetune.epochs=10"]
+    assert ft["n"] == 3 and ft["mean"] == pytest.approx(0.06) and ft["verdict"] == "supported"
+    assert rows["net / cifar10 / net_greedy_lr optim.stage_lr_gamma=0.8"]["verdict"] == "not supported"
