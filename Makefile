@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(VENV)/bin/lwt demo
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lwt tests

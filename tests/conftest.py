@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 
+# Under pytest-xdist (`make test` runs `-n 2`), each worker process trains with one thread, and so does every
+# `python -m lwt` subprocess a test starts: two workers then fill two cores without oversubscribing them.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
 GREEDY = EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml"

@@ -90,7 +90,7 @@ def test_greedy_run_learns_and_writes_its_run_directory(tiny, monkeypatch):
     # The revision recorded is that of the code that trained: read when the run starts, even if the
     # checkout moves on (a commit) while it trains: this stand-in says "after" once stage 1 has a checkpoint.
     cfg = load_config(GREEDY, tiny + ["data.train_subset=1000", "curriculum.max_stages=2",
-                                      "curriculum.epochs_per_stage=3", "model.width=64"])
+                                      "curriculum.epochs_per_stage=3", "model.width=16"])
     trained = cfg_run_dir(cfg) / "checkpoints" / "stage1"
     monkeypatch.setattr("lwt.training.run.git_revision", lambda: "after" if trained.exists() else "before")
     result = run(cfg)
@@ -98,7 +98,8 @@ def test_greedy_run_learns_and_writes_its_run_directory(tiny, monkeypatch):
     run_dir = cfg_run_dir(cfg)
     assert result.depths == [1, 2]
     assert all(s.epochs == 3 for s in result.stages)
-    # chance is 0.10 on 500 test images (standard error 0.013), so 0.20 is learning; seeds 0-2 reach 0.24-0.29
+    # chance is 0.10 on 500 test images (standard error 0.013), so 0.20 is learning; seeds 0-2 reach 0.24-0.27
+    # (width 16, AVX2 CPU, 2026-12-05; width 64 learnt no more in 8x the time)
     assert result.final_test_acc > 0.20, result.stages
     saved = json.loads((run_dir / "result.json").read_text())
     assert saved == result.to_json() and [s["stage"] for s in saved["stages"]] == [1, 2]  # on disk: both keys
@@ -109,10 +110,10 @@ def test_greedy_run_learns_and_writes_its_run_directory(tiny, monkeypatch):
 
 
 def test_e2e_run_learns_with_one_row_per_block(tiny):
-    cfg = load_config(E2E, tiny + ["data.train_subset=1000", "trainer.max_epochs=4", "model.width=64"])
+    cfg = load_config(E2E, tiny + ["data.train_subset=1000", "trainer.max_epochs=4", "model.width=16"])
     result = run(cfg)
     assert result.depths == [1, 2, 3, 4]
-    assert result.final_test_acc > 0.25, result.stages
+    assert result.final_test_acc > 0.25, result.stages  # seeds 0-2: 0.31, 0.30, 0.27 (AVX2 CPU, 2026-12-05)
     assert all(0.0 <= s.test_acc <= 1.0 and s.train_acc is not None for s in result.stages)
 
 
