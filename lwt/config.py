@@ -122,6 +122,10 @@ class CurriculumConfig(Section):
     critical_z: Float = F(2.0, "auto: standard errors a stage must gain", gt=0, rule="positive (standard errors)")
     max_stages: int | None = F(None, "train only the first N stages; null: all blocks", ge=1)
     stage_epochs: list[int] | None = F(None, "one epoch budget per block, overriding epochs_per_stage", ge=1)
+    # the intervention of docs/protocol.md: blocks 1..j of another (e.g. E2E) run, frozen, then greedy from j+1
+    init_from: Str | None = F(None, "a finished run of the same network; {seed}: this run's seed")
+    init_blocks: int | None = F(None, "init_from: its blocks 1..N (and their read-out heads) start the curriculum, "
+                                "frozen", ge=1)
 
 
 class FinetuneConfig(Section):
@@ -498,6 +502,14 @@ def validate(cfg: Config) -> None:
     if cfg.finetune.epochs and cfg.mode != "greedy":
         raise LwtError(f"finetune.epochs={cfg.finetune.epochs} fine-tunes a greedy curriculum; "
                        f"mode={cfg.mode} has none")
+    c = cfg.curriculum
+    if (c.init_from is None) != (c.init_blocks is None):
+        raise LwtError("curriculum.init_from and curriculum.init_blocks go together: a finished run's folder and how "
+                       "many of its blocks start the curriculum, e.g. curriculum.init_from=runs/x/e2e/seed{seed} "
+                       "curriculum.init_blocks=4")
+    if c.init_from is not None and cfg.mode != "greedy":
+        raise LwtError(f"curriculum.init_from starts a greedy curriculum from another run's blocks; mode={cfg.mode} "
+                       "has no curriculum (use mode=greedy)")
     if cfg.optim.stage_lr_mult is not None and cfg.optim.stage_lr_gamma is not None:
         raise LwtError("optim.stage_lr_mult and optim.stage_lr_gamma both set the layer-wise learning rates; give one")
     from lwt.plugins import check as check_plugins  # user callbacks, loggers, trainer.extra
@@ -513,6 +525,11 @@ def check_stage_lists(cfg: Config, num_blocks: int) -> None:
         if values is not None and len(values) != num_blocks:
             raise LwtError(f"{key} has {len(values)} entries but model.name={cfg.model.name!r} has {num_blocks} "
                            f"blocks (stages); give one value per block, e.g. {key}=[{', '.join(['1'] * num_blocks)}]")
+    j, most = cfg.curriculum.init_blocks, min(num_blocks, cfg.curriculum.max_stages or num_blocks)
+    if j is not None and j >= most:
+        limit = f" and curriculum.max_stages={cfg.curriculum.max_stages}" if cfg.curriculum.max_stages else ""
+        raise LwtError(f"curriculum.init_blocks={j} leaves no stage to train: model.name={cfg.model.name!r} has "
+                       f"{num_blocks} blocks{limit}; valid: 1 to {most - 1}")
 
 
 def to_dict(cfg: BaseModel) -> dict:

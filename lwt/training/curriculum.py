@@ -52,14 +52,16 @@ class CriticalLayer:
         p = min(max(self.best_acc, 0.0), 1.0)
         return self.z * math.sqrt(p * (1 - p) / self.val_images)
 
-    def update(self, stage: int, acc: float) -> bool:
+    def update(self, stage: int, acc: float, counts: bool = True) -> bool:
+        """Record stage ``stage``'s val accuracy; ``counts=False``: a stage copied from another run
+        (curriculum.init_from) sets the best to beat but is no miss, so the curriculum cannot end there."""
         first = self.best_stage is None
         gain = None if first else acc - self.best_acc
         threshold = None if first else self.threshold()
         pays = first or acc > self.best_acc + threshold
         if pays:
             self.misses = 0
-        else:
+        elif counts:
             self.misses += 1
         if acc > self.best_acc:
             self.best_acc, self.best_stage = acc, stage
@@ -117,9 +119,10 @@ class Curriculum(L.Callback):
             trainer.should_stop = True
             self.stop_reason[self.stage] = "plateau"
 
-    def stage_done(self, stage: int, val_acc: float) -> bool:
-        """Record a finished stage; True when the curriculum should stop (critical layer or last block)."""
-        fired = self.critical.update(stage, val_acc)
+    def stage_done(self, stage: int, val_acc: float, copied: bool = False) -> bool:
+        """Record a finished stage; True when the curriculum should stop (critical layer or last block).
+        ``copied``: a stage taken from another run (curriculum.init_from), which never ends the curriculum."""
+        fired = self.critical.update(stage, val_acc, counts=not copied)
         return fired or stage >= self.num_stages
 
     def state_dict(self) -> dict:

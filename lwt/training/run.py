@@ -24,6 +24,7 @@ from lwt.training.axes import clock_of, progress_bar
 from lwt.training.curriculum import Curriculum
 from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
+from lwt.training.intervention import INIT, copy_into, load_source
 from lwt.training.loggers import RunWandbLogger, log_run_end, make_loggers
 from lwt.training.prefix import PrefixCache, cache_wanted
 from lwt.training.resume import forget_stages, load_checkpoint, read_progress, restore_net, write_progress
@@ -102,16 +103,27 @@ def _metric(trainer: L.Trainer, key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> tuple[list[StageRow], dict]:
-    """Train stage after stage; stages finished by an earlier (killed) attempt are kept, not retrained."""
+def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers,
+                 source: dict | None = None) -> tuple[list[StageRow], dict]:
+    """Train stage after stage; stages finished by an earlier (killed) attempt are kept, not retrained.
+    ``source``: blocks 1..j from another run (curriculum.init_from, lwt/training/intervention.py)."""
     curriculum = Curriculum(cfg.curriculum, net.num_blocks, val_images=len(dm.val_set))
     progress = read_progress(run_dir)
     rows, finished, history = progress["stages"], progress["finished"], progress.get("history") or []
-    if progress["curriculum"] is not None:
+    copied = cfg.curriculum.init_blocks or 0
+    if progress["curriculum"] is not None and len(rows) >= copied:
         curriculum.load_state_dict(progress["curriculum"])
-    if rows:  # the last finished stage's checkpoint holds every block as that stage left it
+    if source is not None:
+        copy_into(net, source)
+    if len(rows) > copied:  # the last finished stage's checkpoint holds every block as that stage left it
         last = Phase("stage", len(rows))
         restore_net(run_dir.checkpoint(last), net, cfg.model, last)
+    elif copied:  # the copied blocks are evaluated (again, after a kill before stage j+1 finished)
+        rows, history, finished = [], [], False
+        for stage in range(1, copied + 1):
+            rows.append(evaluate_stage(cfg, net, dm, run_dir, curriculum, stage))
+            finished = curriculum.stage_done(stage, rows[-1].val_acc, copied=True)
+            history.append(curriculum.state_dict())
     stage, carry = len(rows), {}  # carry: the last stage's cached prefix features (lwt/training/prefix.py)
     while not finished:
         stage += 1
@@ -146,6 +158,24 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, curri
         carry.update(dm.handoff())   # collected: the next stage's cache is one block from them
     print(f"[lwt] stage {stage}: val acc {row.val_acc:.4f}, test acc {row.test_acc:.4f}, {row.epochs} epochs, "
           f"{row.seconds:.0f}s", flush=True)
+    return row
+
+
+def evaluate_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, curriculum: Curriculum, stage: int) -> StageRow:
+    """A copied stage (curriculum.init_from): validated and tested as greedy stage ``stage``, not trained."""
+    curriculum.start_stage(stage)
+    curriculum.stop_reason[stage] = INIT
+    module = StageModule(net, stage, cfg.optim, dm.num_classes, 1)
+    trainer = make_trainer(cfg.model_copy(update={"trainer": cfg.trainer.model_copy(update={"progress_bar": False})}),
+                           run_dir, [], [], 1, Phase("stage", stage))
+    t0 = time.perf_counter()
+    with signals_deferred():
+        val = trainer.validate(module, datamodule=dm, verbose=False)[0]
+        test = trainer.test(module, datamodule=dm, verbose=False)[0]
+    row = StageRow(depth=stage, val_acc=val["val/acc"], test_acc=test["test/acc"], epochs=0, steps=0,
+                   seconds=round(time.perf_counter() - t0, 2), stop_reason=INIT)
+    print(f"[lwt] stage {stage} (copied from {cfg.curriculum.init_from}): val acc {row.val_acc:.4f}, "
+          f"test acc {row.test_acc:.4f}", flush=True)
     return row
 
 
@@ -230,9 +260,10 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape)  # a resume rebuilds it identically
     check_stage_lists(cfg, net.num_blocks)
+    source = load_source(cfg, net)  # curriculum.init_from: checked before the run folder is made
     run_dir = RunDir(resume) if resume is not None else RunDir.of(cfg)
     if not main:  # a DDP worker: the main process made the run directory and logs; this one only trains
-        return _train(cfg, dm, net, run_dir, [], main)
+        return _train(cfg, dm, net, run_dir, [], main, source)
     if resume is None:
         run_dir.refuse_foreign()  # before the lock: not even the lock file goes into a folder lwt did not make
     try:
@@ -240,18 +271,19 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
             if redo_stage is not None:
                 forget_stages(run_dir, redo_stage)
             run_dir = run_dir.reopen() if resume is not None else run_dir.prepare(cfg, overwrite)
-            return _train(cfg, dm, net, run_dir, make_loggers(cfg, run_dir), main)
+            return _train(cfg, dm, net, run_dir, make_loggers(cfg, run_dir), main, source)
     except Interrupted as e:
         e.run_dir = run_dir
         raise
 
 
-def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool) -> tuple[RunResult, StagedNet]:
+def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool,
+           source: dict | None = None) -> tuple[RunResult, StagedNet]:
     start, revision = time.perf_counter(), git_revision()  # the code that trains, not the tree at the end
     decision, tuned = None, None
     try:
         if cfg.mode == "greedy":
-            rows, decision = train_greedy(cfg, net, dm, run_dir, loggers)
+            rows, decision = train_greedy(cfg, net, dm, run_dir, loggers, source)
             if cfg.finetune.epochs:
                 tuned = finetune(cfg, net, dm, run_dir, loggers, rows)
         elif cfg.mode == "dgl":
