@@ -24,21 +24,28 @@ def _save(fig, out_stem: Path, undated: bool = False) -> list[Path]:
     return paths
 
 
-def depth_figure(results: list[RunResult], out_stem: Path, title: str | None = None) -> list[Path]:
-    """Test accuracy vs depth, a line per result (greedy: after each stage; E2E: per-block readouts); PNG + PDF."""
+def depth_figure(results: list[RunResult], out_stem: Path, title: str | None = None,
+                 train: bool = False) -> list[Path]:
+    """Test accuracy vs depth, a line per result (greedy: after each stage; E2E: per-block readouts); PNG + PDF.
+    ``train``: also each result's un-augmented train accuracy per depth (``per_layer``), dashed, same colour."""
     from lwt.figures.common import DEPTH_LABEL, MODES, method_of
 
-    fig, ax = plt.subplots(figsize=(3.4, 2.6), dpi=150)
+    fig, ax = plt.subplots(figsize=(5.4 if train else 3.4, 2.6), dpi=150)
     for r in results:
         style = MODES[method_of({"mode": r.mode, "experiment": r.experiment})]
         label = style["label"] + (" (aux readouts)" if r.mode == "e2e" else "")
-        ax.plot(r.depths, [100 * row.test_acc for row in r.stages], label=label, color=style["color"],
-                marker=style["marker"])
+        ax.plot(r.depths, [100 * row.test_acc for row in r.stages], label=label + (", test" if train else ""),
+                color=style["color"], marker=style["marker"])
+        if train and r.per_layer:
+            ax.plot([row.depth for row in r.per_layer], [100 * row.train_acc for row in r.per_layer],
+                    label=f"{style['label']}, train (un-augmented)", color=style["color"], linestyle="--",
+                    marker=style["marker"], markerfacecolor="none")
     ax.set_xlabel(DEPTH_LABEL)
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel("accuracy (%)" if train else "test accuracy (%)")
     ax.set_xticks(sorted({d for r in results for d in r.depths}))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False)
+    # four lines: the legend goes beside the axes, off the data
+    ax.legend(fontsize=7, frameon=False, **(dict(loc="upper left", bbox_to_anchor=(1.02, 1.0)) if train else {}))
     if title:
         ax.set_title(title, fontsize=8)
     fig.tight_layout()

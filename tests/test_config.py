@@ -86,14 +86,17 @@ def test_parse_overrides_reads_yaml_scalars():
         "a": {"b": 1, "c": None}, "d": True, "e": [1, 2], "f": "x"}
 
 
-def test_demo_trains_both_modes_on_the_same_data_and_budget():
-    from lwt.cli import DEMO_NET, DEMO_OVERRIDES
+def test_demo_trains_both_modes_on_the_same_data_each_to_its_annealed_budget():
+    from lwt.cli import DEMO_MODES, DEMO_NET, DEMO_OVERRIDES
 
-    greedy = load_config(EXPERIMENTS / "cifar10" / f"{DEMO_NET}_greedy.yaml", DEMO_OVERRIDES)
-    e2e = load_config(EXPERIMENTS / "cifar10" / f"{DEMO_NET}_e2e.yaml", DEMO_OVERRIDES)
+    greedy, e2e = (load_config(EXPERIMENTS / "cifar10" / f"{DEMO_NET}_{m}.yaml", DEMO_OVERRIDES + DEMO_MODES[m])
+                   for m in ("greedy", "e2e"))
     assert greedy.data == e2e.data and greedy.model == e2e.model and greedy.seed == e2e.seed
-    stages = 4
-    assert e2e.e2e_epochs(stages) == stages * greedy.curriculum.epochs_per_stage  # same total epochs
+    assert greedy.mode == "greedy" and e2e.mode == "e2e"
+    # docs/protocol.md: every greedy stage trains its whole budget, annealed; E2E anneals over its own
+    assert greedy.curriculum.stage_end == "fixed" and greedy.curriculum.critical_patience is None
+    assert greedy.optim.schedule == e2e.optim.schedule == "cosine"
+    assert e2e.e2e_epochs(4) == 16 and greedy.stage_epochs(1) == 8
 
 
 def test_every_key_has_a_type_default_meaning_and_an_identity_flag():
