@@ -92,7 +92,7 @@ CLAIMS = [
     Claim("I", "intervention: greedy from E2E's blocks 1..j (frozen), or with blocks 1..j stopped early, beats plain "
           "greedy (arm - plain greedy > 0)", "intervention_cpu", "test acc arm - plain greedy, last stage",
           ("model", "dataset", "experiment", "remedy"), _mode("greedy"), _mode("greedy"), "final_test_acc",
-          "final_test_acc", "paper_figures/fig4_critical.png"),
+          "final_test_acc", "paper_figures/fig8_intervention.png"),
 ]
 ARMS = ("C4", "I")  # claims whose side A is several arms, each against the plain greedy rows (no remedy)
 
