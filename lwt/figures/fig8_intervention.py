@@ -1,6 +1,6 @@
 """Figure 8: the intervention (experiments/sweeps/intervention.yaml), a causal test of C3: greedy test
-accuracy vs depth for plain greedy, greedy started on E2E's blocks 1..j (copied and frozen: the dotted part of
-the curve, up to j, is E2E's per-depth readouts) and greedy with blocks 1..j stopped early. Mean and 95 %
+accuracy vs depth for plain greedy, greedy started on E2E's blocks 1..j (copied and frozen: its depths 1..j are
+E2E's own read-outs) and greedy with blocks 1..j stopped early. Mean and 95 %
 t-interval over seeds, the seeds as dots; each arm's critical layer per seed in the legend."""
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
         critical = ", ".join(str(int(r["critical_layer"])) if r.get("critical_layer") else "-" for r in members)
         depths, stats, seeds = curve(members, "test_acc_stage")
         errorband(ax, depths, stats, mode, linestyle=style, seeds=seeds,
-                  label=f"{label} (n={len(members)}; critical layer per seed: {critical})")
+                  label=f"{label}\n(n={len(members)}; critical layer per seed: {critical})")
     ax.set_xlabel(DEPTH_LABEL)
     ax.set_ylabel("test accuracy (%)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
-    ax.set_title(f"Intervention on the early blocks, {arch_label(rows[0])}: does greedy still saturate? "
-                 "(mean, 95 % t-interval, dots: seeds)")
+    ax.set_title(f"Intervention on the early blocks, {arch_label(rows[0])}: does greedy still saturate?\n"
+                 "mean, 95 % t-interval, dots: seeds")
     return save(fig, out_dir, "fig8_intervention", source)
