@@ -12,7 +12,7 @@ import pytest
 
 from lwt.cli import main
 from lwt.figures import fig2_gap
-from lwt.figures.common import curve, read_table
+from lwt.figures.common import arch_label, curve, read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -158,8 +158,10 @@ def test_every_figure_is_drawn_and_names_things_as_a_reader_does(drawn):
         depth_axes = [ax.get_xlabel() for ax in fig.axes if "depth" in ax.get_xlabel() or "block" in ax.get_xlabel()]
         if number in (1, 3, 4, 7):  # accuracy against depth: one wording everywhere
             assert depth_axes and set(depth_axes) == {DEPTH_LABEL}, (number, depth_axes)
-    # the committed belilovsky_k2 rows predate 2114e6b: they trained what is now s2d_cnn, and say so
-    assert "space-to-depth CNN (lwt)" in _texts(drawn[1]) and "VGG-11" in _texts(drawn[1])
+    # figure 1's Belilovsky panel: the authors' k=2 network (rows made after 2114e6b); rows of earlier revisions
+    # named belilovsky_k2 trained what is now s2d_cnn, and are labelled so (told by their git_revision)
+    assert "Belilovsky k=2" in _texts(drawn[1]) and "VGG-11" in _texts(drawn[1])
+    assert arch_label({"model": "belilovsky_k2", "git_revision": "3537f2f"}) == "space-to-depth CNN (lwt)"
 
 
 def test_each_method_has_one_colour_in_every_figure_and_nothing_else_wears_it(drawn):

@@ -73,6 +73,6 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("E2E - greedy test acc. (points)")
     legend_outside(ax)
-    ax.set_title(f"E2E - greedy, paired by seed: mean, 95 % t-interval, dots: seeds, n = pairs; greedy at its "
+    ax.set_title(f"E2E - greedy, paired by seed: mean, 95 % t-interval, dots: seeds, n = pairs;\ngreedy at its "
                  f"{' / '.join(METRICS[m] for m in metrics)}")
     return save(fig, out_dir, "fig2_gap", source)
