@@ -75,11 +75,11 @@ def cmd_demo(args) -> int:
     from lwt.report import stage_table
     from lwt.training.run import run
 
-    overrides = DEMO_OVERRIDES + [f"logging.out_dir={args.out}"] + args.overrides
+    user = [f"logging.out_dir={args.out}", *args.overrides]  # last: they win
     results = []
     for mode, budget in DEMO_MODES.items():
         # lwt's own experiment files (lwt/files.py): found from any folder
-        cfg = load_config(f"cifar10/{DEMO_NET}_{mode}", DEMO_OVERRIDES + budget + overrides[len(DEMO_OVERRIDES):])
+        cfg = load_config(f"cifar10/{DEMO_NET}_{mode}", DEMO_OVERRIDES + budget + user)
         results.append(run(cfg, overwrite=True))
     for result in results:
         print("\n" + stage_table(result))

@@ -28,7 +28,7 @@ def depth_figure(results: list[RunResult], out_stem: Path, title: str | None = N
                  train: bool = False) -> list[Path]:
     """Test accuracy vs depth, a line per result (greedy: after each stage; E2E: per-block readouts); PNG + PDF.
     ``train``: also each result's un-augmented train accuracy per depth (``per_layer``), dashed, same colour."""
-    from lwt.figures.common import DEPTH_LABEL, MODES, method_of
+    from lwt.figures.common import DEPTH_LABEL, MODES, legend_outside, method_of
 
     fig, ax = plt.subplots(figsize=(5.4 if train else 3.4, 2.6), dpi=150)
     for r in results:
@@ -44,8 +44,10 @@ def depth_figure(results: list[RunResult], out_stem: Path, title: str | None = N
     ax.set_ylabel("accuracy (%)" if train else "test accuracy (%)")
     ax.set_xticks(sorted({d for r in results for d in r.depths}))
     ax.grid(alpha=0.3)
-    # four lines: the legend goes beside the axes, off the data
-    ax.legend(fontsize=7, frameon=False, **(dict(loc="upper left", bbox_to_anchor=(1.02, 1.0)) if train else {}))
+    if train:  # four lines: the legend goes beside the axes, off the data
+        legend_outside(ax, fontsize=7)
+    else:
+        ax.legend(fontsize=7, frameon=False)
     if title:
         ax.set_title(title, fontsize=8)
     fig.tight_layout()

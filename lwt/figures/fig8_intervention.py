@@ -10,7 +10,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lwt.figures.common import COLUMN_IN, DEPTH_LABEL, arch_label, curve, errorband, group, save
+from lwt.figures.common import COLUMN_IN, DEPTH_LABEL, arch_label, curve, errorband, group, legend_outside, save
 
 TABLES = ["intervention.csv", "intervention_cpu.csv"]
 SWEEP = "intervention"
@@ -41,7 +41,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
                   label=f"{label}\n(n={len(members)}; critical layer per seed: {critical})")
     ax.set_xlabel(DEPTH_LABEL)
     ax.set_ylabel("test accuracy (%)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    legend_outside(ax)
     ax.set_title(f"Intervention on the early blocks, {arch_label(rows[0])}: does greedy still saturate?\n"
                  "mean, 95 % t-interval, dots: seeds")
     return save(fig, out_dir, "fig8_intervention", source)

@@ -54,7 +54,3 @@ def _in_prefix(key: str, j: int) -> bool:
     parts = key.split(".")
     return parts[0] in ("blocks", "aux_heads") and int(parts[1]) < j
 
-
-def copy_into(net: StagedNet, weights: dict[str, torch.Tensor]) -> None:
-    """Overwrite blocks 1..j and their heads of ``net`` with the source's (a copy, not shared storage)."""
-    net.load_state_dict({k: v.clone() for k, v in weights.items()}, strict=False)

@@ -24,7 +24,7 @@ from lwt.training.axes import clock_of, progress_bar
 from lwt.training.curriculum import Curriculum
 from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
-from lwt.training.intervention import INIT, copy_into, load_source
+from lwt.training.intervention import INIT, load_source
 from lwt.training.loggers import RunWandbLogger, log_run_end, make_loggers
 from lwt.training.prefix import PrefixCache, cache_wanted
 from lwt.training.resume import forget_stages, load_checkpoint, read_progress, restore_net, write_progress
@@ -111,10 +111,10 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers,
     progress = read_progress(run_dir)
     rows, finished, history = progress["stages"], progress["finished"], progress.get("history") or []
     copied = cfg.curriculum.init_blocks or 0
-    if progress["curriculum"] is not None and len(rows) >= copied:
+    if progress["curriculum"] is not None and (not copied or len(rows) > copied):  # copied stages: evaluated anew
         curriculum.load_state_dict(progress["curriculum"])
-    if source is not None:
-        copy_into(net, source)
+    if source is not None:  # load_state_dict copies the values in: net shares no storage with the source
+        net.load_state_dict(source, strict=False)
     if len(rows) > copied:  # the last finished stage's checkpoint holds every block as that stage left it
         last = Phase("stage", len(rows))
         restore_net(run_dir.checkpoint(last), net, cfg.model, last)
