@@ -52,6 +52,8 @@ class Claim:
     metric_a: str
     metric_b: str
     figure: str
+    # several A - B comparisons per cell, each its own row ("k=2 - k=1"); empty: the one of side_a, side_b
+    contrasts: tuple[tuple[str, Callable[[dict], bool], Callable[[dict], bool]], ...] = ()
 
     @property
     def command(self) -> str:
@@ -69,10 +71,12 @@ def _model(name: str) -> Callable[[dict], bool]:
 
 
 CLAIMS = [
-    Claim("K", "Belilovsky's ranking on their networks: k=3 >= k=2 >= k=1 (tested: k=3 - k=1 > 0)",
-          "belilovsky_cifar10_cpu", "test acc k=3 net - k=1 net, last stage", ("dataset",),
-          _model("belilovsky_k3"), _model("belilovsky_k1"), "final_test_acc", "final_test_acc",
-          "paper_figures/fig1_depth.png"),
+    Claim("K", "Belilovsky's ranking on their networks: k=3 >= k=2 >= k=1 (tested: k=2 - k=1 > 0 and k=3 - k=2 > 0)",
+          "belilovsky_cifar10_cpu", "test acc of the k=a net - the k=b net, last stage", ("dataset",),
+          _model("belilovsky_k3"), _model("belilovsky_k1"),  # unused: its contrasts are the cells
+          "final_test_acc", "final_test_acc", "paper_figures/fig9_belilovsky.png",
+          contrasts=tuple((f"k={a} - k={b}", _model(f"belilovsky_k{a}"), _model(f"belilovsky_k{b}"))
+                          for a, b in ((2, 1), (3, 2), (3, 1)))),
     Claim("C1", "the greedy-E2E gap depends on the architecture (E2E - greedy > 0 per architecture)",
           "gap_cpu", "test acc E2E - greedy, last stage", ("model", "dataset"),
           _mode("e2e"), _mode("greedy"), "final_test_acc", "final_test_acc", "paper_figures/fig2_gap.png"),
@@ -168,19 +172,26 @@ def cells(claim: Claim, results: Path) -> list[dict]:
         split.setdefault(tuple(r.get(c, "") for c in claim.cell if c not in ("experiment", "remedy")), []).append(r)
     for key, members in sorted(split.items()):
         armed = claim.key in ARMS
-        b = [r for r in members if claim.side_b(r) and not (armed and (r["remedy"] or r["mode"] != "greedy"))]
-        arms = sorted({(r["experiment"], r["remedy"]) for r in members if claim.side_a(r)}) if armed else [None]
-        for arm in arms:
-            a = [r for r in members if claim.side_a(r) and (arm is None or (r["experiment"], r["remedy"]) == arm)]
-            if armed and a and all(x in b for x in a):
-                continue  # the baseline itself
-            va, vb = _seeds(path, a, claim.metric_a), _seeds(path, b, claim.metric_b)
-            common = sorted(set(va) & set(vb), key=lambda s: (len(s), s))
-            s = summarize([va[x] - vb[x] for x in common])
-            label = " / ".join(k for k in key if k) + (f" / {' '.join(x for x in arm if x)}" if arm else "")
-            out[label] = {"label": label, "n": s.n, "mean": s.mean, "lo": s.lo, "hi": s.hi,
-                          "verdict": verdict(s.n, s.lo, s.hi, why), "why": why}
+        for name, side_a, side_b in claim.contrasts or (("", claim.side_a, claim.side_b),):
+            b = [r for r in members if side_b(r) and not (armed and (r["remedy"] or r["mode"] != "greedy"))]
+            arms = sorted({(r["experiment"], r["remedy"]) for r in members if side_a(r)}) if armed else [None]
+            for arm in arms:
+                a = [r for r in members if side_a(r) and (arm is None or (r["experiment"], r["remedy"]) == arm)]
+                if armed and a and all(x in b for x in a):
+                    continue  # the baseline itself
+                label = " / ".join([*(k for k in key if k), *([name] if name else []),
+                                    *([" ".join(x for x in arm if x)] if arm else [])])
+                out[label] = _cell(path, label, a, b, claim, why)
     return [out[k] for k in sorted(out)]
+
+
+def _cell(path: Path, label: str, a: list[dict], b: list[dict], claim: Claim, why: str | None) -> dict:
+    """A - B paired by seed over the seeds both sides have."""
+    va, vb = _seeds(path, a, claim.metric_a), _seeds(path, b, claim.metric_b)
+    common = sorted(set(va) & set(vb), key=lambda s: (len(s), s))
+    s = summarize([va[x] - vb[x] for x in common])
+    return {"label": label, "n": s.n, "mean": s.mean, "lo": s.lo, "hi": s.hi,
+            "verdict": verdict(s.n, s.lo, s.hi, why), "why": why}
 
 
 def verdict(n: int, lo: float | None, hi: float | None, why: str | None = None) -> str:

@@ -87,3 +87,22 @@ def test_remedies_pair_with_the_plain_greedy_baseline_at_schema_defaults(tmp_pat
     ft = rows["net / cifar10 / net_greedy_ft finetune.epochs=10"]
     assert ft["n"] == 3 and ft["mean"] == pytest.approx(0.06) and ft["verdict"] == "supported"
     assert rows["net / cifar10 / net_greedy_lr optim.stage_lr_gamma=0.8"]["verdict"] == "not supported"
+
+
+def test_belilovsky_ranking_is_each_adjacent_pair_by_seed(tmp_path):
+    """K tests k=2 - k=1 and k=3 - k=2 (and k=3 - k=1), each paired by seed; the ranking holds only when every
+    contrast does, so k=3 ahead of k=1 with k=2 between them but not clearly is inconclusive."""
+    acc = {1: [0.40, 0.41, 0.42], 2: [0.45, 0.47, 0.46], 3: [0.46, 0.46, 0.48]}
+    lines = [HEADER] + [f"b,greedy,belilovsky_k{k},cifar10,{seed},s{seed},{a},{a},\n"
+                        for k, accs in acc.items() for seed, a in enumerate(accs)]
+    (tmp_path / "belilovsky_cifar10_cpu.csv").write_text("".join(lines))
+    (tmp_path / "belilovsky_cifar10_cpu_runs.jsonl").write_text(json.dumps({"config": {
+        "mode": "greedy", "curriculum.stage_end": "fixed", "curriculum.epochs_per_stage": 10}}) + "\n")
+    from lwt.claims import CLAIMS, combine
+    rows = {r["label"]: r for r in cells(next(c for c in CLAIMS if c.key == "K"), tmp_path)}
+    assert set(rows) == {"cifar10 / k=2 - k=1", "cifar10 / k=3 - k=2", "cifar10 / k=3 - k=1"}
+    assert rows["cifar10 / k=2 - k=1"]["mean"] == pytest.approx(0.05) and rows["cifar10 / k=2 - k=1"]["n"] == 3
+    assert rows["cifar10 / k=2 - k=1"]["verdict"] == rows["cifar10 / k=3 - k=1"]["verdict"] == "supported"
+    assert rows["cifar10 / k=3 - k=2"]["mean"] == pytest.approx(0.02 / 3)  # +1, -1, +2 points: not clear
+    assert rows["cifar10 / k=3 - k=2"]["verdict"] == "inconclusive"
+    assert combine([r["verdict"] for r in rows.values()]) == "inconclusive"

@@ -28,6 +28,7 @@ def test_figures_rebuild_from_the_committed_tables(tmp_path, capsys):
             assert path.is_file() and path.stat().st_size > 5000, f"{path} missing or empty\n{out}"
     assert (tmp_path / "fig5_remedies.png").is_file() == (RESULTS / "remedies_cpu.csv").is_file()
     assert (tmp_path / "fig8_intervention.png").is_file() == (RESULTS / "intervention_cpu.csv").is_file()
+    assert (tmp_path / "fig9_belilovsky.png").is_file() == (RESULTS / "belilovsky_cifar10_cpu.csv").is_file()
 
 
 def test_gap_figure_pairs_runs_by_seed():
@@ -47,8 +48,8 @@ def test_a_missing_table_is_named_with_the_command_that_makes_it(tmp_path, capsy
     out = capsys.readouterr().out
     assert "skipped fig1_depth: no table" in out
     assert "lwt sweep experiments/sweeps/gap.yaml" in out
-    assert main(["figures", "--only", "9"]) == 2
-    assert "figures are numbered 1-8" in capsys.readouterr().err
+    assert main(["figures", "--only", "10"]) == 2
+    assert "figures are numbered 1-9" in capsys.readouterr().err
 
 
 def test_notebook_executes_headless():
@@ -149,7 +150,8 @@ def _texts(fig) -> list[str]:
 def test_every_figure_is_drawn_and_names_things_as_a_reader_does(drawn):
     from lwt.figures.common import DEPTH_LABEL
 
-    assert len(drawn) == 7 + (RESULTS / "intervention_cpu.csv").is_file()
+    optional = ("intervention_cpu.csv", "belilovsky_cifar10_cpu.csv")  # figures 8 and 9
+    assert len(drawn) == 7 + sum((RESULTS / name).is_file() for name in optional)
     for number, fig in drawn.items():
         texts = _texts(fig)
         assert texts, number
@@ -204,3 +206,23 @@ def test_legends_sit_off_the_data(drawn):
                 if ax.get_label() == "<colorbar>":
                     continue
                 assert not box.overlaps(ax.get_window_extent(renderer)), f"figure {number}: legend over an axes"
+
+
+def test_belilovsky_figure_draws_each_k_from_its_rows(drawn):
+    """Figure 9 (claim K): one greedy curve per auxiliary depth in the table, its points the per-stage means of
+    that network's rows, and the legend's last-stage number their final accuracy."""
+    with (RESULTS / "belilovsky_cifar10_cpu.csv").open(newline="") as f:
+        raw = list(csv.DictReader(f))
+    fig = drawn[9]
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")}
+    assert len(lines) == len({r["model"] for r in raw}) >= 2
+    for model in sorted({r["model"] for r in raw}):
+        members = [r for r in raw if r["model"] == model]
+        label = next(lb for lb in lines if lb.startswith(arch_label({"model": model}) + ","))
+        stages = sorted(int(c.removeprefix("test_acc_stage")) for c in members[0]
+                        if c.startswith("test_acc_stage") and members[0][c])
+        expected = [100 * statistics.mean(float(r[f"test_acc_stage{k}"]) for r in members) for k in stages]
+        assert list(lines[label].get_ydata()) == pytest.approx(expected)
+        assert f"n={len(members)}" in label
+        assert f"last stage {100 * statistics.mean(float(r['final_test_acc']) for r in members):.1f} %" in label
+    assert "88.3 / 90.4 / 91.7" in fig.texts[0].get_text()

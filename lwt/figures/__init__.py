@@ -16,7 +16,7 @@ from lwt.progress import add_quiet_flag
 
 WANDB_DIR = Path("runs") / "figures"  # lwt figures --wandb: its W&B run goes to <this>/wandb/ (docs/wandb.md)
 FIGURES = ["fig1_depth", "fig2_gap", "fig3_overfitting", "fig4_critical", "fig5_remedies", "fig6_cka", "fig7_probes",
-           "fig8_intervention"]
+           "fig8_intervention", "fig9_belilovsky"]
 
 
 def add_subparser(sub) -> None:
