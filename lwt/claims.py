@@ -14,7 +14,7 @@ initial weights), summarised by its mean and 95 % Student-t interval (lwt.stats)
   anything;
 - *supported*: the interval excludes 0 in the claimed direction;
 - *not supported*: the interval excludes 0 in the other direction, or lies inside +-``EQUIV`` (an effect
-  too small to matter, shown with confidence);
+  too small to matter, shown with confidence; for a difference of critical layers, +-``EQUIV_LAYERS``);
 - *inconclusive*: otherwise.
 A claim with several cells (architectures, sizes) is supported / not supported / not tested when every
 cell is; a mix is inconclusive.
@@ -35,6 +35,7 @@ from lwt.stats import summarize
 MIN_N = 3
 DEFAULTS = {k: "" if v is None else str(v) for k, v in flatten(to_dict(Config())).items()}  # as the CSVs write them
 EQUIV = 0.01  # accuracy fraction: 1 point
+EQUIV_LAYERS = 0.5  # a critical layer that moves by less than half a block has not moved
 # A plateau stop ends a stage before its step/cosine schedule (scaled to the epoch bound) has annealed, so the
 # protocol trains fixed, annealed budgets; the CPU tables from before the protocol had 1-3 epochs per stage.
 MIN_EPOCHS = 10
@@ -54,6 +55,9 @@ class Claim:
     figure: str
     # several A - B comparisons per cell, each its own row ("k=2 - k=1"); empty: the one of side_a, side_b
     contrasts: tuple[tuple[str, Callable[[dict], bool], Callable[[dict], bool]], ...] = ()
+    # a column the comparison runs across: A is side_a's rows at its largest value, B side_b's at its smallest
+    across: str | None = None
+    unit: str = "points"  # of the effect: accuracy "points" (the fractions x 100) or "layers"
 
     @property
     def command(self) -> str:
@@ -89,6 +93,12 @@ CLAIMS = [
           "early_overfitting_cpu", "gap at depth 1 (train - test), greedy - E2E",
           ("model", "dataset", "data.train_subset", "model.aux.k"),
           _mode("greedy"), _mode("e2e"), "gap_depth1", "gap_depth1", "paper_figures/fig3_overfitting.png"),
+    Claim("C3b", "the critical layer moves deeper with more training data (greedy's critical layer at the largest "
+          "training set - at the smallest, per aux k)", "early_overfitting_cpu",
+          "greedy's critical layer (SE rule), largest training set - smallest; a run that never saturated counts as "
+          "one block beyond its last", ("model", "dataset", "model.aux.k"), _mode("greedy"), _mode("greedy"),
+          "critical_layer", "critical_layer", "paper_figures/fig4_critical.png", across="data.train_subset",
+          unit="layers"),
     Claim("C4", "remedies for the early layers raise greedy accuracy (remedy - plain greedy > 0)",
           "remedies_cpu", "test acc remedy - plain greedy, last stage", ("model", "dataset", "experiment", "remedy"),
           _mode("greedy", "dgl"), _mode("greedy"), "final_test_acc", "final_test_acc",
@@ -151,7 +161,16 @@ def _short(value: str) -> str:
 
 
 def _seeds(path: Path, rows: list[dict], metric: str) -> dict[str, float]:
-    return {r["seed"]: v for r in rows if (v := _float(path, r, metric)) is not None}
+    return {r["seed"]: v for r in rows if (v := _value(path, r, metric)) is not None}
+
+
+def _value(path: Path, row: dict, metric: str) -> float | None:
+    """The row's metric; a greedy run without a critical layer that trained every stage (as many as the table's
+    deepest run) never saturated: its critical layer counts as one block beyond its last (a lower bound)."""
+    value = _float(path, row, metric)
+    if value is None and metric == "critical_layer" and row["_stages"] and row["_stages"] == row["_deepest"]:
+        return row["_stages"] + 1.0
+    return value
 
 
 def cells(claim: Claim, results: Path) -> list[dict]:
@@ -159,11 +178,14 @@ def cells(claim: Claim, results: Path) -> list[dict]:
     path = results / f"{claim.table}.csv"
     if not path.exists():
         return []
-    rows = _read_csv(path, ["experiment", "mode", "model", "dataset", "seed", claim.metric_a, claim.metric_b])
+    rows = _read_csv(path, ["experiment", "mode", "model", "dataset", "seed", claim.metric_a, claim.metric_b,
+                            *([claim.across] if claim.across else [])])
     why = meets_protocol(results / f"{claim.table}_runs.jsonl")
-    config_cols = [c for c in rows[0] if "." in c and c not in claim.cell] if rows else []
+    config_cols = [c for c in rows[0] if "." in c and c not in (*claim.cell, claim.across)] if rows else []
     out: dict[str, dict] = {}
+    deepest = max((_stages(r) for r in rows), default=0)
     for r in rows:
+        r["_stages"], r["_deepest"] = _stages(r), deepest
         # C4: a remedy is any config column a greedy/DGL row sets to other than the schema's default (the plain
         # greedy baseline leaves them all at it: empty, or finetune.epochs=0 once a fine-tune arm is in the table)
         r["remedy"] = " ".join(f"{c}={_short(r[c])}" for c in config_cols if r.get(c) and r[c] != DEFAULTS.get(c))
@@ -179,6 +201,13 @@ def cells(claim: Claim, results: Path) -> list[dict]:
                 a = [r for r in members if side_a(r) and (arm is None or (r["experiment"], r["remedy"]) == arm)]
                 if armed and a and all(x in b for x in a):
                     continue  # the baseline itself
+                if claim.across:  # the largest value of the column against its smallest
+                    values = sorted({_float(path, r, claim.across) for r in a + b} - {None})
+                    if len(values) < 2:
+                        continue
+                    a = [r for r in a if _float(path, r, claim.across) == values[-1]]
+                    b = [r for r in b if _float(path, r, claim.across) == values[0]]
+                    name = f"{claim.across} {values[-1]:g} - {values[0]:g}"
                 label = " / ".join([*(k for k in key if k), *([name] if name else []),
                                     *([" ".join(x for x in arm if x)] if arm else [])])
                 out[label] = _cell(path, label, a, b, claim, why)
@@ -190,16 +219,22 @@ def _cell(path: Path, label: str, a: list[dict], b: list[dict], claim: Claim, wh
     va, vb = _seeds(path, a, claim.metric_a), _seeds(path, b, claim.metric_b)
     common = sorted(set(va) & set(vb), key=lambda s: (len(s), s))
     s = summarize([va[x] - vb[x] for x in common])
+    equiv = EQUIV_LAYERS if claim.unit == "layers" else EQUIV
     return {"label": label, "n": s.n, "mean": s.mean, "lo": s.lo, "hi": s.hi,
-            "verdict": verdict(s.n, s.lo, s.hi, why), "why": why}
+            "verdict": verdict(s.n, s.lo, s.hi, why, equiv), "why": why}
 
 
-def verdict(n: int, lo: float | None, hi: float | None, why: str | None = None) -> str:
+def _stages(row: dict) -> int:
+    """How many stages the run trained: its non-empty test_acc_stage columns."""
+    return sum(1 for c, v in row.items() if c.startswith("test_acc_stage") and v not in (None, ""))
+
+
+def verdict(n: int, lo: float | None, hi: float | None, why: str | None = None, equiv: float = EQUIV) -> str:
     if why is not None or n < MIN_N or lo is None or hi is None:
         return "not tested"
     if lo > 0:
         return "supported"
-    if hi < 0 or (lo > -EQUIV and hi < EQUIV):
+    if hi < 0 or (lo > -equiv and hi < equiv):
         return "not supported"
     return "inconclusive"
 
@@ -210,29 +245,32 @@ def combine(verdicts: list[str]) -> str:
     return verdicts[0] if len(set(verdicts)) == 1 else "inconclusive"
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:+.2f}"
+def _pct(x: float | None, unit: str = "points") -> str:
+    return "-" if x is None else f"{(100 if unit == 'points' else 1) * x:+.2f}"
 
 
 def render(results: Path) -> str:
     lines = ["# Thesis claims: verdicts from the committed tables", "",
              "Written by `lwt claims` from `results/*.csv` and `results/*_runs.jsonl` alone; do not edit by hand.",
-             "Effects are differences paired by seed, in accuracy points (%), with 95 % Student-t intervals.", "",
+             "Effects are differences paired by seed, in accuracy points (%) unless a claim says layers, with 95 % "
+             "Student-t intervals.", "",
              "## The rule", "", *[ln.strip() for ln in __doc__.split("verdict`` and printed in the document:")[1]
                                   .split('"""')[0].strip().splitlines()],
-             f"(MIN_N = {MIN_N}; EQUIV = {100 * EQUIV:g} point; MIN_EPOCHS = {MIN_EPOCHS}.)", "",
+             f"(MIN_N = {MIN_N}; EQUIV = {100 * EQUIV:g} point; EQUIV_LAYERS = {EQUIV_LAYERS:g} layer; "
+             f"MIN_EPOCHS = {MIN_EPOCHS}.)", "",
              "## Summary", "", "| claim | verdict | table | figure | command |", "|---|---|---|---|---|"]
     detail = []
     for c in CLAIMS:
         rows = cells(c, results)
         lines.append(f"| {c.key}: {c.text} | **{combine([r['verdict'] for r in rows])}** | "
                      f"`results/{c.table}.csv` | `{c.figure}` | `{c.command}` |")
-        detail += [f"### {c.key}", "", f"Effect: {c.effect}.", ""]
+        detail += [f"### {c.key}", "", f"Effect: {c.effect} ({c.unit}).", ""]
         if not rows:
             detail += [f"No table `results/{c.table}.csv`: not tested.", ""]
             continue
         detail += ["| cell | n | effect | 95 % interval | verdict | why |", "|---|---|---|---|---|---|"]
-        detail += [f"| {r['label']} | {r['n']} | {_pct(r['mean'])} | [{_pct(r['lo'])}, {_pct(r['hi'])}] | "
+        detail += [f"| {r['label']} | {r['n']} | {_pct(r['mean'], c.unit)} | [{_pct(r['lo'], c.unit)}, "
+                   f"{_pct(r['hi'], c.unit)}] | "
                    f"{r['verdict']} | {r['why'] or (f'n < {MIN_N}' if r['n'] < MIN_N else '')} |" for r in rows]
         detail.append("")
     return "\n".join([*lines, "", "## Per cell", "", *detail]).rstrip() + "\n"

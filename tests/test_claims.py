@@ -106,3 +106,28 @@ def test_belilovsky_ranking_is_each_adjacent_pair_by_seed(tmp_path):
     assert rows["cifar10 / k=3 - k=2"]["mean"] == pytest.approx(0.02 / 3)  # +1, -1, +2 points: not clear
     assert rows["cifar10 / k=3 - k=2"]["verdict"] == "inconclusive"
     assert combine([r["verdict"] for r in rows.values()]) == "inconclusive"
+
+
+def test_critical_layer_moves_with_size_largest_against_smallest(tmp_path):
+    """C3b: greedy's critical layer at the largest training set minus at the smallest, per aux k, paired by
+    seed, in layers; the middle size is not used, and a run that trained all 8 stages without saturating counts
+    as 9 (a lower bound). E2E rows have no critical layer and take no part."""
+    head = "experiment,mode,model,dataset,data.train_subset,model.aux.k,seed,run_name,final_test_acc,best_val_acc," \
+           "critical_layer,gap_depth1," + ",".join(f"test_acc_stage{d}" for d in range(1, 9)) + "\n"
+    lines = [head]
+    critical = {500: [3, 4, 4], 1000: [5, 5, 5], 4000: [6, None, 7]}  # None: saturated nowhere in 8 stages
+    for size, layers in critical.items():
+        for seed, c in enumerate(layers):
+            stages = 8 if c is None else min(8, c + 2)  # critical_patience 2: two more stages, then stop
+            accs = ",".join("0.4" if d <= stages else "" for d in range(1, 9))
+            lines.append(f"g,greedy,net,cifar10,{size},2,{seed},r,0.4,0.4,{'' if c is None else c},0.05,{accs}\n")
+            lines.append(f"e,e2e,net,cifar10,{size},2,{seed},r,0.5,0.5,,0.04,{','.join(['0.5'] * 8)}\n")
+    (tmp_path / "early_overfitting_cpu.csv").write_text("".join(lines))
+    (tmp_path / "early_overfitting_cpu_runs.jsonl").write_text(json.dumps({"config": {
+        "mode": "greedy", "curriculum.stage_end": "fixed", "curriculum.epochs_per_stage": 15}}) + "\n")
+    from lwt.claims import CLAIMS
+    (row,) = cells(next(c for c in CLAIMS if c.key == "C3b"), tmp_path)
+    assert row["label"] == "net / cifar10 / 2 / data.train_subset 4000 - 500"
+    assert row["n"] == 3 and row["mean"] == pytest.approx(((6 - 3) + (9 - 4) + (7 - 4)) / 3)
+    assert row["verdict"] == "supported"
+    assert "| +3.67 |" in render(tmp_path)  # in layers, not x 100 like accuracy points
