@@ -1,7 +1,7 @@
 """``lwt figures``: every paper figure, rebuilt from result tables (never from typed-in numbers).
 
 Each ``figN_<slug>.py`` here reads one kind of table and writes ``figN_<slug>.png`` and ``.pdf``:
-``lwt results`` CSVs under ``results/`` (figures 1-5 and 8; the full sweep's table when present, else its
+``lwt results`` CSVs under ``results/`` (figures 1-5, 8 and 9; the full sweep's table when present, else its
 ``_cpu`` variant's), or the JSON reports of ``lwt cka`` / ``lwt probe`` copied into ``results/cka/``
 and ``results/probes/`` (figures 6-7). paper_figures/README.md says which sweep and command made each.
 A figure whose table is missing is skipped with the command that makes it.
