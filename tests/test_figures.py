@@ -218,7 +218,7 @@ def test_belilovsky_figure_draws_each_k_from_its_rows(drawn):
     assert len(lines) == len({r["model"] for r in raw}) >= 2
     for model in sorted({r["model"] for r in raw}):
         members = [r for r in raw if r["model"] == model]
-        label = next(lb for lb in lines if lb.startswith(arch_label({"model": model}) + ","))
+        label = next(lb for lb in lines if lb.startswith(arch_label(members[0]) + ","))
         stages = sorted(int(c.removeprefix("test_acc_stage")) for c in members[0]
                         if c.startswith("test_acc_stage") and members[0][c])
         expected = [100 * statistics.mean(float(r[f"test_acc_stage{k}"]) for r in members) for k in stages]

@@ -134,14 +134,18 @@ def panel_groups(rows: list[dict]) -> tuple[list[str], dict[tuple, list[dict]]]:
     """Rows grouped into panels: by architecture, and by training-set size and auxiliary depth k where the
     table holds more than one of them (a panel never mixes runs of different cells)."""
     keys = ["model", *[k for k in CELL_KEYS if len({r.get(k) for r in rows}) > 1]]
-    return keys, group(rows, *keys)
+    groups = group(rows, *keys)
+    order = sorted(groups, key=lambda cell: [(0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v))
+                                             for v in cell])  # 500 before 1,000 images
+    return keys, {cell: groups[cell] for cell in order}
 
 
 def panel_title(row: dict, keys: list[str], sep: str = ", ") -> str:
-    """"simple CNN, 1,000 train images, aux k=2": the architecture, then (after ``sep``) the cell's varying axes."""
+    """"simple CNN, 1,000 images, aux k=2": the architecture, then (after ``sep``) the cell's varying axes (the
+    training-set size, the auxiliary depth)."""
     parts = []
     if "data.train_subset" in keys and row.get("data.train_subset") is not None:
-        parts.append(f"{int(float(row['data.train_subset'])):,} train images")
+        parts.append(f"{int(float(row['data.train_subset'])):,} images")
     if "model.aux.k" in keys and row.get("model.aux.k") is not None:
         parts.append(f"aux k={int(float(row['model.aux.k']))}")
     return sep.join([arch_label(row), ", ".join(parts)]) if parts else arch_label(row)
