@@ -161,16 +161,17 @@ def _short(value: str) -> str:
     return "/".join(value.split("/")[-2:]) if "/" in value else value
 
 
-def _seeds(path: Path, rows: list[dict], metric: str) -> dict[str, float]:
-    return {r["seed"]: v for r in rows if (v := _value(path, r, metric)) is not None}
+def _seeds(path: Path, rows: list[dict], metric: str, deepest: int) -> dict[str, float]:
+    return {r["seed"]: v for r in rows if (v := _value(path, r, metric, deepest)) is not None}
 
 
-def _value(path: Path, row: dict, metric: str) -> float | None:
-    """The row's metric; a greedy run without a critical layer that trained every stage (as many as the table's
-    deepest run) never saturated: its critical layer counts as one block beyond its last (a lower bound)."""
+def _value(path: Path, row: dict, metric: str, deepest: int) -> float | None:
+    """The row's metric; a greedy run without a critical layer that trained every stage (``deepest``: as many as
+    the table's deepest run) never saturated: its critical layer counts as one block beyond its last (a lower
+    bound)."""
     value = _float(path, row, metric)
-    if value is None and metric == "critical_layer" and row["_stages"] and row["_stages"] == row["_deepest"]:
-        return row["_stages"] + 1.0
+    if value is None and metric == "critical_layer" and deepest and _stages(row) == deepest:
+        return deepest + 1.0
     return value
 
 
@@ -186,7 +187,6 @@ def cells(claim: Claim, results: Path) -> list[dict]:
     out: dict[str, dict] = {}
     deepest = max((_stages(r) for r in rows), default=0)
     for r in rows:
-        r["_stages"], r["_deepest"] = _stages(r), deepest
         # C4: a remedy is any config column a greedy/DGL row sets to other than the schema's default (the plain
         # greedy baseline leaves them all at it: empty, or finetune.epochs=0 once a fine-tune arm is in the table)
         r["remedy"] = " ".join(f"{c}={_short(r[c])}" for c in config_cols if r.get(c) and r[c] != DEFAULTS.get(c))
@@ -202,22 +202,23 @@ def cells(claim: Claim, results: Path) -> list[dict]:
                 a = [r for r in members if side_a(r) and (arm is None or (r["experiment"], r["remedy"]) == arm)]
                 if armed and a and all(x in b for x in a):
                     continue  # the baseline itself
+                contrast = name
                 if claim.across:  # the largest value of the column against its smallest
                     values = sorted({_float(path, r, claim.across) for r in a + b} - {None})
                     if len(values) < 2:
                         continue
                     a = [r for r in a if _float(path, r, claim.across) == values[-1]]
                     b = [r for r in b if _float(path, r, claim.across) == values[0]]
-                    name = f"{claim.across} {values[-1]:g} - {values[0]:g}"
-                label = " / ".join([*(k for k in key if k), *([name] if name else []),
+                    contrast = f"{claim.across} {values[-1]:g} - {values[0]:g}"
+                label = " / ".join([*(k for k in key if k), *([contrast] if contrast else []),
                                     *([" ".join(x for x in arm if x)] if arm else [])])
-                out[label] = _cell(path, label, a, b, claim, why)
+                out[label] = _cell(path, label, a, b, claim, why, deepest)
     return [out[k] for k in sorted(out)]
 
 
-def _cell(path: Path, label: str, a: list[dict], b: list[dict], claim: Claim, why: str | None) -> dict:
+def _cell(path: Path, label: str, a: list[dict], b: list[dict], claim: Claim, why: str | None, deepest: int) -> dict:
     """A - B paired by seed over the seeds both sides have."""
-    va, vb = _seeds(path, a, claim.metric_a), _seeds(path, b, claim.metric_b)
+    va, vb = _seeds(path, a, claim.metric_a, deepest), _seeds(path, b, claim.metric_b, deepest)
     common = sorted(set(va) & set(vb), key=lambda s: (len(s), s))
     s = summarize([va[x] - vb[x] for x in common])
     equiv = EQUIV_LAYERS if claim.unit == "layers" else EQUIV

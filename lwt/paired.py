@@ -9,10 +9,11 @@ the greedy (or DGL) runs and the E2E runs take the same set of values of it (``d
 [1000, 3000] in both); groups pair only with the same value of every shared axis. A key whose values
 differ between the two sides (VGG E2E at ``optim.lr=0.02`` with warm-up, greedy at 0.1) is a setting of
 the method, not an axis: it is shown in ``greedy_config`` / ``e2e_config``. Each layerwise group of a
-cell is paired with each E2E group of it (several remedies against one E2E baseline). Runs of one sweep
-pair only when their run names (the sweep's axis values, ``train_subset-1000_k-2``) agree without the
-seed: in a sweep still running, one side may lack some axis values so far (greedy done at 500, 1,000 and
-2,000 images, E2E only at 500 and 1,000), and the value sets alone would take the axis for a setting.
+cell is paired with each E2E group of it (several remedies against one E2E baseline). A key that every
+run of a sweep names in its run name (the sweep's axis values, ``train_subset-1000_k-2_seed0``) is a
+shared axis whatever the value sets: in a sweep still running, one side may lack some axis values so far
+(greedy done at 500, 1,000 and 2,000 images, E2E only at 500 and 1,000), and the value sets alone would
+take the axis for a setting and pair greedy at 2,000 images with E2E at 500.
 
 Columns: model, dataset, the shared axes, greedy_experiment, greedy_mode (greedy or dgl), greedy_config,
 e2e_experiment, e2e_config, metric (``final_test_acc``: last stage; ``selected_test_acc``: val-selected
@@ -38,17 +39,10 @@ def _values(members: list[dict], key: str) -> set[str]:
     return {_key(r.get(key)) for r in members}
 
 
-def _sweep_axes(row: dict) -> tuple | None:
-    """(sweep, the run name without its seed) for a sweep's run, whose name is its axis values; else None."""
-    if not row.get("_sweep"):
-        return None
-    return row["_sweep"], re.sub(r"_?seed\d+$", "", str(row.get("run_name") or ""))
-
-
 def _named_axis(key: str, members: list[dict]) -> bool:
     """Whether every run is a sweep's and names ``key`` in its run name (``train_subset-1000``): a sweep axis."""
     token = re.compile(rf"(^|_){re.escape(key.split('.')[-1])}-")
-    return all(_sweep_axes(r) is not None and token.search(str(r.get("run_name") or "")) for r in members)
+    return all(r.get("_sweep") and token.search(str(r.get("run_name") or "")) for r in members)
 
 
 def _config_text(row: dict, keys: list[str]) -> str:
@@ -75,9 +69,6 @@ def paired_table(columns: list[str], rows: list[dict]) -> tuple[list[str], list[
             for e in (e for e in cluster if e[0]["mode"] == "e2e"):
                 if any(_key(g[0].get(k)) != _key(e[0].get(k)) for k in shared):
                     continue
-                axes = _sweep_axes(g[0]), _sweep_axes(e[0])
-                if None not in axes and axes[0][0] == axes[1][0] and axes[0] != axes[1]:
-                    continue  # one sweep, other axis values
                 settings = [k for k in varying if k not in shared and _key(g[0].get(k)) != _key(e[0].get(k))]
                 for metric in metrics:
                     seeds, diffs, s = paired({r["seed"]: r.get(metric) for r in g},

@@ -125,7 +125,7 @@ def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:
             # analysis.per_layer: un-augmented train accuracy and train - test gap at each depth
             **{f"{m}_depth{d.depth}": getattr(d, m) for d in res.per_layer or [] for m in ("train_acc", "gap")},
             "seconds": res.seconds, "git_revision": res.git_revision, "run_dir": str(r["dir"]),
-            "_sweep": res.sweep or cfg.get("sweep"),  # not a column: lwt.paired matches a sweep's axes by it
+            "_sweep": res.sweep or cfg.get("sweep"),  # not a column: lwt.paired tells a sweep's runs by it
         })
         rows.append(row)
     columns = [*ID_COLUMNS, *varying, "seed", "run_name", *METRICS, *new_metrics, *stage_cols, *layer_cols,

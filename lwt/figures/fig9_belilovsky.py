@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from lwt.figures.common import CI_NOTE, COLUMN_IN, DEPTH_LABEL, arch_label, curve, errorband, figure_legend, group, save
+from lwt.stats import summarize
 
 TABLES = ["belilovsky_cifar10.csv", "belilovsky_cifar10_cpu.csv"]
 SWEEP = "belilovsky_cifar10"
@@ -19,8 +20,8 @@ STYLES = {1: ":", 2: "--", 3: "-"}
 
 
 def _mean(members: list[dict], column: str) -> float | None:
-    values = [float(r[column]) for r in members if r.get(column) not in (None, "")]
-    return 100 * sum(values) / len(values) if values else None
+    """The mean over seeds of ``column`` in %, None where no row has it (an older run: no ensemble)."""
+    return summarize([None if r.get(column) is None else 100 * r[column] for r in members]).mean
 
 
 def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
@@ -28,7 +29,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     for (_model,), members in sorted(group(rows, "model").items()):
         k = int(members[0].get("model.aux.k") or 0)
         depths, stats, seeds = curve(members, "test_acc_stage")
-        last, ensemble = _mean(members, "final_test_acc"), _mean(members, "ensemble_test_acc")  # both present
+        last, ensemble = _mean(members, "final_test_acc"), _mean(members, "ensemble_test_acc")
         summary = f"last stage {last:.1f} %" + (f", ensemble {ensemble:.1f} %" if ensemble is not None else "")
         errorband(ax, depths, stats, "greedy", linestyle=STYLES.get(k, "-"), seeds=seeds,
                   label=f"{arch_label(members[0])}, greedy (n={len(members)}; {summary})")
