@@ -44,10 +44,10 @@ examples:
 
 
 def cmd_train(args) -> int:
+    from lwt.analysis.pipeline import run
     from lwt.config import load_config
-    from lwt.report import stage_table
+    from lwt.run.result import stage_table
     from lwt.training.resume import resume_config
-    from lwt.training.run import run
 
     experiment, overrides = args.experiment, list(args.overrides)
     if experiment is not None and "=" in experiment and not Path(experiment).is_file():
@@ -70,10 +70,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from lwt.analysis.pipeline import run
+    from lwt.analysis.plots import depth_figure
     from lwt.config import load_config
-    from lwt.plots import depth_figure
-    from lwt.report import stage_table
-    from lwt.training.run import run
+    from lwt.run.result import stage_table
 
     user = [f"logging.out_dir={args.out}", *args.overrides]  # last: they win
     results = []
@@ -83,7 +83,7 @@ def cmd_demo(args) -> int:
         results.append(run(cfg, overwrite=True))
     for result in results:
         print("\n" + stage_table(result))
-    from lwt.figures.common import arch_label
+    from lwt.analysis.style import arch_label
 
     greedy, e2e = ({r.depth: r for r in result.per_layer} for result in results)
     print("\nby depth: test accuracy (%) and un-augmented train - test gap (points), greedy vs E2E")
@@ -151,9 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
 
-    from lwt import bench, claims, figures, results, sweep, tune  # their options live with their code
+    from lwt import bench, sweep  # each verb's options live with its code
     from lwt.data import cli as data_cli
     from lwt.models import listing
+    from lwt.report import claims, figures
+    from lwt.report import tables as results
+    from lwt.sweep import tune
 
     listing.add_subparser(sub)
 

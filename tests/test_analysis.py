@@ -13,17 +13,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from lwt.analysis.cka import block_grams, cka_matrix, linear_cka
-from lwt.analysis.common import load_datamodule, load_network, open_run
 from lwt.analysis.critical import critical_report
 from lwt.analysis.probes import probe_network
 from lwt.cli import main
-from lwt.compute import autocast, resolve_precision
 from lwt.config import AnalysisConfig, load_config
 from lwt.errors import LwtError
 from lwt.models import StagedNet
-from lwt.result import RunResult
+from lwt.run.load import load_datamodule, load_network, open_run
+from lwt.run.result import RunResult
+from lwt.training.compute import autocast, resolve_precision
 from lwt.training.curriculum import CriticalLayer
-from lwt.training.run import run
+from lwt.training.train import run
 
 from conftest import EXPERIMENTS
 

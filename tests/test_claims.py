@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from lwt.claims import cells, render, verdict
 from lwt.cli import main
+from lwt.report.claims import cells, render, verdict
 
 HEADER = "experiment,mode,model,dataset,seed,run_name,final_test_acc,best_val_acc,critical_layer\n"
 
@@ -35,7 +35,7 @@ def _write(d, name, diffs, stage_end="fixed", epochs=20, test_subset=None):
 ])
 def test_rule_on_gap_tables(tmp_path, diffs, kw, expected):
     _write(tmp_path, "gap_cpu", diffs, **kw)
-    from lwt.claims import CLAIMS
+    from lwt.report.claims import CLAIMS
     (row,) = cells(next(c for c in CLAIMS if c.key == "C1"), tmp_path)
     assert row["n"] == len(diffs) and row["verdict"] == expected
     assert row["mean"] == pytest.approx(sum(diffs) / len(diffs))
@@ -80,7 +80,7 @@ def test_remedies_pair_with_the_plain_greedy_baseline_at_schema_defaults(tmp_pat
     (tmp_path / "remedies_cpu.csv").write_text("".join(lines))
     (tmp_path / "remedies_cpu_runs.jsonl").write_text(json.dumps({"config": {
         "mode": "greedy", "curriculum.stage_end": "fixed", "curriculum.epochs_per_stage": 15}}) + "\n")
-    from lwt.claims import CLAIMS
+    from lwt.report.claims import CLAIMS
     rows = {r["label"]: r for r in cells(next(c for c in CLAIMS if c.key == "C4"), tmp_path)}
     assert set(rows) == {"net / cifar10 / net_greedy_ft finetune.epochs=10",
                          "net / cifar10 / net_greedy_lr optim.stage_lr_gamma=0.8"}
@@ -98,7 +98,7 @@ def test_belilovsky_ranking_is_each_adjacent_pair_by_seed(tmp_path):
     (tmp_path / "belilovsky_cifar10_cpu.csv").write_text("".join(lines))
     (tmp_path / "belilovsky_cifar10_cpu_runs.jsonl").write_text(json.dumps({"config": {
         "mode": "greedy", "curriculum.stage_end": "fixed", "curriculum.epochs_per_stage": 10}}) + "\n")
-    from lwt.claims import CLAIMS, combine
+    from lwt.report.claims import CLAIMS, combine
     rows = {r["label"]: r for r in cells(next(c for c in CLAIMS if c.key == "K"), tmp_path)}
     assert set(rows) == {"cifar10 / k=2 - k=1", "cifar10 / k=3 - k=2", "cifar10 / k=3 - k=1"}
     assert rows["cifar10 / k=2 - k=1"]["mean"] == pytest.approx(0.05) and rows["cifar10 / k=2 - k=1"]["n"] == 3
@@ -125,7 +125,7 @@ def test_critical_layer_moves_with_size_largest_against_smallest(tmp_path):
     (tmp_path / "early_overfitting_cpu.csv").write_text("".join(lines))
     (tmp_path / "early_overfitting_cpu_runs.jsonl").write_text(json.dumps({"config": {
         "mode": "greedy", "curriculum.stage_end": "fixed", "curriculum.epochs_per_stage": 15}}) + "\n")
-    from lwt.claims import CLAIMS
+    from lwt.report.claims import CLAIMS
     (row,) = cells(next(c for c in CLAIMS if c.key == "C3b"), tmp_path)
     assert row["label"] == "net / cifar10 / 2 / data.train_subset 4000 - 500"
     assert row["n"] == 3 and row["mean"] == pytest.approx(((6 - 3) + (9 - 4) + (7 - 4)) / 3)

@@ -10,8 +10,8 @@ import pytest
 
 from lwt.config import load_config
 from lwt.errors import LwtError
-from lwt.rundir import MARKER
-from lwt.training.run import run
+from lwt.run.dir import MARKER
+from lwt.training.train import run
 
 from conftest import EXPERIMENTS, ROOT
 

@@ -117,7 +117,7 @@ def test_every_key_has_a_type_default_meaning_and_an_identity_flag():
 
 def test_identity_decides_the_run_name_and_the_checks_that_compare_runs():
     from lwt.config import identity_differences, is_identity
-    from lwt.results import varying_keys
+    from lwt.report.tables import varying_keys
 
     how = ["data.eval_batch_size=250", "trainer.checkpoint_every_n_epochs=2", "trainer.progress_bar=false",
            "logging.out_dir=elsewhere", "trainer.accelerator=cpu", "analysis.probe_epochs=3", "data.on_device=true"]

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from lwt.analysis.style import arch_label
 from lwt.cli import main
-from lwt.figures import fig2_gap
-from lwt.figures.common import arch_label, curve, read_table
+from lwt.report.figures import fig2_gap
+from lwt.report.figures.common import curve, read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -148,7 +149,7 @@ def _texts(fig) -> list[str]:
 
 
 def test_every_figure_is_drawn_and_names_things_as_a_reader_does(drawn):
-    from lwt.figures.common import DEPTH_LABEL
+    from lwt.analysis.style import DEPTH_LABEL
 
     optional = ("intervention_cpu.csv", "belilovsky_cifar10_cpu.csv")  # figures 8 and 9
     assert len(drawn) == 7 + sum((RESULTS / name).is_file() for name in optional)
@@ -169,7 +170,7 @@ def test_every_figure_is_drawn_and_names_things_as_a_reader_does(drawn):
 def test_each_method_has_one_colour_in_every_figure_and_nothing_else_wears_it(drawn):
     from matplotlib.colors import to_hex
 
-    from lwt.figures.common import MODES
+    from lwt.analysis.style import MODES
 
     seen = {mode: set() for mode in MODES}
     for number, fig in drawn.items():

@@ -11,8 +11,8 @@ import torch
 
 from lwt.config import load_config
 from lwt.errors import LwtError
-from lwt.reload import load_run
-from lwt.training.run import run
+from lwt.run.load import load_run
+from lwt.training.train import run
 
 from conftest import EXPERIMENTS, GREEDY
 

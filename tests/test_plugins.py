@@ -13,7 +13,7 @@ import pytest
 
 from lwt.config import load_config
 from lwt.errors import LwtError
-from lwt.training.run import run
+from lwt.training.train import run
 
 from conftest import GREEDY, ROOT
 

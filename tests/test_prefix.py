@@ -10,7 +10,7 @@ from lwt.config import load_config
 from lwt.errors import LwtError
 from lwt.training import StageModule
 from lwt.training.prefix import PrefixCache
-from lwt.training.run import run
+from lwt.training.train import run
 
 from conftest import GREEDY, build_tiny
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt import progress
+from lwt import console as progress
 from lwt.cli import main
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"

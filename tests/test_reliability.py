@@ -18,11 +18,11 @@ import yaml
 
 from lwt.cli import main
 from lwt.config import load_config
-from lwt.result import RunResult, StageRow
+from lwt.run.result import RunResult, StageRow
 from lwt.training.curriculum import Curriculum
 from lwt.training.loggers import WANDB_ID, make_loggers, read_metrics
 from lwt.training.resume import read_progress, resume_config, write_progress
-from lwt.training.run import run
+from lwt.training.train import run
 
 from conftest import EXPERIMENTS, ROOT
 from datafiles import TREE_CLASSES, write_image_tree

@@ -12,8 +12,8 @@ import lwt
 from lwt.config import load_config
 from lwt.errors import LwtError
 from lwt.training.e2e import EndToEndModule
-from lwt.training.run import run
 from lwt.training.stage import StageModule
+from lwt.training.train import run
 
 from conftest import EXPERIMENTS
 

@@ -12,12 +12,11 @@ import torch
 
 from lwt.config import check_stage_lists, load_config
 from lwt.errors import LwtError
-from lwt.report import stage_table
-from lwt.result import RunResult
+from lwt.run.result import RunResult, stage_table
 from lwt.training import EndToEndModule, StageModule
 from lwt.training.dgl import DecoupledModule
 from lwt.training.resume import resume_config
-from lwt.training.run import run
+from lwt.training.train import run
 
 from conftest import EXPERIMENTS, GREEDY, build_tiny
 

@@ -1,4 +1,4 @@
-"""result.json, read and written by lwt.result alone: every result lwt ever committed still loads, unchanged."""
+"""result.json, read and written by lwt.run.result alone: every result lwt ever committed still loads, unchanged."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 
 from lwt.errors import LwtError
-from lwt.result import RunResult
-from lwt.results import read_archive
+from lwt.report.tables import read_archive
+from lwt.run.result import RunResult
 
 from conftest import ROOT
 

@@ -25,7 +25,7 @@ import torch
 
 from lwt.cli import main
 from lwt.config import load_config
-from lwt.rundir import LOCK, MARKER, RunLock, atomic_write_text, locked_by
+from lwt.run.dir import LOCK, MARKER, RunLock, atomic_write_text, locked_by
 from lwt.sweep import load_sweep
 
 from conftest import GREEDY, ROOT
@@ -146,11 +146,11 @@ def test_overwrite_empties_only_the_lwt_run_folder(finished, tmp_path, capsys):
 
 @pytest.fixture
 def holder(tmp_path):
-    """A real second process that holds a run folder's lock (lwt.rundir.RunLock) until it is killed."""
+    """A real second process that holds a run folder's lock (lwt.run.dir.RunLock) until it is killed."""
     procs = []
 
     def hold(run_dir: Path) -> subprocess.Popen:
-        code = "import sys; from lwt.rundir import RunLock; RunLock(sys.argv[1]).__enter__(); print('locked', " \
+        code = "import sys; from lwt.run.dir import RunLock; RunLock(sys.argv[1]).__enter__(); print('locked', " \
                "flush=True); sys.stdin.read()"
         proc = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], cwd=ROOT, env=ENV,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -436,7 +436,7 @@ def test_atomic_writes_follow_the_umask(finished, tmp_path):
     want = 0o666 & ~mask  # 0644 under the usual 022
     for name in ("result.json", "progress.json", "config.yaml", "model.pt", "checkpoints/stage1/last.ckpt"):
         assert (run_dir / name).stat().st_mode & 0o777 == want, name
-    code = (f"import os; os.umask(0o027); from lwt.rundir import atomic_write_text as w; "
+    code = (f"import os; os.umask(0o027); from lwt.run.dir import atomic_write_text as w; "
             f"w(__import__('pathlib').Path({str(tmp_path / 'x.json')!r}), '{{}}')")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=ENV, check=True)
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o640

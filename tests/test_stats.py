@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lwt.paired import paired_table
-from lwt.result import RunResult
-from lwt.results import aggregate, read_archive, run_rows, to_markdown
-from lwt.stats import ci_text, paired, summarize, t_cdf, t_quantile
+from lwt.report.paired import paired_table
+from lwt.report.stats import ci_text, paired, summarize, t_cdf, t_quantile
+from lwt.report.tables import aggregate, read_archive, run_rows, to_markdown
+from lwt.run.result import RunResult
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

@@ -10,14 +10,14 @@ import lightning as L
 import pytest
 import torch
 
-from lwt.analysis.common import load_datamodule
 from lwt.config import load_config
 from lwt.errors import LwtError
-from lwt.result import RunResult
+from lwt.run.load import load_datamodule
+from lwt.run.result import RunResult
 from lwt.training import EndToEndModule, StageModule
 from lwt.training.base import lr_factor
 from lwt.training.dgl import DecoupledModule
-from lwt.training.run import run, train
+from lwt.training.train import run, train
 
 from conftest import EXPERIMENTS, GREEDY, build_tiny
 
@@ -92,7 +92,7 @@ def test_greedy_run_learns_and_writes_its_run_directory(tiny, monkeypatch):
     cfg = load_config(GREEDY, tiny + ["data.train_subset=1000", "curriculum.max_stages=2",
                                       "curriculum.epochs_per_stage=3", "model.width=16"])
     trained = cfg_run_dir(cfg) / "checkpoints" / "stage1"
-    monkeypatch.setattr("lwt.training.run.git_revision", lambda: "after" if trained.exists() else "before")
+    monkeypatch.setattr("lwt.training.train.git_revision", lambda: "after" if trained.exists() else "before")
     result = run(cfg)
     assert result.git_revision == "before"
     run_dir = cfg_run_dir(cfg)

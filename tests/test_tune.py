@@ -10,8 +10,8 @@ import pytest
 
 from lwt.cli import main
 from lwt.errors import LwtError
-from lwt.result import FineTune, RunResult, StageRow
-from lwt.tune import choose, parse_grid, selection_val_acc
+from lwt.run.result import FineTune, RunResult, StageRow
+from lwt.sweep.tune import choose, parse_grid, selection_val_acc
 
 from conftest import EXPERIMENTS
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from lwt.analysis.pipeline import run
 from lwt.config import load_config
 from lwt.training.loggers import read_metrics
-from lwt.training.run import run
 
 from conftest import EXPERIMENTS
 

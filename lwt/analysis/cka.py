@@ -20,11 +20,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lwt.analysis.common import FinishedRun, batches, seeded_sample
-from lwt.compute import evaluating, pick_device
+from lwt.console import advance, bar
 from lwt.errors import LwtError
 from lwt.models import StagedNet
-from lwt.progress import advance, bar
+from lwt.run.load import FinishedRun
+from lwt.training.compute import evaluating, pick_device
+from lwt.training.evaluate import batches, seeded_sample
 
 
 def _centre(x: Tensor) -> Tensor:
@@ -89,7 +90,7 @@ def _same_data(a: FinishedRun, b: FinishedRun) -> None:
 
 def cka_of_runs(a: FinishedRun, b: FinishedRun) -> dict:
     """``lwt cka``: the block-by-block CKA matrix of two finished runs, with A's analysis settings."""
-    from lwt.analysis.common import load_datamodule, load_network
+    from lwt.run.load import load_datamodule, load_network
 
     _same_data(a, b)
     acfg = a.cfg.analysis

@@ -12,7 +12,7 @@ OVERRIDES_HELP = "analysis.* overrides (e.g. analysis.probe_epochs=5), data.root
 
 
 def _write(path: Path, data: dict) -> None:
-    from lwt.rundir import atomic_write_json
+    from lwt.run.dir import atomic_write_json
 
     atomic_write_json(path, data)
     print(f"written: {path}")
@@ -21,7 +21,7 @@ def _write(path: Path, data: dict) -> None:
 def _figure(run_dir: Path, name: str, rows: list[dict], colour, series: dict[str, tuple[str, dict]],
             title: str) -> Path:
     """``run_dir/name`` .png and .pdf: a line per depth series (label -> (key of ``rows``, style but colour))."""
-    from lwt.plots import depth_series_figure
+    from lwt.analysis.plots import depth_series_figure
 
     paths = depth_series_figure([r["depth"] for r in rows], {
         label: ([r[key] for r in rows], dict(color=colour, **style)) for label, (key, style) in series.items()},
@@ -36,12 +36,12 @@ TRAIN, VAL, TEST = dict(linestyle="--", marker="o"), dict(linestyle=":", marker=
 def cmd_per_depth(args) -> int:
     """``lwt gap`` / ``lwt probe``: measure a finished run, print the table, write its JSON and figure into the
     run folder and attach both to the run's W&B run."""
-    from lwt.analysis.common import open_run
     from lwt.analysis.gap import gap_of_run, gap_table
     from lwt.analysis.probes import probe_table, probes_of_run
+    from lwt.analysis.style import MODES, arch_label
     from lwt.analysis.wandb_log import attach
-    from lwt.figures.common import MODES, arch_label
-    from lwt.progress import set_quiet
+    from lwt.console import set_quiet
+    from lwt.run.load import open_run
 
     set_quiet(getattr(args, "quiet", False))
     run = open_run(args.run_dir, args.overrides)
@@ -65,11 +65,11 @@ def cmd_per_depth(args) -> int:
 
 def cmd_cka(args) -> int:
     from lwt.analysis.cka import cka_of_runs, cka_table
-    from lwt.analysis.common import open_run
+    from lwt.analysis.plots import cka_heatmap
+    from lwt.analysis.style import MODES, arch_label
     from lwt.analysis.wandb_log import attach
-    from lwt.figures.common import MODES, arch_label
-    from lwt.plots import cka_heatmap
-    from lwt.progress import set_quiet
+    from lwt.console import set_quiet
+    from lwt.run.load import open_run
 
     set_quiet(getattr(args, "quiet", False))
     a, b = open_run(args.run_a, args.overrides), open_run(args.run_b)
@@ -99,13 +99,13 @@ def cmd_cka(args) -> int:
 
 
 def cmd_critical(args) -> int:
-    from lwt.analysis.common import open_run
     from lwt.analysis.critical import critical_report, critical_table
+    from lwt.analysis.style import MODES, arch_label
     from lwt.analysis.wandb_log import attach
     from lwt.config import load_config
     from lwt.errors import LwtError
-    from lwt.figures.common import MODES, arch_label
-    from lwt.result import RunResult
+    from lwt.run.load import open_run
+    from lwt.run.result import RunResult
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "result.json").is_file():
@@ -131,7 +131,7 @@ def cmd_critical(args) -> int:
 
 def add_parsers(sub) -> None:
     from lwt.analysis.wandb_log import add_wandb_flag
-    from lwt.progress import add_quiet_flag
+    from lwt.console import add_quiet_flag
 
     for name, what in (("gap", "per-layer train (un-augmented) / val / test accuracy and gap of a finished run"),
                        ("probe", "linear probes on the frozen output of every block of a finished run")):

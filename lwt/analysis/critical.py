@@ -7,9 +7,9 @@ in standard errors), where the criterion fired (or that it did not, or was off) 
 
 from __future__ import annotations
 
-from lwt.analysis.common import format_table
+from lwt.console import format_table
 from lwt.errors import LwtError
-from lwt.result import RunResult, StageRow
+from lwt.run.result import RunResult, StageRow
 
 COLUMNS = [("stage", "{:d}"), ("val_acc", "{:.4f}"), ("val_gain", "{:+.4f}"), ("test_acc", "{:.4f}"),
            ("test_gain", "{:+.4f}"), ("threshold", "{:.4f}"), ("pays", "{}"), ("train_acc_clean", "{:.4f}"),

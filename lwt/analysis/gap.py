@@ -1,119 +1,16 @@
-"""Per-layer generalization gap: accuracy of each depth's readout on training images *without* augmentation, on
-validation and on test images, and the gap (train - test).
-
-Training's ``train_acc`` is a running accuracy over augmented batches while the weights move, so it understates how
-well a stage fits its training set; the early-layer-overfitting claim needs the fit on the images themselves, with
-the final weights. Each depth is read out as ``common.readout`` says; one forward pass per batch serves every depth.
-"""
+"""``lwt gap``: the per-layer generalization gap of a finished run (training.evaluate), recomputed with its
+(possibly overridden) analysis settings."""
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from lwt.run.load import FinishedRun, load_datamodule, load_network
+from lwt.training.compute import pick_device, resolve_precision
+from lwt.training.evaluate import gap_table, per_layer_accuracy
 
-from lwt.analysis.common import FinishedRun, batches, format_table, readout, seeded_sample
-from lwt.compute import autocast, evaluating, pick_device, resolve_precision
-from lwt.config import AnalysisConfig
-from lwt.models import StagedNet
-from lwt.progress import advance, bar
-from lwt.result import LayerRow, RunResult
-
-COLUMNS = [("depth", "{:d}"), ("train_acc", "{:.4f}"), ("val_acc", "{:.4f}"), ("test_acc", "{:.4f}"),
-           ("gap", "{:+.4f}"), ("ensemble_test_acc", "{:.4f}"), ("train_images", "{:d}")]
-
-
-def readout_accuracy(net: StagedNet, mode: str, depths: list[int], x: Tensor, y: Tensor, preprocess,
-                     batch_size: int, device: torch.device) -> tuple[dict[int, float], dict[int, float]]:
-    """Accuracy at each depth on uint8 images ``x`` (N, C, H, W) with labels ``y`` (N,), un-augmented, and
-    (greedy and dgl) the ensemble's at each depth: Belilovsky et al.'s Z_k = sum_{j<=k} 2^j z_j over the
-    stages' auxiliary logits z_j, deeper stages weighted more. ``preprocess(x, train=False)`` normalizes a
-    batch (the DataModule's). Call inside ``evaluating``.
-    """
-    heads = {d: readout(net, mode, d) for d in depths}
-    ensemble = mode != "e2e"  # E2E's lower readouts are probes of one network, not stages of a greedy one
-    correct, ens_correct = dict.fromkeys(depths, 0), dict.fromkeys(depths, 0)
-    for xb, yb in batches(x, y, size=batch_size):
-        h = preprocess(xb.to(device), train=False)  # (B, C, H, W) float
-        yb = yb.to(device)
-        z = 0.0
-        for k in range(max(depths)):
-            h = net.blocks[k](h)  # output of block k+1
-            if k + 1 in heads:
-                logits = heads[k + 1](h).float()  # (B, classes)
-                correct[k + 1] += int((logits.argmax(1) == yb).sum())
-                if ensemble:
-                    z = z + 2.0 ** k * logits
-                    ens_correct[k + 1] += int((z.argmax(1) == yb).sum())
-        advance()  # the caller's progress bar, if it opened one
-    n = max(len(y), 1)
-    return {d: correct[d] / n for d in depths}, ({d: ens_correct[d] / n for d in depths} if ensemble else {})
-
-
-def per_layer_accuracy(net: StagedNet, dm, mode: str, depths: list[int], acfg: AnalysisConfig,
-                       device: torch.device, batch_size: int = 500, precision: str = "32-true") -> list[LayerRow]:
-    """One row per depth: un-augmented train accuracy (on a seeded sample of ``acfg.train_eval_size``
-    training images, or all), val and test accuracy, ``gap`` = train - test, and (greedy, dgl) the ensemble's
-    val and test accuracy. ``precision``: the run's (trainer.precision, resolved), so val/test match what
-    training reported."""
-    idx = seeded_sample(len(dm.train_set), acfg.train_eval_size, acfg.seed)
-    splits = {"train": (dm.train_set.x[idx], dm.train_set.y[idx]),
-              "val": (dm.val_set.x, dm.val_set.y), "test": (dm.test_set.x, dm.test_set.y)}
-    total = sum(-(-len(y) // batch_size) for _, y in splits.values())  # batches, all splits
-    with evaluating(net, device), autocast(precision, device), bar(total, "per-layer accuracy", unit="batch"):
-        out = {split: readout_accuracy(net, mode, depths, x, y, dm.preprocess, batch_size, device)
-               for split, (x, y) in splits.items()}
-    acc = {split: a for split, (a, _) in out.items()}
-    return [LayerRow(depth=d, train_acc=acc["train"][d], val_acc=acc["val"][d], test_acc=acc["test"][d],
-                     gap=acc["train"][d] - acc["test"][d], train_images=len(idx),
-                     ensemble_val_acc=out["val"][1].get(d), ensemble_test_acc=out["test"][1].get(d)) for d in depths]
-
-
-def gap_table(rows: list[dict], title: str | None = None) -> str:
-    return format_table(rows, COLUMNS, title)
-
-
-def record_per_layer(result: RunResult, cfg, net: StagedNet, dm, loggers) -> None:
-    """End of ``lwt train`` (when ``analysis.per_layer``): the rows go into ``result.per_layer`` and
-    into every W&B logger as the table ``per_layer``."""
-    if not cfg.analysis.per_layer:
-        return
-    from lightning.pytorch.loggers import WandbLogger
-
-    rows = per_layer_accuracy(net, dm, cfg.mode, result.depths, cfg.analysis, pick_device(cfg.trainer.accelerator),
-                              cfg.data.eval_batch_size, resolve_precision(cfg.trainer))
-    result.per_layer, table = rows, [r.to_json() for r in rows]
-    print(gap_table(table, "[lwt] per-layer accuracy, un-augmented train images:"), flush=True)
-    for logger in loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_table("per_layer", columns=list(table[0]), data=[list(r.values()) for r in table])
-
-
-def record_depth_choice(result: RunResult, cfg, net: StagedNet, dm) -> None:
-    """Beside the last stage, the depth validation picks and Belilovsky's ensemble, in ``result``:
-    ``selected_depth`` / ``selected_val_acc`` / ``selected_test_acc`` (greedy, dgl: the stage with the best
-    validation accuracy, the shallowest on ties; e2e: the network itself, its last depth) and, for greedy
-    and dgl, ``ensemble_test_acc`` per stage row and at the last stage. Call after ``record_per_layer``."""
-    best = result.last if cfg.mode == "e2e" else max(result.stages, key=lambda r: r.val_acc)  # max: first of equals
-    result.selected_depth, result.selected_val_acc, result.selected_test_acc = best.depth, best.val_acc, best.test_acc
-    if cfg.mode == "e2e":
-        return
-    if result.per_layer:
-        ens = {r.depth: r.ensemble_test_acc for r in result.per_layer}
-    else:  # the per-layer analysis is off: the ensemble's test accuracy alone
-        device = pick_device(cfg.trainer.accelerator)
-        with evaluating(net, device), autocast(resolve_precision(cfg.trainer), device):
-            ens = readout_accuracy(net, cfg.mode, result.depths, dm.test_set.x, dm.test_set.y, dm.preprocess,
-                                   cfg.data.eval_batch_size, device)[1]
-    for row in result.stages:
-        row.ensemble_test_acc = ens[row.depth]
-    result.ensemble_test_acc = ens[result.last.depth]
+__all__ = ["gap_of_run", "gap_table"]
 
 
 def gap_of_run(run: FinishedRun) -> dict:
-    """``lwt gap``: the per-layer rows of a finished run, recomputed with its (possibly overridden)
-    analysis settings."""
-    from lwt.analysis.common import load_datamodule, load_network
-
     dm = load_datamodule(run.cfg)
     net = load_network(run, dm)
     rows = per_layer_accuracy(net, dm, run.mode, run.result.depths, run.cfg.analysis,

@@ -20,11 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lwt.analysis.common import FinishedRun, batches, format_table
-from lwt.compute import evaluating, pick_device
 from lwt.config import AnalysisConfig
+from lwt.console import advance, bar, format_table
 from lwt.models import StagedNet
-from lwt.progress import advance, bar
+from lwt.run.load import FinishedRun
+from lwt.training.compute import evaluating, pick_device
+from lwt.training.evaluate import batches
 
 COLUMNS = [("depth", "{:d}"), ("features", "{:d}"), ("train_acc", "{:.4f}"), ("test_acc", "{:.4f}")]
 
@@ -111,7 +112,7 @@ def probe_table(rows: list[dict], title: str | None = None) -> str:
 
 def probes_of_run(run: FinishedRun) -> dict:
     """``lwt probe``: a probe on every trained block of a finished run, with its analysis settings."""
-    from lwt.analysis.common import load_datamodule, load_network
+    from lwt.run.load import load_datamodule, load_network
 
     dm = load_datamodule(run.cfg)
     net = load_network(run, dm)

@@ -17,7 +17,7 @@ import platform
 import time
 from pathlib import Path
 
-from lwt.progress import add_quiet_flag
+from lwt.console import add_quiet_flag
 
 TARGETS = {  # issue 6: (result key, comparison, bound)
     "greedy cached, float32 / naive (belilovsky_k2 stage 3)": ("greedy.cached_over_naive", ">=", 2.5),
@@ -123,9 +123,9 @@ def cmd_bench(args) -> int:
 
     from lwt.bench import cpu, e2e, floor, greedy, memory
     from lwt.bench.common import FULL, QUICK
+    from lwt.console import advance, bar, set_quiet
     from lwt.errors import LwtError
-    from lwt.progress import advance, bar, set_quiet
-    from lwt.rundir import atomic_write_json, git_revision
+    from lwt.run.dir import atomic_write_json, git_revision
 
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = sorted(set(sections) - set(ALL_SECTIONS))

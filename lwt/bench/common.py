@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from lwt.config import Config, load_config
-from lwt.files import experiments_dir
+from lwt.config.files import experiments_dir
 
 EXPERIMENTS = experiments_dir() / "cifar10"  # the checkout's, or a wheel's package data
 

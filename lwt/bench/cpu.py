@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lwt.bench.common import EXPERIMENTS
-from lwt.result import RunResult
+from lwt.run.result import RunResult
 
 RUNS = 2
 SETTINGS = {  # name: (workers, threads per worker, channels_last)

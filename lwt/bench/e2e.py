@@ -12,10 +12,10 @@ import time
 import lightning as L
 import torch
 
-from lwt.analysis.common import load_datamodule
 from lwt.bench.common import Clock, Size, bench_trainer, best, experiment, loss_of, spread, sync
+from lwt.console import advance
 from lwt.models import build_model
-from lwt.progress import advance
+from lwt.run.load import load_datamodule
 from lwt.training import EndToEndModule
 
 MODEL = "vgg11"

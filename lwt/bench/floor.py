@@ -23,13 +23,13 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from lwt.analysis.common import load_datamodule
 from lwt.bench.common import Clock, Size, best, experiment, spread, sync
 from lwt.bench.greedy import STAGE, lightning_stage
-from lwt.compute import evaluating
+from lwt.console import advance
 from lwt.models import build_model
-from lwt.progress import advance
+from lwt.run.load import load_datamodule
 from lwt.training import StageModule
+from lwt.training.compute import evaluating
 from lwt.training.prefix import PrefixCache, prefix_features
 from lwt.training.state import EpochTimer
 

@@ -19,12 +19,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from lwt.analysis.common import load_datamodule
 from lwt.bench.common import Clock, Size, bench_trainer, best, experiment, loss_of, spread, sync
-from lwt.compute import resolve_precision
+from lwt.console import advance
 from lwt.models import build_model
-from lwt.progress import advance
+from lwt.run.load import load_datamodule
 from lwt.training import StageModule
+from lwt.training.compute import resolve_precision
 from lwt.training.prefix import PrefixCache, prefix_features
 
 STAGE = 3  # the third stage (a prefix of two blocks)

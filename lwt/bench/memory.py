@@ -27,9 +27,9 @@ def measure(phase: str, stage: int, device_name: str) -> dict:
     """In the child: peak memory delta of STEPS steps of ``phase`` ("e2e" or "stage" ``stage``, 1-based)."""
     import torch
 
-    from lwt.analysis.common import load_datamodule
     from lwt.bench.common import experiment, loss_of
     from lwt.models import build_model
+    from lwt.run.load import load_datamodule
     from lwt.training import EndToEndModule, StageModule
 
     device = torch.device(device_name)
@@ -76,7 +76,7 @@ def in_child(phase: str, stage: int, device: str) -> dict:
 
 def run(stages: list[int] | None, device: str) -> dict:
     """E2E, then the greedy stages ``stages`` (None: all); the ratio uses the hungriest stage measured."""
-    from lwt.progress import advance, extend
+    from lwt.console import advance, extend
 
     e2e = in_child("e2e", 0, device)
     advance(1, "memory")

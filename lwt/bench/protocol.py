@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from lwt.files import experiments_dir
+from lwt.config.files import experiments_dir
 
 EXPERIMENT = experiments_dir() / "cifar10" / "belilovsky_k2_greedy.yaml"  # checkout or wheel
 FAST = ["trainer.precision=bf16-mixed", "trainer.channels_last=true", "data.on_device=true",
@@ -30,10 +30,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from lwt.analysis.pipeline import run
     from lwt.config import load_config
     from lwt.errors import LwtError
-    from lwt.rundir import git_revision
-    from lwt.training.run import run
+    from lwt.run.dir import git_revision
 
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     overrides = [f"data.root={args.data_root}", f"logging.out_dir={args.out_dir}", *FAST,

@@ -56,7 +56,7 @@ def tree_classes(tree: Path) -> list[str]:
 
 def read_class_list(path: Path | str) -> list[str]:
     """One class id per line; ``#`` starts a comment; blank lines are skipped. Returned sorted."""
-    from lwt.files import find_file  # experiments/class_lists/... also names lwt's own lists when installed
+    from lwt.config.files import find_file  # experiments/class_lists/... also names lwt's own lists when installed
 
     path = find_file(path, suffix=".txt") or Path(path)
     if not path.is_file():

@@ -5,17 +5,26 @@ from __future__ import annotations
 from torch import nn
 
 from lwt.config import ModelConfig
+from lwt.errors import LwtError
 from lwt.models import belilovsky, resnet, simple_cnn, vgg  # noqa: F401  (register the architectures)
 from lwt.models.heads import AuxHead, DGLHead, make_head
 from lwt.models.registry import MODELS, register
-from lwt.models.staged import StagedNet
+from lwt.models.staged import StagedNet, readout
 
-__all__ = ["MODELS", "AuxHead", "DGLHead", "StagedNet", "build_model", "make_head", "rebuild_model", "register"]
+__all__ = ["MODELS", "AuxHead", "DGLHead", "StagedNet", "build_model", "check_name", "make_head", "readout",
+           "rebuild_model", "register"]
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a registered architecture, else one LwtError listing them."""
+    if name not in MODELS:
+        raise LwtError(f"model.name={name!r} is not a known architecture; choose one of: {', '.join(sorted(MODELS))}")
+    return name
 
 
 def build_model(cfg: ModelConfig, num_classes: int, input_shape: tuple[int, int, int]) -> StagedNet:
     """The named architecture with one auxiliary head (of kind ``cfg.aux.kind``) per block."""
-    spec = MODELS[cfg.name]
+    spec = MODELS[check_name(cfg.name)]
     aux_k = cfg.aux.k or spec.aux_k
     net = spec.builder(cfg, num_classes, input_shape, aux_k)
     if cfg.stage_dropout is not None and len(cfg.stage_dropout) == net.num_blocks:  # else: check_stage_lists

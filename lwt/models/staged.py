@@ -38,3 +38,11 @@ class StagedNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))
+
+
+def readout(net: StagedNet, mode: str, depth: int) -> nn.Module:
+    """The head that reads the network out at ``depth``: greedy stage k and E2E depths k < K use
+    ``aux_heads[k-1]``; E2E's last depth is the network's own classifier (what E2E trained)."""
+    if mode == "e2e" and depth == net.num_blocks:
+        return net.classifier
+    return net.aux_heads[depth - 1]

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from lwt.rundir import atomic_write_text
+from lwt.run.dir import atomic_write_text
 from lwt.sweep.spec import Sweep, display_path
 
 

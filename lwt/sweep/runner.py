@@ -12,7 +12,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from lwt.errors import LwtError, RunLocked
-from lwt.rundir import locked_by
+from lwt.run.dir import locked_by
 from lwt.sweep.spec import Run, Sweep
 
 
@@ -81,9 +81,9 @@ class Progress:
 
 
 def _train_here(r: Run) -> bool | str:
+    from lwt.analysis.pipeline import run
     from lwt.config import load_config
     from lwt.training.resume import resume_config
-    from lwt.training.run import run
 
     try:
         if r.status() == "partial":  # killed earlier: continue from its last checkpoint

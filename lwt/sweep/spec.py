@@ -12,7 +12,7 @@ import yaml
 
 from lwt.config import Config, check_stage_lists, load_config, parse_overrides
 from lwt.errors import LwtError
-from lwt.rundir import RunDir
+from lwt.run.dir import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]  # the lwt checkout: relative base paths may start here
 SWEEP_KEYS = ("name", "base", "bases", "overrides", "grid", "zip", "seeds", "variants")
@@ -176,7 +176,7 @@ def _resolve(label: str, sweep_path: Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
-    from lwt.files import find_file  # an installed lwt: its packaged experiments/
+    from lwt.config.files import find_file  # an installed lwt: its packaged experiments/
 
     found = find_file(label)
     if found is not None:
@@ -238,7 +238,7 @@ def load_sweep(path: str | Path, variant: str | None = None, overrides: list[str
                name: str | None = None) -> Sweep:
     """Read, check and expand a sweep file. Every run's config is validated (and its network built on the
     meta device) before this returns, so a bad value anywhere fails before anything trains."""
-    from lwt.files import find_file  # by name too: `lwt sweep sweeps/gap` (lwt/files.py)
+    from lwt.config.files import find_file  # by name too: `lwt sweep sweeps/gap` (lwt/files.py)
 
     path = find_file(path) or Path(path)
     raw = _read(path)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import lightning as L
 
-from lwt.result import StageRow
+from lwt.run.result import StageRow
 
 
 class CurriculumClock(L.Callback):

@@ -32,7 +32,7 @@ def load_source(cfg: Config, net: StagedNet) -> dict[str, torch.Tensor] | None:
     folder is made, so a wrong source leaves nothing behind."""
     if cfg.curriculum.init_from is None:
         return None
-    from lwt.reload import load_run  # a finished run's network (LwtError when it is not one)
+    from lwt.run.load import load_run  # a finished run's network (LwtError when it is not one)
 
     path, j = source_path(cfg), cfg.curriculum.init_blocks
     source = load_run(path)

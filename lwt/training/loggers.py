@@ -23,8 +23,8 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
 from lwt.config import Config, flatten, to_dict
-from lwt.result import RunResult
-from lwt.rundir import atomic_write_text
+from lwt.run.dir import atomic_write_text
+from lwt.run.result import RunResult
 from lwt.training.axes import attach_clock
 
 WANDB_ID = "wandb_id.txt"
@@ -132,29 +132,26 @@ class RunWandbLogger(WandbLogger):
         return run
 
 
-def log_run_end(loggers: list[Logger], result: RunResult, run_dir: Path) -> None:
+def log_run_end(loggers: list[Logger], result: RunResult, run_dir: Path, figure=None) -> None:
     """W&B at the end of a run: a row per depth (``depth``, ``depth/test_acc``, ...: with x = depth, greedy and E2E
-    runs of a group overlay as accuracy-vs-depth lines in one panel), the ``stages`` table, the accuracy-vs-depth
-    figure (also saved as ``run_dir/depth_accuracy.png``), the summary; then the W&B run is finished.
-    (``per_layer`` is logged by analysis.gap.record_per_layer.)"""
+    runs of a group overlay as accuracy-vs-depth lines in one panel), the ``stages`` table, the image ``figure``
+    draws (``figure(result, run_dir)`` -> a PNG path), the summary; then the W&B run is finished.
+    (``per_layer`` is logged by training.evaluate.record_per_layer.)"""
     wandb_loggers = [lg for lg in loggers if isinstance(lg, WandbLogger)]
     if not wandb_loggers:
         return
     import wandb
 
-    from lwt.figures.common import MODES, arch_label, dataset_label, method_of
-    from lwt.plots import depth_figure
-
-    saved = result.to_json()  # the figures' labels read result.json's keys, as they read a table's row
-    png = depth_figure([result], run_dir / "depth_accuracy",
-                       title=f"{arch_label(saved)}, {dataset_label(saved)}, {MODES[method_of(saved)]['label']}")[0]
+    png = figure(result, run_dir) if figure is not None else None
+    saved = result.to_json()
     rows = saved["stages"]
     for logger in wandb_loggers:
         for row in result.stages:
             logger.experiment.log({"depth": row.depth, **{
                 f"depth/{k}": getattr(row, k) for k in DEPTH_KEYS if getattr(row, k) is not None}})
         logger.log_table("stages", columns=list(rows[0]), data=[list(r.values()) for r in rows])
-        logger.experiment.log({"figures/depth_accuracy": wandb.Image(str(png))})
+        if png is not None:
+            logger.experiment.log({"figures/depth_accuracy": wandb.Image(str(png))})
         logger.experiment.summary.update({k: saved[k] for k in (
             "final_test_acc", "selected_depth", "selected_test_acc", "ensemble_test_acc")})
         logger.experiment.finish()
@@ -162,7 +159,7 @@ def log_run_end(loggers: list[Logger], result: RunResult, run_dir: Path) -> None
 
 def make_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
     """The run's loggers, every row stamped with the curriculum-wide axes (``axes.clock_of(loggers)``)."""
-    from lwt.plugins import user_loggers
+    from lwt.training.plugins import user_loggers
 
     own, users = _base_loggers(cfg, run_dir), user_loggers(cfg, run_dir)
     attach_clock(own, users)

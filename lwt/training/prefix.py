@@ -21,11 +21,11 @@ from contextlib import nullcontext
 import lightning as L
 import torch
 
-from lwt.compute import evaluating
 from lwt.config import TrainerConfig
 from lwt.data.tensors import TensorPairs, batch_loader
 from lwt.errors import LwtError
 from lwt.models import StagedNet
+from lwt.training.compute import evaluating
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 GB = 2**30

@@ -1,7 +1,7 @@
 """Continuing a killed run: which config it runs under, what it has finished, and which checkpoints fit.
 
 What a resume reads (``config.yaml``, ``progress.json``, ``checkpoints/<phase>/last.ckpt``) is listed by
-lwt.rundir.RunDir and, with when each is written, in docs/reliability.md.
+lwt.run.dir.RunDir and, with when each is written, in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch
 
 from lwt.config import Config, ModelConfig, flatten, identity_differences, is_identity, load_config, with_overrides
 from lwt.errors import LwtError
-from lwt.result import StageRow
-from lwt.rundir import RESULT, Phase, RunDir, atomic_write_json
+from lwt.run.dir import RESULT, Phase, RunDir, atomic_write_json
+from lwt.run.result import StageRow
 
 
 def resume_config(run_dir: Path | str, experiment: str | None = None, overrides: list[str] = ()) -> Config:

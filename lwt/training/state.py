@@ -131,9 +131,9 @@ class FiniteLoss(L.Callback):
 
 
 def atomic_torch_save(obj, path: Path) -> None:
-    """``torch.save`` through ``lwt.rundir.atomic_write_bytes``: serialized first, so a failing write is an
+    """``torch.save`` through ``lwt.run.dir.atomic_write_bytes``: serialized first, so a failing write is an
     OSError naming ``path``, and ``path`` never holds a part."""
-    from lwt.rundir import atomic_write_bytes
+    from lwt.run.dir import atomic_write_bytes
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
@@ -141,7 +141,7 @@ def atomic_torch_save(obj, path: Path) -> None:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes each checkpoint to a temp file beside it, fsyncs it and renames it into place (lwt.rundir).
+    """Writes each checkpoint to a temp file beside it, fsyncs it and renames it into place (lwt.run.dir).
     (Lightning's own "atomic" save goes through a temp file in /tmp, whose move is a plain copy across file
     systems.)"""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from lwt.config import load_config
-from lwt.training.run import train
+from lwt.training.train import train
 
 if __name__ == "__main__":
     out, overrides = Path(sys.argv[1]), sys.argv[2:]

@@ -1,6 +1,6 @@
 """What every paper figure shares: reading result tables, averaging over seeds, one style, PNG + PDF out.
 
-A mean over seeds is drawn with its 95 % Student-t interval (lwt.stats; none for a single seed), never
+A mean over seeds is drawn with its 95 % Student-t interval (lwt.report.stats; none for a single seed), never
 +-1 SD, and with the seeds themselves as small points when there are at most ``SHOW_SEEDS`` of them:
 with 2-5 seeds the points say more than any band.
 """
@@ -8,11 +8,9 @@ with 2-5 seeds the points say more than any band.
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import math
 import re
-import subprocess
 from pathlib import Path
 
 import matplotlib
@@ -21,41 +19,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from lwt.stats import Summary, summarize  # noqa: E402
-
-COLUMN_IN = 3.4  # a paper column, inches; full width is 2 columns
-
-# One style for every figure (issue 16, item 8). Okabe & Ito's colour-blind-safe palette; each training method
-# has ONE colour in every figure, and no other quantity (dataset, architecture) is ever drawn in those colours.
-OKABE_ITO = {"orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73", "yellow": "#F0E442",
-             "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7", "black": "#000000"}
-MODES = {  # method -> how it is drawn and named
-    "greedy": dict(color=OKABE_ITO["blue"], marker="o", label="layerwise (greedy)"),
-    "e2e": dict(color=OKABE_ITO["vermillion"], marker="s", label="end-to-end"),
-    "dgl": dict(color=OKABE_ITO["bluish green"], marker="^", label="decoupled greedy (DGL)"),
-    "greedy+finetune": dict(color=OKABE_ITO["reddish purple"], marker="D", label="greedy + fine-tune"),
-    "remedy": dict(color=OKABE_ITO["orange"], marker="v", label="greedy with a remedy"),
-}
-# datasets (and any other category that is not a method): greys, told apart by shade and hatch, never a mode colour
-DATASET_STYLES = [dict(color="#4D4D4D", hatch=None), dict(color="#9A9A9A", hatch=None),
-                  dict(color="#C8C8C8", hatch="..")]
-DEPTH_LABEL = "depth (blocks trained)"  # the x label of every per-depth axis
-
-# architectures as papers write them
-ARCH_NAMES = {"vgg11": "VGG-11", "vgg13": "VGG-13", "vgg16": "VGG-16", "vgg19": "VGG-19",
-              "resnet18": "ResNet-18", "resnet20": "ResNet-20", "resnet32": "ResNet-32", "resnet34": "ResNet-34",
-              "resnet56": "ResNet-56", "resnet110": "ResNet-110", "simple_cnn": "simple CNN",
-              "belilovsky_k1": "Belilovsky k=1", "belilovsky_k2": "Belilovsky k=2", "belilovsky_k3": "Belilovsky k=3",
-              "s2d_cnn": "space-to-depth CNN (lwt)"}
-# 2114e6b gave belilovsky_k2 the authors' network; runs of earlier revisions named so trained what is now s2d_cnn
-RENAMED = {"belilovsky_k2": ("s2d_cnn", "2114e6b")}
-REMEDIES = {"_lr_gamma": "layer-wise lr", "_stage_epochs": "fewer early epochs", "_stage_wd": "early weight decay",
-            "_stage_dropout": "early dropout", "_dgl": "DGL", "_finetune": "greedy + fine-tune"}
-STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6, "xtick.labelsize": 6,
-         "ytick.labelsize": 6, "lines.linewidth": 1.2, "lines.markersize": 3, "axes.grid": True, "grid.alpha": 0.3,
-         "savefig.dpi": 200, "figure.dpi": 200, "pdf.fonttype": 42,
-         "axes.prop_cycle": matplotlib.cycler(color=list(OKABE_ITO.values()))}
-
+from lwt.analysis.style import (  # noqa: E402  (the house style; re-exported for the figures)
+    COLUMN_IN,
+    MODES,
+    arch_label,
+    method_of,
+)
+from lwt.report.stats import Summary, summarize  # noqa: E402
 
 SHOW_SEEDS = 5  # draw the per-seed points when n is at most this
 CI_NOTE = "mean, 95 % t-interval over seeds, dots: seeds"
@@ -151,69 +121,6 @@ def panel_title(row: dict, keys: list[str], sep: str = ", ") -> str:
     return sep.join([arch_label(row), ", ".join(parts)]) if parts else arch_label(row)
 
 
-@functools.lru_cache(maxsize=64)
-def _predates(revision: str, commit: str) -> bool | None:
-    """Whether ``revision`` is an ancestor of ``commit`` (and not it), in the checkout lwt runs from; None when
-    that cannot be told (no git, not a checkout, an unknown revision)."""
-    revision = revision.removesuffix("-dirty")
-    if revision.startswith(commit) or commit.startswith(revision):
-        return False
-    try:
-        out = subprocess.run(["git", "--no-optional-locks", "merge-base", "--is-ancestor", revision, commit],
-                             cwd=Path(__file__).resolve().parent, capture_output=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {0: True, 1: False}.get(out.returncode)
-
-
-def model_name(row: dict, model_key: str = "model") -> str:
-    """The registry name of the network a row (or report) was trained with. A ``belilovsky_k2`` run made before
-    2114e6b trained what is now ``s2d_cnn`` (``RENAMED``): told by its ``git_revision``, and for ``lwt cka`` /
-    ``lwt probe`` reports, which carry a revision only since after that commit, by its absence."""
-    name = str(row.get(model_key))
-    if name in RENAMED:
-        new_name, commit = RENAMED[name]
-        revision = row.get("git_revision")
-        if not revision or _predates(str(revision), commit):
-            return new_name
-    return name
-
-
-def arch_label(row: dict, model_key: str = "model") -> str:
-    """The architecture as a paper writes it ("VGG-11", "ResNet-20", "simple CNN", "Belilovsky k=2")."""
-    name = model_name(row, model_key)
-    return ARCH_NAMES.get(name, name)
-
-
-def method_of(row: dict) -> str:
-    """The key of ``MODES`` a run is drawn with: its mode, or for a greedy run, a fine-tune or another remedy
-    (its experiment name is not the plain ``<model>_greedy``)."""
-    mode, experiment = str(row.get("mode")), str(row.get("experiment", ""))
-    if mode != "greedy":
-        return mode if mode in MODES else "remedy"
-    if (row.get("finetune.epochs") or 0) > 0 or experiment.endswith("_finetune"):
-        return "greedy+finetune"
-    return "remedy" if any(experiment.endswith(suffix) for suffix in REMEDIES) else "greedy"
-
-
-def experiment_label(row: dict) -> str:
-    """An experiment as a reader names it: the method, and the remedy when there is one."""
-    experiment, method = str(row.get("experiment", "")), method_of(row)
-    remedy = next((label for suffix, label in REMEDIES.items() if experiment.endswith(suffix)), None)
-    if method in ("dgl", "greedy+finetune"):
-        return MODES[method]["label"]
-    base = MODES["e2e" if row.get("mode") == "e2e" else "greedy"]["label"]
-    return f"{base}: {remedy}" if remedy else base
-
-
-def legend_outside(ax, **kwargs) -> None:
-    """The legend to the right of ``ax``, outside it: never on the data."""
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False,
-                  **kwargs)
-
-
 def figure_legend(fig, axes, ncol: int | None = None) -> None:
     """One legend for all panels, below them (outside every axes; needs a constrained layout)."""
     seen: dict[str, object] = {}
@@ -223,12 +130,6 @@ def figure_legend(fig, axes, ncol: int | None = None) -> None:
     if seen:
         fig.legend(list(seen.values()), list(seen), loc="outside lower center", frameon=False,
                    ncol=ncol or min(len(seen), 4))
-
-
-def dataset_label(row: dict) -> str:
-    if row.get("dataset") == "imagefolder":
-        return "Tiny-ImageNet subset"
-    return {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}.get(str(row.get("dataset")), str(row.get("dataset")))
 
 
 def errorband(ax, depths, stats: list[Summary], mode: str, linestyle: str = "-", label: str | None = None,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import CI_NOTE, DEPTH_LABEL, arch_label, figure_legend, group, mode_curves, panels, save
+from lwt.analysis.style import DEPTH_LABEL, arch_label
+from lwt.report.figures.common import CI_NOTE, figure_legend, group, mode_curves, panels, save
 
 TABLES = ["gap.csv", "gap_cpu.csv"]  # the first present is used
 SWEEP = "gap"

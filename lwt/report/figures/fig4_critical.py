@@ -6,17 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import (
-    CI_NOTE,
-    DEPTH_LABEL,
-    MODES,
-    figure_legend,
-    mode_curves,
-    panel_groups,
-    panel_title,
-    panels,
-    save,
-)
+from lwt.analysis.style import DEPTH_LABEL, MODES
+from lwt.report.figures.common import CI_NOTE, figure_legend, mode_curves, panel_groups, panel_title, panels, save
 
 TABLES = ["critical_layer.csv", "early_overfitting_cpu.csv"]  # on CPU, C2 is read from C3's 8-stage runs
 SWEEP = "critical_layer"

@@ -8,17 +8,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lwt.figures.common import (
-    COLUMN_IN,
-    MODES,
-    SHOW_SEEDS,
-    arch_label,
-    experiment_label,
-    group,
-    method_of,
-    save,
-    summarize,
-)
+from lwt.analysis.style import COLUMN_IN, MODES, arch_label, experiment_label, method_of
+from lwt.report.figures.common import SHOW_SEEDS, group, save, summarize
 
 TABLES = ["remedies.csv", "remedies_cpu.csv"]
 SWEEP = "remedies"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lwt.figures.common import ARCH_NAMES, COLUMN_IN, MODES, arch_label, read_reports, save
-from lwt.plots import draw_cka
+from lwt.analysis.plots import draw_cka
+from lwt.analysis.style import ARCH_NAMES, COLUMN_IN, MODES, arch_label
+from lwt.report.figures.common import read_reports, save
 
 FOLDER = "cka"  # results/cka/*.json, copied from the run directories `lwt cka` wrote them into
 

@@ -1,18 +1,21 @@
-"""What the measurements share: opening a finished run directory, evaluation passes, tables."""
+"""A finished run back in Python: ``lwt.load_run(run_dir)`` gives its network, config and result (``net``, ``cfg``,
+``result``), its data (``datamodule()``) and its classifier at any trained depth (``classifier(depth)``).
+docs/lightning.md shows it in use, and how a phase's checkpoint loads with Lightning's ``load_from_checkpoint``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from lwt.config import Config, is_identity, load_config
+from lwt.data import build_datamodule
 from lwt.errors import LwtError
-from lwt.models import StagedNet
-from lwt.result import RunResult
+from lwt.models import StagedNet, build_model, readout
+from lwt.run.result import RunResult
 
 
 @dataclass
@@ -49,8 +52,6 @@ def open_run(run_dir: str | Path, overrides: list[str] = ()) -> FinishedRun:
 
 
 def load_datamodule(cfg: Config):
-    from lwt.data import build_datamodule
-
     dm = build_datamodule(cfg)
     dm.prepare_data()
     dm.setup("fit")
@@ -61,8 +62,6 @@ def load_network(run: FinishedRun, dm=None) -> StagedNet:
     """The trained network of ``run`` (blocks, classifier, auxiliary heads), on the CPU, in eval mode. Its shape
     is result.json's (``num_classes``, ``input_shape``); runs written before those were recorded read it from
     ``dm`` or the dataset (which must then be under ``data.root``)."""
-    from lwt.models import build_model
-
     shape = run.result.num_classes, run.result.input_shape
     if None in shape:
         dm = dm or load_datamodule(run.cfg)
@@ -82,32 +81,32 @@ def load_network(run: FinishedRun, dm=None) -> StagedNet:
     return net.eval()
 
 
-def seeded_sample(n: int, size: int | None, seed: int) -> Tensor:
-    """Indices of a seeded sample of ``size`` out of ``n`` (all of them when ``size`` is None or >= n), sorted."""
-    if size is None or size >= n:
-        return torch.arange(n)
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size].sort().values
+@dataclass
+class TrainedRun(FinishedRun):
+    """A finished run (``run_dir``, ``cfg``, ``result``: lwt.run.result.RunResult) with its trained network."""
+
+    net: StagedNet  # every block, the classifier and every auxiliary head, on the CPU, in eval mode
+
+    @property
+    def depths(self) -> list[int]:  # RunResult.depths: the trained depths
+        return self.result.depths
+
+    def datamodule(self):
+        """The run's LightningDataModule, set up (same seed, same splits); ``preprocess(x, train=False)``
+        normalizes uint8 images as training did."""
+        return load_datamodule(self.cfg)
+
+    def classifier(self, depth: int | None = None) -> nn.Module:
+        """The network read out at ``depth`` (default: the deepest trained, i.e. the run's final network):
+        blocks[:depth] then the head that was trained to read them (greedy and fine-tuned: the stage's
+        auxiliary head; E2E's full depth: the network's own classifier). Shares the weights of ``net``."""
+        depth = depth or self.depths[-1]
+        if depth not in self.depths:
+            raise LwtError(f"depth {depth} was not trained in {self.run_dir}; trained depths: {self.depths}")
+        return nn.Sequential(*self.net.blocks[:depth], readout(self.net, self.result.mode, depth)).eval()
 
 
-def batches(*tensors: Tensor, size: int) -> Iterator[tuple[Tensor, ...]]:
-    for start in range(0, len(tensors[0]), size):
-        yield tuple(t[start:start + size] for t in tensors)
-
-
-def readout(net: StagedNet, mode: str, depth: int) -> nn.Module:
-    """The head that reads the network out at ``depth``: greedy stage k and E2E depths k < K use
-    ``aux_heads[k-1]``; E2E's last depth is the network's own classifier (what E2E trained)."""
-    if mode == "e2e" and depth == net.num_blocks:
-        return net.classifier
-    return net.aux_heads[depth - 1]
-
-
-def format_table(rows: list[dict], columns: list[tuple[str, str]], title: str | None = None) -> str:
-    """``columns``: (key, format) pairs; missing or None values print as ``-``."""
-    header = [key for key, _ in columns]
-    cells = [[fmt.format(row[key]) if row.get(key) is not None else "-" for key, fmt in columns] for row in rows]
-    widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(header)]
-    out = [title] if title else []
-    out.append("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-    out += ["  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in cells]
-    return "\n".join(out)
+def load_run(run_dir: str | Path) -> TrainedRun:
+    """The trained network of a finished run (``model.pt``), its config (``config.yaml``) and ``result.json``."""
+    run = open_run(run_dir)
+    return TrainedRun(run.run_dir, run.cfg, run.result, load_network(run))

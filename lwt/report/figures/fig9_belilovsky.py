@@ -10,8 +10,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lwt.figures.common import CI_NOTE, COLUMN_IN, DEPTH_LABEL, arch_label, curve, errorband, figure_legend, group, save
-from lwt.stats import summarize
+from lwt.analysis.style import COLUMN_IN, DEPTH_LABEL, arch_label
+from lwt.report.figures.common import CI_NOTE, curve, errorband, figure_legend, group, save
+from lwt.report.stats import summarize
 
 TABLES = ["belilovsky_cifar10.csv", "belilovsky_cifar10_cpu.csv"]
 SWEEP = "belilovsky_cifar10"

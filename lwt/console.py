@@ -1,4 +1,5 @@
-"""Progress bars with an ETA for lwt's long commands (gap, probe, cka, bench, figures), on stderr.
+"""What lwt prints: plain-text tables, CSV text, and progress bars with an ETA for its long commands (gap,
+probe, cka, bench, figures), on stderr.
 
 tqdm draws them: Lightning's own progress bar already depends on it, so it adds no dependency. A bar is
 drawn only when stderr is a terminal, so logs, pipes and tests stay clean (``LWT_PROGRESS=1`` draws them
@@ -10,10 +11,14 @@ between need no bar argument; without an open bar ``advance`` does nothing.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 _quiet = False
 _active: list = []  # the open bars, innermost last
@@ -67,3 +72,30 @@ def extend(n: int | float) -> None:
 def add_quiet_flag(parser) -> None:
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar (drawn on stderr only when it is a terminal; LWT_PROGRESS=0 also)")
+
+
+def format_table(rows: list[dict], columns: list[tuple[str, str]], title: str | None = None) -> str:
+    """``columns``: (key, format) pairs; missing or None values print as ``-``."""
+    header = [key for key, _ in columns]
+    cells = [[fmt.format(row[key]) if row.get(key) is not None else "-" for key, fmt in columns] for row in rows]
+    widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(header)]
+    out = [title] if title else []
+    out.append("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+    out += ["  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in cells]
+    return "\n".join(out)
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def to_csv(columns: list[str], rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([[cell(row.get(c)) for c in columns] for row in rows])
+    return buf.getvalue()

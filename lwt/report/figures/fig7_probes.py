@@ -6,19 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import (
-    CI_NOTE,
-    DEPTH_LABEL,
-    MODES,
-    arch_label,
-    errorband,
-    figure_legend,
-    model_name,
-    panels,
-    read_reports,
-    save,
-    summarize,
-)
+from lwt.analysis.style import DEPTH_LABEL, MODES, arch_label, model_name
+from lwt.report.figures.common import CI_NOTE, errorband, figure_legend, panels, read_reports, save, summarize
 
 FOLDER = "probes"  # results/probes/*.json, copied from the run directories `lwt probe` wrote them into
 

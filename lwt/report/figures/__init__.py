@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from lwt.progress import add_quiet_flag
+from lwt.console import add_quiet_flag
 
 WANDB_DIR = Path("runs") / "figures"  # lwt figures --wandb: its W&B run goes to <this>/wandb/ (docs/wandb.md)
 FIGURES = ["fig1_depth", "fig2_gap", "fig3_overfitting", "fig4_critical", "fig5_remedies", "fig6_cka", "fig7_probes",
@@ -38,7 +38,7 @@ def add_subparser(sub) -> None:
 
 def _source(module, results: Path) -> tuple[object, str]:
     """(what the figure reads, its name for the title) for ``module``; MissingTable if absent."""
-    from lwt.figures.common import MissingTable, read_table
+    from lwt.report.figures.common import MissingTable, read_table
 
     if hasattr(module, "load"):
         folder = results if results.is_dir() else results.parent
@@ -59,15 +59,16 @@ def make_figures(results: Path, out: Path, only: list[int] | None = None) -> tup
 
     import matplotlib.pyplot as plt
 
-    from lwt.figures.common import STYLE, MissingTable
-    from lwt.progress import bar
+    from lwt.analysis.style import STYLE
+    from lwt.console import bar
+    from lwt.report.figures.common import MissingTable
 
     written, skipped = [], []
     chosen = [(i, name) for i, name in enumerate(FIGURES, start=1) if not only or i in only]
     with plt.rc_context(STYLE), bar(len(chosen), "figures", unit="fig") as b:
         for _, name in chosen:
             b.set_postfix_str(name)
-            module = importlib.import_module(f"lwt.figures.{name}")
+            module = importlib.import_module(f"lwt.report.figures.{name}")
             try:
                 with _readable(name, results):
                     data, source = _source(module, results)
@@ -125,8 +126,8 @@ def log_to_wandb(paths: list[Path], results: Path, mode: str, where: Path = WAND
 
 
 def cmd_figures(args) -> int:
+    from lwt.console import set_quiet
     from lwt.errors import LwtError
-    from lwt.progress import set_quiet
 
     set_quiet(args.quiet)
     results, out = Path(args.results), Path(args.out)

@@ -27,8 +27,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lwt.results import ID_COLUMNS, _key, _r, group_columns, groups
-from lwt.stats import ci_text, paired
+from lwt.report.stats import ci_text, paired
+from lwt.report.tables import ID_COLUMNS, _key, _r, group_columns, groups
 
 LAYERWISE = ("greedy", "dgl")
 PAIRED_METRICS = ("final_test_acc", "selected_test_acc")

@@ -19,6 +19,7 @@ experiment file is tuned on must not be the data its result is reported on.
 from __future__ import annotations
 
 import contextlib
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,7 @@ from typing import Any
 import yaml
 
 from lwt.errors import LwtError
-from lwt.result import RunResult
-from lwt.stats import summarize
+from lwt.run.result import RunResult
 from lwt.sweep.spec import format_value
 
 LAYERWISE = ("greedy", "dgl")
@@ -100,16 +100,21 @@ def tune_table(sweep) -> tuple[list[str], list[dict]]:
         point["_selected"].append(result.selected_test_acc)
     rows = list(points.values())
     for p in rows:
-        val = summarize(p["_val"])
-        p.update({"n": val.n, "val_acc": val.mean, "val_acc_per_seed": ", ".join(f"{v:.4f}" for v in p["_val"]
+        vals = [v for v in p["_val"] if v is not None]
+        p.update({"n": len(vals), "val_acc": _mean(vals), "val_acc_per_seed": ", ".join(f"{v:.4f}" for v in p["_val"]
                                                                                     if v is not None),
-                  "final_test_acc": summarize(p["_test"]).mean, "selected_test_acc": summarize(p["_selected"]).mean,
+                  "final_test_acc": _mean(p["_test"]), "selected_test_acc": _mean(p["_selected"]),
                   "seeds": " ".join(map(str, p["seeds"])), "chosen": ""})
     for experiment in dict.fromkeys(p["experiment"] for p in rows):
         choose([p for p in rows if p["experiment"] == experiment])["chosen"] = "*"
     columns = ["experiment", "mode", *keys, "n", "seeds", "val_acc", "val_acc_per_seed", "final_test_acc",
                *(["selected_test_acc"] if any(p["selected_test_acc"] is not None for p in rows) else []), "chosen"]
     return columns, rows
+
+
+def _mean(values: list) -> float | None:
+    xs = [float(v) for v in values if v is not None]
+    return statistics.mean(xs) if xs else None
 
 
 def choice_overrides(row: dict, keys: list[str]) -> str:
@@ -130,8 +135,8 @@ def _markdown(columns: list[str], rows: list[dict]) -> str:
 
 
 def cmd_tune(args) -> int:
-    from lwt.results import to_csv
-    from lwt.rundir import atomic_write_text
+    from lwt.console import to_csv
+    from lwt.run.dir import atomic_write_text
     from lwt.sweep import build_sweep
     from lwt.sweep.runner import execute
 

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from lwt.result import RunResult  # noqa: E402
+from lwt.run.result import RunResult  # noqa: E402
 
 
 def _save(fig, out_stem: Path, undated: bool = False) -> list[Path]:
@@ -28,7 +28,7 @@ def depth_figure(results: list[RunResult], out_stem: Path, title: str | None = N
                  train: bool = False) -> list[Path]:
     """Test accuracy vs depth, a line per result (greedy: after each stage; E2E: per-block readouts); PNG + PDF.
     ``train``: also each result's un-augmented train accuracy per depth (``per_layer``), dashed, same colour."""
-    from lwt.figures.common import DEPTH_LABEL, MODES, legend_outside, method_of
+    from lwt.analysis.style import DEPTH_LABEL, MODES, legend_outside, method_of
 
     fig, ax = plt.subplots(figsize=(5.4 if train else 3.4, 2.6), dpi=150)
     for r in results:
@@ -92,7 +92,7 @@ def depth_series_figure(depths: list[int], series: dict[str, tuple[list[float | 
                         title: str | None = None, ylabel: str = "accuracy (%)") -> list[Path]:
     """Per-depth series of one run (label -> (values in [0, 1] or None, matplotlib line style)) as lines in %, the
     x label the figures' (``DEPTH_LABEL``): ``lwt gap`` / ``probe`` / ``critical``'s figures. PNG + PDF."""
-    from lwt.figures.common import DEPTH_LABEL, STYLE, legend_outside
+    from lwt.analysis.style import DEPTH_LABEL, STYLE, legend_outside
 
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(4.6, 2.4))

@@ -25,7 +25,7 @@ import yaml
 
 from lwt.config import Config, flatten, identity_differences, save_config, to_dict
 from lwt.errors import LwtError, RunLocked
-from lwt.result import RunResult
+from lwt.run.result import RunResult
 
 RESULT = "result.json"
 MARKER = ".lwt-run"  # written first into every run folder lwt makes
@@ -126,7 +126,7 @@ class RunDir:
     """One run's folder and everything lwt keeps in it: ``.lwt-run`` (written first: lwt made it),
     ``config.yaml`` (authoritative), ``meta.json`` (git revision, argv, resumes), ``progress.json`` (finished
     greedy stages, lwt/training/resume.py), ``checkpoints/<phase>/last.ckpt``, ``model.pt``, ``result.json``
-    (lwt.result.RunResult; written last: the run finished) and ``.lwt.lock`` (held while a process writes). Its
+    (lwt.run.result.RunResult; written last: the run finished) and ``.lwt.lock`` (held while a process writes). Its
     status is ``new``, ``unfinished`` (config.yaml, no result.json: resume it) or ``finished``."""
 
     def __init__(self, path: Path | str):

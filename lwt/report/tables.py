@@ -3,17 +3,17 @@
 ``NAME.csv``, a row per ``result.json`` found (with the ``config.yaml`` beside it): experiment, mode, model,
 dataset, the identity keys whose values differ between the runs, seed, the metrics, ``test_acc_stage{k}`` and,
 when the run measured them (analysis.per_layer), ``train_acc_depth{k}`` and ``gap_depth{k}``, seconds and git
-revision. The metrics are ``lwt.result.RunResult``'s, named and defined there (``final_test_acc``,
+revision. The metrics are ``lwt.run.result.RunResult``'s, named and defined there (``final_test_acc``,
 ``selected_depth``, ``selected_test_acc``, ``ensemble_test_acc``), with ``best_val_acc`` (the best over the
 stages) and ``critical_layer`` (where the criterion fired). A metric a run predates is an empty cell (missing,
 never zero); a table with no run that has it has no such column.
 
 ``NAME_mean.csv``, a row per group of runs that differ only by seed: for each continuous metric ``M``,
 ``M_mean``, ``M_std`` (sample SD), ``M_n`` (runs that have it) and ``M_ci95_lo`` / ``M_ci95_hi``, the 95 %
-Student-t interval over seeds (lwt.stats); with one run, SD and interval are empty, never made up. Depths
+Student-t interval over seeds (lwt.report.stats); with one run, SD and interval are empty, never made up. Depths
 (``critical_layer``, ``selected_depth``) are listed per seed, never averaged: ``critical_layer_per_seed`` is
 ``"4, 1, -"`` in the order of the ``seeds`` column (``-``: none). ``NAME_paired.csv``: E2E minus greedy by seed
-(lwt.paired). The printed Markdown shows accuracies in % as mean ± 95 % half-width, and the paired table.
+(lwt.report.paired). The printed Markdown shows accuracies in % as mean ± 95 % half-width, and the paired table.
 
 ``NAME_runs.jsonl`` archives each run's ``result.json`` and flat config, a line per run (committed with the
 tables; run folders rarely outlive their machine); ``--update`` computes the tables from it, a run found on disk
@@ -22,8 +22,6 @@ added or replacing the archived one of the same sweep, experiment and run name.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from pathlib import Path
@@ -32,10 +30,11 @@ from typing import Any
 import yaml
 
 from lwt.config import flatten, is_identity
+from lwt.console import cell, to_csv
 from lwt.errors import LwtError
-from lwt.result import RunResult
-from lwt.rundir import RESULT, RunDir, atomic_write_text
-from lwt.stats import Summary, ci_text, summarize
+from lwt.report.stats import Summary, ci_text, summarize
+from lwt.run.dir import RESULT, RunDir, atomic_write_text
+from lwt.run.result import RunResult
 
 ID_COLUMNS = ["experiment", "mode", "model", "dataset"]
 SHOWN_APART = ("experiment", "mode", "model.name", "data.name", "seed")  # identity keys with their own columns
@@ -125,7 +124,7 @@ def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:
             # analysis.per_layer: un-augmented train accuracy and train - test gap at each depth
             **{f"{m}_depth{d.depth}": getattr(d, m) for d in res.per_layer or [] for m in ("train_acc", "gap")},
             "seconds": res.seconds, "git_revision": res.git_revision, "run_dir": str(r["dir"]),
-            "_sweep": res.sweep or cfg.get("sweep"),  # not a column: lwt.paired tells a sweep's runs by it
+            "_sweep": res.sweep or cfg.get("sweep"),  # not a column: lwt.report.paired tells a sweep's runs by it
         })
         rows.append(row)
     columns = [*ID_COLUMNS, *varying, "seed", "run_name", *METRICS, *new_metrics, *stage_cols, *layer_cols,
@@ -181,24 +180,8 @@ def aggregate(columns: list[str], rows: list[dict]) -> tuple[list[str], list[dic
             *(f"{m}_{s}" for m in metrics for s in stats)], out
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
-
-
-def to_csv(columns: list[str], rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([[_cell(row.get(c)) for c in columns] for row in rows])
-    return buf.getvalue()
-
-
 def summary_of(row: dict, metric: str):
-    """The ``lwt.stats.Summary`` an aggregated row holds for ``metric`` (half-width from the interval)."""
+    """The ``lwt.report.stats.Summary`` an aggregated row holds for ``metric`` (half-width from the interval)."""
     mean, lo, hi = row.get(f"{metric}_mean"), row.get(f"{metric}_ci95_lo"), row.get(f"{metric}_ci95_hi")
     half = None if lo is None or hi is None else (hi - lo) / 2
     return Summary(row.get(f"{metric}_n") or 0, mean, row.get(f"{metric}_std"), half)
@@ -224,7 +207,7 @@ def to_markdown(columns: list[str], rows: list[dict]) -> str:
     header = [*group_cols, "n", "seeds", *(h for _, h, _ in shown), *(h for _, h in depths), "seconds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [_cell(row[c]) for c in group_cols] + [str(row["n"]), str(row["seeds"])]
+        cells = [cell(row[c]) for c in group_cols] + [str(row["n"]), str(row["seeds"])]
         cells += [ci_text(summary_of(row, m), scale=k, n_shown=row["n"]) for m, _, k in shown]
         cells += [row.get(f"{m}_per_seed") or "" for m, _ in depths]
         seconds = row.get("seconds_mean")
@@ -245,7 +228,7 @@ def cmd_results(args) -> int:
     runs = [r for r in archived if run_key(r) not in replaced] + found
     columns, rows = run_rows(runs)
     agg_columns, agg_rows = aggregate(columns, rows)
-    from lwt.paired import paired_markdown, paired_table  # it builds on this module's groups
+    from lwt.report.paired import paired_markdown, paired_table  # it builds on this module's groups
 
     pair_columns, pair_rows = paired_table(columns, rows)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -266,7 +249,7 @@ def cmd_results(args) -> int:
 
 
 def add_subparser(sub) -> None:
-    p = sub.add_parser("results", help="tables (CSV + Markdown) over finished runs: mean, SD, n and 95 % t-interval "
+    p = sub.add_parser("results", help="tables (CSV + Markdown) over finished runs: mean, SD, n and 95 %% t-interval "
                                        "over seeds; E2E - greedy paired by seed")
     p.add_argument("dir", help="folder searched for result.json files, e.g. runs/ or runs/sweeps/gap_cpu")
     p.add_argument("--sweep", help="only the runs of this sweep (the sweep name in their config)")

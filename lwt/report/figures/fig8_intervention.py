@@ -10,7 +10,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lwt.figures.common import COLUMN_IN, DEPTH_LABEL, arch_label, curve, errorband, group, legend_outside, save
+from lwt.analysis.style import COLUMN_IN, DEPTH_LABEL, arch_label, legend_outside
+from lwt.report.figures.common import curve, errorband, group, save
 
 TABLES = ["intervention.csv", "intervention_cpu.csv"]
 SWEEP = "intervention"

@@ -9,17 +9,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lwt.figures.common import (
-    COLUMN_IN,
-    DATASET_STYLES,
-    SHOW_SEEDS,
-    arch_label,
-    dataset_label,
-    group,
-    legend_outside,
-    save,
-    summarize,
-)
+from lwt.analysis.style import COLUMN_IN, DATASET_STYLES, arch_label, dataset_label, legend_outside
+from lwt.report.figures.common import SHOW_SEEDS, group, save, summarize
 
 TABLES = ["gap.csv", "gap_cpu.csv"]
 SWEEP = "gap"

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwt.figures.common import CI_NOTE, DEPTH_LABEL, figure_legend, mode_curves, panel_groups, panel_title, panels, save
+from lwt.analysis.style import DEPTH_LABEL
+from lwt.report.figures.common import CI_NOTE, figure_legend, mode_curves, panel_groups, panel_title, panels, save
 
 TABLES = ["early_overfitting.csv", "early_overfitting_cpu.csv"]
 SWEEP = "early_overfitting"

@@ -6,26 +6,28 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
-from lwt.analysis.common import load_datamodule
-from lwt.analysis.gap import record_depth_choice, record_per_layer
-from lwt.compute import check_lightning_options, resolve_precision
 from lwt.config import Config, check_stage_lists
 from lwt.errors import Interrupted
-from lwt.models import StagedNet, build_model
-from lwt.plugins import user_callbacks
-from lwt.result import FineTune, RunResult, StageRow
-from lwt.rundir import DGL, E2E, FINETUNE, Phase, RunDir, RunLock, git_revision, is_main_process, write_errors_reported
+from lwt.models import StagedNet, build_model, check_name
+from lwt.run.dir import DGL, E2E, FINETUNE, Phase, RunDir, RunLock, git_revision, is_main_process, write_errors_reported
+from lwt.run.load import load_datamodule
+from lwt.run.result import FineTune, RunResult, StageRow
 from lwt.training.axes import clock_of, progress_bar
+from lwt.training.compute import check_lightning_options, resolve_precision
 from lwt.training.curriculum import Curriculum
 from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
+from lwt.training.evaluate import record_depth_choice, record_per_layer
 from lwt.training.intervention import INIT, load_source
 from lwt.training.loggers import RunWandbLogger, log_run_end, make_loggers
+from lwt.training.plugins import check as check_plugins
+from lwt.training.plugins import user_callbacks
 from lwt.training.prefix import PrefixCache, cache_wanted
 from lwt.training.resume import forget_stages, load_checkpoint, read_progress, restore_net, write_progress
 from lwt.training.stage import StageModule
@@ -39,6 +41,8 @@ from lwt.training.state import (
     signals_deferred,
     stage_seed,
 )
+
+Figure = Callable[[RunResult, Path], Path]  # (result, run folder) -> the PNG it drew there
 
 # Data lives in memory as tensors: worker processes would only add start-up cost.
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -240,20 +244,24 @@ def finetune(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, rows: li
 
 
 def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None,
-        redo_stage: int | None = None) -> RunResult:
+        redo_stage: int | None = None, figure: Figure | None = None) -> RunResult:
     """``train``'s result alone (also written to ``run_dir/result.json``)."""
-    return train(cfg, overwrite, resume, redo_stage)[0]
+    return train(cfg, overwrite, resume, redo_stage, figure)[0]
 
 
 def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None,
-          redo_stage: int | None = None) -> tuple[RunResult, StagedNet]:
+          redo_stage: int | None = None, figure: Figure | None = None) -> tuple[RunResult, StagedNet]:
     """Train as ``cfg`` says; return the result and the trained network (in every DDP process; only the main
     one writes files). ``resume``: the directory of a killed run of this ``cfg`` (``resume.resume_config``):
     its finished stages are kept, the current phase continues from its last checkpoint; with ``redo_stage``,
-    greedy stages from that one on are forgotten first and retrained (``resume.forget_stages``). Everything
+    greedy stages from that one on are forgotten first and retrained (``resume.forget_stages``). ``figure``
+    draws the run's own accuracy-vs-depth figure into its run folder (the caller's: lwt.analysis.pipeline), for
+    its W&B run. Everything
     is checked before the run folder is touched (config, Lightning's options, data); then the main process
     locks the folder for the whole run."""
     main = is_main_process()
+    check_name(cfg.model.name)
+    check_plugins(cfg)  # user callbacks, loggers and trainer.extra: their classes are imported only here
     if main:
         check_lightning_options(cfg.trainer)
     dm = load_datamodule(cfg)  # set up: missing or corrupt data fails here, before a run directory is made
@@ -271,14 +279,14 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
             if redo_stage is not None:
                 forget_stages(run_dir, redo_stage)
             run_dir = run_dir.reopen() if resume is not None else run_dir.prepare(cfg, overwrite)
-            return _train(cfg, dm, net, run_dir, make_loggers(cfg, run_dir), main, source)
+            return _train(cfg, dm, net, run_dir, make_loggers(cfg, run_dir), main, source, figure)
     except Interrupted as e:
         e.run_dir = run_dir
         raise
 
 
 def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool,
-           source: dict | None = None) -> tuple[RunResult, StagedNet]:
+           source: dict | None = None, figure: Figure | None = None) -> tuple[RunResult, StagedNet]:
     start, revision = time.perf_counter(), git_revision()  # the code that trains, not the tree at the end
     decision, tuned = None, None
     try:
@@ -308,6 +316,6 @@ def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool
     atomic_torch_save(net.state_dict(), run_dir.model)
     record_per_layer(result, cfg, net, dm, loggers)  # analysis.per_layer: un-augmented train acc and gap
     record_depth_choice(result, cfg, net, dm)  # the val-selected depth and the ensemble, beside the last stage
-    log_run_end(loggers, result, run_dir)  # W&B: depth series, stages table, depth figure, summary
+    log_run_end(loggers, result, run_dir, figure)  # W&B: depth series, stages table, depth figure, summary
     run_dir.write_result(result)
     return result, net

@@ -5,7 +5,7 @@ each run's config), never a run folder or an in-memory result, so a fresh clone 
 byte for byte: inputs are read in a fixed order, rows sorted, numbers formatted to fixed digits, no dates.
 
 Every effect is a difference paired by seed (seed s of side A minus seed s of side B: same split, subset and
-initial weights), summarised by its mean and 95 % Student-t interval (lwt.stats). The rule, applied by
+initial weights), summarised by its mean and 95 % Student-t interval (lwt.report.stats). The rule, applied by
 ``verdict`` and printed in the document:
 - *not tested*: the table is missing, has fewer than ``MIN_N`` paired seeds, or its runs do not meet the
   protocol of docs/protocol.md (every run on the full test set, ``data.test_subset`` unset; every greedy
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from lwt.config import Config, flatten, to_dict
 from lwt.errors import LwtError
-from lwt.stats import summarize
+from lwt.report.stats import summarize
 
 MIN_N = 3
 DEFAULTS = {k: "" if v is None else str(v) for k, v in flatten(to_dict(Config())).items()}  # as the CSVs write them
