@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-SCRIPT = Path(__file__).parent / "scripts" / "ddp_greedy.py"
+SCRIPT = Path(__file__).parents[1] / "scripts" / "ddp_greedy.py"
 
 
 def test_two_rank_greedy_curriculum_agrees_across_ranks(tiny, tmp_path):

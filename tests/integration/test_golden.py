@@ -1,7 +1,7 @@
 """The golden run: one short deterministic float32 CPU run whose per-stage metrics are committed.
 
 A change that moves any of them fails here. If the move is intended, regenerate the file in the same commit
-(``LWT_UPDATE_GOLDEN=1 pytest tests/test_golden.py``) and say why in the commit message.
+(``LWT_UPDATE_GOLDEN=1 pytest tests/integration/test_golden.py``) and say why in the commit message.
 
 The run is pinned so that the same numbers come out on any x86 CPU with AVX2 (this project's machines
 differ between sessions: some have AVX-512 and bf16, some only AVX2): float32, one thread, and the kernel
@@ -55,4 +55,4 @@ def test_golden_run_reproduces_exactly(data_root, tmp_path):
         GOLDEN.write_text(json.dumps({"command": f"lwt train {GREEDY.relative_to(ROOT)} {' '.join(OVERRIDES)}",
                                       "pinned_env": PINNED, "metrics": got}, indent=1) + "\n")
     expected = json.loads(GOLDEN.read_text())["metrics"]
-    assert got == expected, "the golden run moved: regenerate tests/golden/ only if the change is intended"
+    assert got == expected, "the golden run moved: regenerate tests/integration/golden/ only if the change is intended"

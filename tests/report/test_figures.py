@@ -15,7 +15,7 @@ from lwt.cli import main
 from lwt.report.figures import fig2_gap
 from lwt.report.figures.common import curve, read_table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results"
 
 

@@ -65,7 +65,7 @@ def test_malformed_table_is_one_clear_line(tmp_path, capsys):
 
 def test_committed_document_matches_committed_tables():
     from pathlib import Path
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     assert render(root / "results") == (root / "docs" / "thesis_claims.md").read_text()
 
 

@@ -14,7 +14,7 @@ from lwt.report.stats import ci_text, paired, summarize, t_cdf, t_quantile
 from lwt.report.tables import aggregate, read_archive, run_rows, to_markdown
 from lwt.run.result import RunResult
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
 @pytest.mark.parametrize("df, q", [(1, 12.706205), (2, 4.302653), (3, 3.182446), (4, 2.776445), (9, 2.262157),
