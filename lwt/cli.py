@@ -32,7 +32,7 @@ modes (the file's `mode:`, or mode=...):
   dgl     decoupled greedy: every stage at once, each block on the previous one's detached output
 
 config keys: `lwt config schema [SECTION]` lists every key with its type, default, range and meaning
-(the schema is lwt/config.py; [how] marks keys that are not part of a run's identity), and
+(the schema is lwt/config/schema.py; [how] marks keys that are not part of a run's identity), and
 `lwt config show FILE [key=value ...]` prints the resolved config; an unknown key lists the valid ones.
 Architectures: `lwt models`. Lists parse as YAML: model.widths=[64,128] trainer.devices=[0,1].
 
@@ -78,7 +78,7 @@ def cmd_demo(args) -> int:
     user = [f"logging.out_dir={args.out}", *args.overrides]  # last: they win
     results = []
     for mode, budget in DEMO_MODES.items():
-        # lwt's own experiment files (lwt/files.py): found from any folder
+        # lwt's own experiment files (lwt/config/files.py): found from any folder
         cfg = load_config(f"cifar10/{DEMO_NET}_{mode}", DEMO_OVERRIDES + budget + user)
         results.append(run(cfg, overwrite=True))
     for result in results:

@@ -35,7 +35,8 @@ ARCH_NAMES = {"vgg11": "VGG-11", "vgg13": "VGG-13", "vgg16": "VGG-16", "vgg19": 
               "resnet56": "ResNet-56", "resnet110": "ResNet-110", "simple_cnn": "simple CNN",
               "belilovsky_k1": "Belilovsky k=1", "belilovsky_k2": "Belilovsky k=2", "belilovsky_k3": "Belilovsky k=3",
               "s2d_cnn": "space-to-depth CNN (lwt)"}
-# 2114e6b gave belilovsky_k2 the authors' network; runs of earlier revisions named so trained what is now s2d_cnn
+# name -> (the network a run of that name trained when its git_revision predates the commit, the commit): two
+# networks have been run as belilovsky_k2 (the authors' and what s2d_cnn builds), told apart by revision
 RENAMED = {"belilovsky_k2": ("s2d_cnn", "2114e6b")}
 REMEDIES = {"_lr_gamma": "layer-wise lr", "_stage_epochs": "fewer early epochs", "_stage_wd": "early weight decay",
             "_stage_dropout": "early dropout", "_dgl": "DGL", "_finetune": "greedy + fine-tune"}
@@ -62,9 +63,9 @@ def _predates(revision: str, commit: str) -> bool | None:
 
 
 def model_name(row: dict, model_key: str = "model") -> str:
-    """The registry name of the network a row (or report) was trained with. A ``belilovsky_k2`` run made before
-    2114e6b trained what is now ``s2d_cnn`` (``RENAMED``): told by its ``git_revision``, and for ``lwt cka`` /
-    ``lwt probe`` reports, which carry a revision only since after that commit, by its absence."""
+    """The registry name of the network a row (or report) was trained with: a name in ``RENAMED`` whose
+    ``git_revision`` predates the commit listed there means the other network (``belilovsky_k2`` -> ``s2d_cnn``);
+    a row with no revision (an ``lwt cka`` / ``lwt probe`` report that records none) counts as predating it."""
     name = str(row.get(model_key))
     if name in RENAMED:
         new_name, commit = RENAMED[name]

@@ -19,13 +19,13 @@ from pathlib import Path
 
 from lwt.console import add_quiet_flag
 
-TARGETS = {  # issue 6: (result key, comparison, bound)
+TARGETS = {  # what lwt's speed and memory must reach: (result key, comparison, bound)
     "greedy cached, float32 / naive (belilovsky_k2 stage 3)": ("greedy.cached_over_naive", ">=", 2.5),
     "greedy cached, lwt default precision / naive": ("greedy.default_over_naive", ">=", 2.5),
     "E2E Lightning / bare loop (vgg11)": ("e2e.lightning_over_bare", ">=", 0.95),
     "data path share of a step (vgg11)": ("e2e.data_share", "<=", 0.05),
     "greedy stage peak memory / E2E (vgg16, b128)": ("memory.greedy_over_e2e", "<=", 0.5),
-    # issue 18
+    # a cached greedy stage near its floor, and incremental caches at least as fast as recomputing the prefix
     "lwt cached stage / floor (belilovsky_k2 stage 3)": ("floor.training.lwt_over_floor", ">=", 0.8),
     "stage 4 wall time, recompute / incremental": ("floor.evaluation.stage_recompute_over_incremental", ">=", 1.0),
     "stage 4 eval prefix cost / one block's forward": ("floor.evaluation.build_over_block", "<=", 1.1),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # the lwt package
 CHECKOUT = PACKAGE.parent / "experiments"  # present in a checkout (and an editable install)
 INSTALLED = PACKAGE / "experiments"  # present in a wheel install
 

@@ -1,7 +1,7 @@
 """Where each dataset ``lwt data prepare`` knows comes from: URL, file name, size and md5 of its archive.
 
 The CIFAR and Imagenette values are torchvision's (``torchvision.datasets.CIFAR10.url`` / ``.tgz_md5``,
-``CIFAR100``, ``Imagenette._ARCHIVES``; tests/test_data_prepare.py checks that they still agree). Stanford
+``CIFAR100``, ``Imagenette._ARCHIVES``; tests/data/test_data_prepare.py checks that they still agree). Stanford
 publishes no md5 for Tiny-ImageNet; the one used is what many loaders record for that zip (ContinualAI
 Avalanche's TinyImagenet among them), so a mismatch may also mean a re-packed copy: ``--md5`` overrides it.
 """

@@ -17,9 +17,9 @@ reshuffle (B, C, H, W) -> (B, 4C, H/2, W/2) and doubles the width. The auxiliary
 
 Where the commands and the paper's text disagree (the commands are followed here): the README says "k
 corresponds to nlin" but every command uses nlin = k - 1 (nlin counts the head's hidden convs, so the
-auxiliary problem has k weight layers: ``model.aux.k``); lwt's earlier presets followed a reading of the
-text with the input itself space-to-depth'ed (16x16x12) before block 1, four 16x16 blocks of 128 for k=2/3
-and downsampling before blocks 1 and 3 for k=1, which is not what the commands run. The reshuffle's
+auxiliary problem has k weight layers: ``model.aux.k``); the text can be read as the input itself
+space-to-depth'ed (16x16x12) before block 1, four 16x16 blocks of 128 for k=2/3 and downsampling before
+blocks 1 and 3 for k=1, which is not what the commands run (``s2d_cnn`` is that reading of k=2). The reshuffle's
 channel order differs from the authors' ``psi`` by a fixed permutation, which the next conv absorbs.
 """
 
@@ -91,7 +91,8 @@ def belilovsky_k3(cfg, num_classes, input_shape, aux_k):
 
 @register("s2d_cnn", aux_k=2)
 def s2d_cnn(cfg, num_classes, input_shape, aux_k):
-    """lwt's cheap CIFAR network (what lwt called ``belilovsky_k2`` before the authors' presets): the input
+    """lwt's cheap CIFAR network (a reading of the paper's text, not its commands: ``RENAMED`` in
+    lwt/analysis/style.py tells its runs named ``belilovsky_k2`` apart): the input
     is space-to-depth'ed to 16x16x12, then 4 blocks of 3x3 conv + BN + ReLU at 16x16 with M=128; aux heads
     without the post-pooling BN. About a quarter of belilovsky_k2's cost per image."""
     width = cfg.width or 128

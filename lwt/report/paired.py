@@ -1,4 +1,5 @@
-"""E2E minus greedy, paired by seed (``NAME_paired.csv``; printed by ``lwt results``).
+"""Differences paired by seed (``by_seed``, the one pairing that tables, claims and figures use), and E2E minus
+greedy per group of runs (``NAME_paired.csv``; printed by ``lwt results``).
 
 Seed s of a greedy group and seed s of an E2E group of the same network share the data split, subset and
 initial weights, so their difference varies less than either accuracy across seeds: the interval goes
@@ -25,18 +26,29 @@ Differences are E2E - greedy, as fractions like every accuracy in the CSVs (posi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from lwt.report.stats import ci_text, paired
-from lwt.report.tables import ID_COLUMNS, _key, _r, group_columns, groups
+from lwt.report.rows import ID_COLUMNS, group_columns, groups, rounded, value_key
+from lwt.report.stats import Summary, ci_text, summarize
 
 LAYERWISE = ("greedy", "dgl")
 PAIRED_METRICS = ("final_test_acc", "selected_test_acc")
 LABELS = {"final_test_acc": "test acc, last stage", "selected_test_acc": "test acc, val-selected depth"}
 
 
+def by_seed(a: list[dict], b: list[dict], value: str | Callable[[dict], float | None]) -> tuple[list, list, Summary]:
+    """A - B paired by seed: each seed's ``value`` (a column, or a function of the row) in ``a`` minus the same
+    seed's in ``b``, over the seeds both have a value for: (those seeds in order, the differences, their summary)."""
+    get = value if callable(value) else (lambda r: r.get(value))
+    va, vb = ({r["seed"]: v for r in side if (v := get(r)) is not None} for side in (a, b))
+    seeds = sorted(va.keys() & vb.keys())
+    diffs = [va[s] - vb[s] for s in seeds]
+    return seeds, diffs, summarize(diffs)
+
+
 def _values(members: list[dict], key: str) -> set[str]:
-    return {_key(r.get(key)) for r in members}
+    return {value_key(r.get(key)) for r in members}
 
 
 def _named_axis(key: str, members: list[dict]) -> bool:
@@ -50,7 +62,7 @@ def _config_text(row: dict, keys: list[str]) -> str:
 
 
 def paired_table(columns: list[str], rows: list[dict]) -> tuple[list[str], list[dict]]:
-    """The per-run table of ``results.run_rows`` -> one row per (greedy group, E2E group, metric)."""
+    """The per-run table of ``tables.run_rows`` -> one row per (greedy group, E2E group, metric)."""
     varying = [c for c in group_columns(columns) if c not in ID_COLUMNS]
     metrics = [m for m in PAIRED_METRICS if m in columns]
     clusters: dict[tuple, list[list[dict]]] = {}
@@ -67,21 +79,20 @@ def paired_table(columns: list[str], rows: list[dict]) -> tuple[list[str], list[
         shown_axes += [k for k in shared if k not in shown_axes and len(_values(side["greedy"], k)) > 1]
         for g in (g for g in cluster if g[0]["mode"] in LAYERWISE):
             for e in (e for e in cluster if e[0]["mode"] == "e2e"):
-                if any(_key(g[0].get(k)) != _key(e[0].get(k)) for k in shared):
+                settings = [k for k in varying if value_key(g[0].get(k)) != value_key(e[0].get(k))]
+                if any(k in shared for k in settings):
                     continue
-                settings = [k for k in varying if k not in shared and _key(g[0].get(k)) != _key(e[0].get(k))]
                 for metric in metrics:
-                    seeds, diffs, s = paired({r["seed"]: r.get(metric) for r in g},
-                                             {r["seed"]: r.get(metric) for r in e})
+                    seeds, diffs, s = by_seed(e, g, metric)
                     if not seeds:
-                        continue  # an old run without selected_test_acc, or no seed in common
+                        continue  # runs without selected_test_acc, or no seed in common
                     out.append({
                         "model": g[0]["model"], "dataset": g[0]["dataset"], **{k: g[0].get(k) for k in shared},
                         "greedy_experiment": g[0]["experiment"], "greedy_mode": g[0]["mode"],
                         "greedy_config": _config_text(g[0], settings), "e2e_experiment": e[0]["experiment"],
                         "e2e_config": _config_text(e[0], settings), "metric": metric, "n_pairs": s.n,
-                        "seeds": " ".join(str(x) for x in seeds), "diff_mean": _r(s.mean), "diff_std": _r(s.std),
-                        "diff_ci95_lo": _r(s.lo), "diff_ci95_hi": _r(s.hi),
+                        "seeds": " ".join(str(x) for x in seeds), "diff_mean": rounded(s.mean),
+                        "diff_std": rounded(s.std), "diff_ci95_lo": rounded(s.lo), "diff_ci95_hi": rounded(s.hi),
                         "diff_per_seed": ", ".join(f"{d:.6g}" for d in diffs), "_summary": s, "_diffs": diffs,
                     })
     cols = ["model", "dataset", *shown_axes, "greedy_experiment", "greedy_mode", "greedy_config", "e2e_experiment",

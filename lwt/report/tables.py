@@ -25,18 +25,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from lwt.config import flatten, is_identity
 from lwt.console import cell, to_csv
 from lwt.errors import LwtError
+from lwt.report.paired import paired_markdown, paired_table
+from lwt.report.rows import ID_COLUMNS, group_columns, groups, rounded, value_key
 from lwt.report.stats import Summary, ci_text, summarize
 from lwt.run.dir import RESULT, RunDir, atomic_write_text
 from lwt.run.result import RunResult
 
-ID_COLUMNS = ["experiment", "mode", "model", "dataset"]
 SHOWN_APART = ("experiment", "mode", "model.name", "data.name", "seed")  # identity keys with their own columns
 METRICS = ["final_test_acc", "best_val_acc", "critical_layer"]  # every table has these columns
 NEW_METRICS = ["selected_depth", "selected_test_acc", "ensemble_test_acc"]  # only where some run has them
@@ -89,15 +89,11 @@ def read_archive(path: Path) -> list[dict]:
     return runs
 
 
-def _key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
 def varying_keys(runs: list[dict]) -> list[str]:
     """The identity keys (lwt.config.is_identity) whose values differ between ``runs``."""
     keys = sorted({k for r in runs for k in r["config"]})
     return [k for k in keys if is_identity(k) and k not in SHOWN_APART
-            and len({_key(r["config"].get(k)) for r in runs}) > 1]
+            and len({value_key(r["config"].get(k)) for r in runs}) > 1]
 
 
 def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:
@@ -129,21 +125,8 @@ def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:
         rows.append(row)
     columns = [*ID_COLUMNS, *varying, "seed", "run_name", *METRICS, *new_metrics, *stage_cols, *layer_cols,
                "seconds", "git_revision", "run_dir"]
-    rows.sort(key=lambda row: [_key(row[c]) for c in [*ID_COLUMNS, *varying]] + [row["seed"] or 0])
+    rows.sort(key=lambda row: [value_key(row[c]) for c in [*ID_COLUMNS, *varying]] + [row["seed"] or 0])
     return columns, rows
-
-
-def group_columns(columns: list[str]) -> list[str]:
-    """What identifies a group of runs that differ only by seed: the columns before ``seed``."""
-    return columns[:columns.index("seed")]
-
-
-def groups(columns: list[str], rows: list[dict]) -> list[list[dict]]:
-    """The runs of each group (seed order within a group, as ``run_rows`` sorts them), in table order."""
-    out: dict[tuple, list[dict]] = {}
-    for row in rows:
-        out.setdefault(tuple(_key(row[c]) for c in group_columns(columns)), []).append(row)
-    return list(out.values())
 
 
 def _depth_list(values: list) -> str:
@@ -151,10 +134,6 @@ def _depth_list(values: list) -> str:
     if all(v is None for v in values):
         return ""
     return ", ".join("-" if v is None else str(int(v)) for v in values)
-
-
-def _r(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
 
 
 def aggregate(columns: list[str], rows: list[dict]) -> tuple[list[str], list[dict]]:
@@ -172,8 +151,8 @@ def aggregate(columns: list[str], rows: list[dict]) -> tuple[list[str], list[dic
             agg[f"{m}_per_seed"] = _depth_list([row.get(m) for row in members])
         for m in metrics:
             s = summarize([row.get(m) for row in members])
-            agg.update({f"{m}_mean": _r(s.mean), f"{m}_std": _r(s.std), f"{m}_n": s.n,
-                        f"{m}_ci95_lo": _r(s.lo), f"{m}_ci95_hi": _r(s.hi)})
+            agg.update({f"{m}_mean": rounded(s.mean), f"{m}_std": rounded(s.std), f"{m}_n": s.n,
+                        f"{m}_ci95_lo": rounded(s.lo), f"{m}_ci95_hi": rounded(s.hi)})
         out.append(agg)
     stats = ("mean", "std", "n", "ci95_lo", "ci95_hi")
     return [*group_cols, "n", "seeds", *(f"{m}_per_seed" for m in discrete),
@@ -228,8 +207,6 @@ def cmd_results(args) -> int:
     runs = [r for r in archived if run_key(r) not in replaced] + found
     columns, rows = run_rows(runs)
     agg_columns, agg_rows = aggregate(columns, rows)
-    from lwt.report.paired import paired_markdown, paired_table  # it builds on this module's groups
-
     pair_columns, pair_rows = paired_table(columns, rows)
     out.parent.mkdir(parents=True, exist_ok=True)
     mean_out = out.with_name(f"{out.stem}_mean{out.suffix or '.csv'}")

@@ -161,7 +161,7 @@ class RunDir:
         return "finished" if self.result.is_file() else "unfinished" if self.config.is_file() else "new"
 
     def is_lwt_run(self) -> bool:
-        """A folder lwt made for a run: its marker, or (runs from before the marker) config.yaml + meta.json."""
+        """A folder lwt made for a run: its marker, or (a run folder without one) config.yaml + meta.json."""
         if self.path.is_symlink() or not self.path.is_dir():
             return False
         return (self.path / MARKER).is_file() or (self.config.is_file() and self.meta.is_file())

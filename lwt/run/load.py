@@ -60,7 +60,7 @@ def load_datamodule(cfg: Config):
 
 def load_network(run: FinishedRun, dm=None) -> StagedNet:
     """The trained network of ``run`` (blocks, classifier, auxiliary heads), on the CPU, in eval mode. Its shape
-    is result.json's (``num_classes``, ``input_shape``); runs written before those were recorded read it from
+    is result.json's (``num_classes``, ``input_shape``); a result.json without them reads it from
     ``dm`` or the dataset (which must then be under ``data.root``)."""
     shape = run.result.num_classes, run.result.input_shape
     if None in shape:

@@ -1,7 +1,8 @@
 """What a finished run reports (``result.json``), as dataclasses written and read here alone.
 
 Rows are keyed by ``depth``, 1-based (greedy stage k trains block k: its row is depth k); on disk a row also
-carries ``stage`` (= ``depth``), as result.json always did, and a row with ``stage`` alone reads as that depth.
+carries ``stage`` (= ``depth``) for readers that key rows by stage, and a row with ``stage`` alone reads as that
+depth.
 A field a run predates reads as None (missing, never zero). ``results/*_runs.jsonl`` archive the same records.
 """
 
@@ -58,7 +59,8 @@ class StageRow(_Json):
 
 @dataclass(kw_only=True)
 class LayerRow(_Json):
-    """One depth of the per-layer analysis (lwt.analysis.gap): un-augmented accuracies, final weights."""
+    """One depth of the per-layer analysis (lwt.training.evaluate; ``lwt gap`` recomputes it): un-augmented
+    accuracies, final weights."""
 
     depth: int
     train_acc: float

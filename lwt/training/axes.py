@@ -27,7 +27,7 @@ class CurriculumClock(L.Callback):
 
     def begin(self, stage: int | None, done: list[StageRow]) -> None:
         """Start a phase (``stage``: the greedy stage, None for e2e/dgl/fine-tuning) after the phases whose
-        result rows are ``done`` (their ``steps`` and ``epochs``; rows of runs older than ``steps`` count 0)."""
+        result rows are ``done`` (their ``steps`` and ``epochs``; rows without ``steps`` count 0)."""
         self.stage = stage
         self.step0 = sum(r.steps or 0 for r in done)
         self.epoch0 = sum(r.epochs or 0 for r in done)

@@ -44,7 +44,8 @@ class EndToEndModule(BaseModule):
     def head_parameters(self):
         """The classifier and the readout heads of depths 1..K-1 (the last aux head is unused in plain E2E:
         the classifier reads out the last block instead)."""
-        heads = [self.classifier, *self.net.aux_heads[:self.main_depth - 1]]  # the order E2E always had
+        # the order the optimizer state in E2E checkpoints follows
+        heads = [self.classifier, *self.net.aux_heads[:self.main_depth - 1]]
         return [p for h in heads for p in h.parameters()]
 
     def trainable_parameters(self):
@@ -53,7 +54,7 @@ class EndToEndModule(BaseModule):
     def param_groups(self) -> list[dict]:
         o = self.optim_cfg
         if o.stage_lr_mult is None and o.stage_lr_gamma is None and o.stage_weight_decay is None:
-            return super().param_groups()  # one group, as before: checkpoints of earlier E2E runs still resume
+            return super().param_groups()  # one group: what E2E checkpoints without a layer-wise rule hold
         # K of the geometric rule is the depth trained: the classifier's block is at lr
         return per_block_param_groups(self.optim_cfg, list(self.net.blocks[:self.main_depth]), self.head_parameters())
 

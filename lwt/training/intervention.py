@@ -1,4 +1,4 @@
-"""The intervention of docs/protocol.md, a causal test of "early layers overfit" (issue 17): a greedy
+"""The intervention of docs/protocol.md, a causal test of "early layers overfit": a greedy
 curriculum whose blocks 1..j are another finished run's (e.g. the E2E network of the same seed), frozen, so
 that greedy training starts at block j+1. If greedy saturates because its own early blocks overfit, starting
 from E2E's early blocks should move the saturation point.

@@ -1,8 +1,9 @@
 """Layer-wise learning rates and weight decay: which multiplier and decay each block's parameters get.
 
 Early blocks of a greedily trained network fit their local problem fast and then overfit it; a smaller
-learning rate (or a stronger weight decay) on them is one remedy (issue 4). Blocks are numbered 0..K-1
-here; ``lr_k = lr * gamma ** (K - 1 - k)`` is the issue's ``lr * gamma^(K-k)`` with 1-based k.
+learning rate (or a stronger weight decay) on them is one remedy. Blocks are numbered 0..K-1 here;
+``lr_k = lr * gamma ** (K - 1 - k)`` is the documented ``lr * gamma^(K-k)`` (``optim.stage_lr_gamma``) with
+1-based k.
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@
     logging.loggers:   [{class_path: lightning.pytorch.loggers.TensorBoardLogger, init_args: {save_dir: tb}}]
     trainer.extra:     {gradient_clip_val: 1.0, accumulate_grad_batches: 2, limit_val_batches: 0.5}
 
-Everything is checked when the config loads (``check``: the class imports, is a Callback / Logger, accepts
-``init_args``; every ``extra`` key is a Trainer argument lwt does not set itself), so a typo fails before any
-data is read. Callbacks are built anew for every Trainer of a run (each greedy stage has its own), loggers once
-per run. A relative ``save_dir``/``root_dir``/``tracking_uri`` folder of a logger is taken inside the run folder.
+Everything is checked when a run is built (``check``, called first by ``training.train``: the class imports, is a
+Callback / Logger, accepts ``init_args``; every ``extra`` key is a Trainer argument lwt does not set itself), so a
+typo fails before any data is read; reading a config imports nothing it names. Callbacks are built anew for every
+Trainer of a run (each greedy stage has its own), loggers once per run. A relative ``save_dir``/``root_dir``/
+``tracking_uri`` folder of a logger is taken inside the run folder.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ class StageModule(BaseModule):
     run under ``inference_mode``, so it costs one forward pass and no autograd memory; for the splits a
     ``PrefixCache`` serves (lwt/training/prefix.py) it costs nothing, as batches arrive as its output.
     Later blocks and heads are frozen too (they are simply unused). Its readout is depth ``stage``.
-    (Checkpoints written before stages counted from 1 here hold ``stage - 1`` in their hyperparameters:
-    ``StageModule.load_from_checkpoint(path, stage=k)`` overrides it.)
+    (A checkpoint whose hyperparameters hold a 0-based stage loads with
+    ``StageModule.load_from_checkpoint(path, stage=k)``, which overrides it.)
     """
 
     def __init__(self, net: StagedNet | dict, stage: int, optim: OptimConfig | dict, num_classes: int,

@@ -72,7 +72,7 @@ def make_trainer(cfg: Config, run_dir: RunDir, loggers, callbacks, max_epochs: i
     lr = [LearningRateMonitor(logging_interval="step")] if cfg.logging.lr_monitor and loggers else []
     return L.Trainer(**{
         **dict(enable_model_summary=False, num_sanity_val_steps=0),  # lwt's defaults, which trainer.extra may change
-        **(t.extra or {}),  # other Trainer arguments (lwt/plugins.py checked them when the config loaded)
+        **(t.extra or {}),  # other Trainer arguments (plugins.check checked them in train())
     }, max_epochs=max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=resolve_precision(t), use_distributed_sampler=False,  # see batch_loader
         logger=loggers, callbacks=[*callbacks, clock_of(loggers), *lr, *user_callbacks(cfg),

@@ -66,6 +66,7 @@ def test_analysis_settings_are_validated_and_stay_out_of_the_run_name():
 # ---------------------------------------------------------------- probes
 
 
+@pytest.mark.slow
 def test_probe_on_raw_input_matches_an_independent_linear_classifier(data_root):
     cfg = load_config(GREEDY, [f"data.root={data_root}", "data.train_subset=2000", "data.val_size=256",
                                "data.test_subset=1000"])
@@ -154,6 +155,7 @@ def test_block_by_block_cka_matrix_matches_pairwise_cka():
 # ---------------------------------------------------------------- per-layer gap
 
 
+@pytest.mark.slow
 def test_per_layer_rows_measure_unaugmented_training_accuracy(runs):
     greedy = open_run(runs["greedy"])
     rows, stages = greedy.result.per_layer, greedy.result.stages
@@ -225,6 +227,7 @@ def test_critical_report_on_a_scripted_curriculum(tmp_path, capsys):
 # ---------------------------------------------------------------- the commands on finished runs
 
 
+@pytest.mark.slow
 def test_gap_and_probe_commands(runs, capsys, monkeypatch):
     code, out, err = lwt(capsys, "gap", runs["greedy"], "analysis.train_eval_size=100")
     assert code == 0 and "gap" in out
@@ -245,6 +248,7 @@ def test_gap_and_probe_commands(runs, capsys, monkeypatch):
     assert all(0.0 <= r["train_acc"] <= 1.0 and 0.0 <= r["test_acc"] <= 1.0 for r in probes["rows"])
 
 
+@pytest.mark.slow
 def test_cka_and_critical_commands(runs, capsys, tmp_path):
     g, e = runs["greedy"], runs["e2e"]
     code, out, _ = lwt(capsys, "cka", g, e, "analysis.cka_samples=200", "--out", tmp_path / "heat")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from lwt.bench import greedy
@@ -11,6 +12,7 @@ from lwt.cli import main
 from conftest import build_tiny
 
 
+@pytest.mark.slow
 def test_naive_reference_loop_trains_only_the_stage(tiny):
     """The naive loop is slow on purpose (per-image transforms, autograd through the prefix) but must be a
     correct greedy stage, or comparing with it would mean nothing: the prefix stays bit-identical."""
@@ -39,6 +41,7 @@ def test_unknown_section_is_named(capsys):
     assert "--sections: unknown speed; choose from greedy, e2e, memory, floor, cpu" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_floor_loop_trains_only_block_and_head(tiny):
     """The floor is block k + head k alone on pre-made feature batches: nothing else may move."""
     from lwt.bench import floor
@@ -57,6 +60,7 @@ def test_floor_loop_trains_only_block_and_head(tiny):
     assert changed and all(k.startswith(stage) for k in changed), changed
 
 
+@pytest.mark.slow
 def test_whole_stage_rows_compare_the_same_work(tiny):
     """Incremental and recomputed caches of the last stage hold the same features (so the before/after
     row times equal work), and a stage's seconds are its parts."""
@@ -87,7 +91,7 @@ def test_gpu_protocol_script_runs_from_the_source_tree_without_wandb(data_root, 
     blocker = tmp_path / "no_wandb" / "wandb"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('wandb is not installed here')\n")
-    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_belilovsky_k2.sh"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_belilovsky_k2.sh"
     env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(blocker.parent), "LWT_OUT": str(tmp_path / "runs")}
     tiny = ["data.train_subset=256", "data.val_size=256", "data.test_subset=256", "model.width=16",
             "curriculum.epochs_per_stage=1", "analysis.train_eval_size=256"]
@@ -104,7 +108,7 @@ def test_gpu_protocol_script_names_a_missing_data_dir(tmp_path):
     import subprocess
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_belilovsky_k2.sh"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_belilovsky_k2.sh"
     proc = subprocess.run(["bash", str(script), str(tmp_path / "nowhere")], capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2 and "must hold cifar-10-batches-py" in proc.stderr

@@ -149,6 +149,7 @@ def test_offline_without_an_archive_names_url_file_and_destination(tmp_path, cap
     assert not root.exists()  # nothing was written, not even the root folder
 
 
+@pytest.mark.slow
 def test_tiny_imagenet_zip_is_refoldered_and_loads(data_root, tmp_path):
     root = tmp_path / "root"
     root.mkdir()

@@ -129,6 +129,7 @@ def test_committed_class_lists_are_real_tiny_imagenet_ids(data_root):
     assert read_class_list(TEN) == wnids[:10]
 
 
+@pytest.mark.slow
 def test_real_tiny_imagenet_ten_classes_and_its_cache(data_root, cache_dir, monkeypatch):
     def build():
         dm = datamodule(data_root, path="tiny-imagenet-50", classes=str(TEN), image_size=32, val_size=500)
@@ -157,6 +158,7 @@ def shared_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("shared_cache")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crop", ["pad", "resized"])
 def test_tiny_imagenet_experiment_runs_a_batch(data_root, shared_cache, monkeypatch, crop):
     monkeypatch.setenv("LWT_CACHE_DIR", str(shared_cache))  # both crops share one decoded cache

@@ -23,6 +23,7 @@ def lwt(*args):
                           timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, fragment", [
     (["model.name=nope"], "model.name='nope' is not a known architecture; choose one of:"),
     (["foo.bar=1"], "unknown config key 'foo'"),

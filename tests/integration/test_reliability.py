@@ -69,6 +69,7 @@ def lwt_error(capsys, argv: list[str]) -> str:
 # ---------------------------------------------------------------- resume after SIGKILL
 
 
+@pytest.mark.slow
 def test_sigkilled_run_resumes_to_the_uninterrupted_metrics_and_weights(baseline, data_root, tmp_path):
     cfg, expected = baseline
     out = tmp_path / "runs"
@@ -112,6 +113,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics_and_weights(baseline
     assert min(steps) >= first and max(steps) == first + second  # the last: stage 2's test row
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("killed", ["between stages", "after stage 2's last epoch"])
 def test_resume_at_a_stage_boundary_matches_too(baseline, tmp_path, killed):
     """The other moments a kill can hit: after stage 1 was recorded but before stage 2 checkpointed
@@ -136,6 +138,7 @@ def test_resume_at_a_stage_boundary_matches_too(baseline, tmp_path, killed):
 # ---------------------------------------------------------------- reproducibility
 
 
+@pytest.mark.slow
 def test_same_seed_reproduces_and_another_seed_differs(baseline, data_root, tmp_path):
     cfg, first = baseline
     again = run(load_config(GREEDY, tiny_overrides(data_root, tmp_path / "again") + THREE_STAGES))
@@ -216,6 +219,7 @@ def diverged(tiny, tmp_path, capsys):
     return argv, line, tmp_path / "runs" / cfg.experiment / cfg.run_name
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(diverged, capsys):
     argv, line, run_dir = diverged
     assert "training loss became nan at stage 1, epoch 2" in line and "optim.lr" in line
@@ -228,6 +232,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(diverged, caps
     assert "holds an unfinished run" in lwt_error(capsys, argv) and (run_dir / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_corrupt_or_mismatched_checkpoint_on_resume(diverged, capsys):
     _, _, run_dir = diverged
     ckpt = run_dir / "checkpoints" / "stage1" / "last.ckpt"
@@ -254,6 +259,7 @@ def test_resume_refuses_a_contradicting_command(diverged, tmp_path, capsys):
     assert "not a run directory" in line
 
 
+@pytest.mark.slow
 def test_unreachable_wandb_falls_back_to_offline_and_a_resume_keeps_the_run_id(tiny, tmp_path, monkeypatch,
                                                                               capsys):
     monkeypatch.delenv("WANDB_MODE", raising=False)

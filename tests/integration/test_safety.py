@@ -97,6 +97,7 @@ def test_a_name_that_is_not_one_plain_folder_name_is_refused_and_nothing_is_writ
     assert snapshot(tmp_path) == before and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_run_folder_that_is_a_link_out_of_out_dir_is_refused(tiny, tmp_path, capsys):
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -125,6 +126,7 @@ def test_overwrite_refuses_a_folder_lwt_did_not_make(tiny, tmp_path, capsys):
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_overwrite_empties_only_the_lwt_run_folder(finished, tmp_path, capsys):
     argv, run_dir, _ = finished
     out = tmp_path / "runs"
@@ -164,6 +166,7 @@ def holder(tmp_path):
         proc.wait()
 
 
+@pytest.mark.slow
 def test_a_locked_run_is_refused_with_the_holders_pid_and_left_untouched(finished, holder, tmp_path, capsys):
     argv, run_dir, _ = finished
     out = tmp_path / "runs"
@@ -184,6 +187,7 @@ def test_a_locked_run_is_refused_with_the_holders_pid_and_left_untouched(finishe
         assert (run / LOCK).read_text().strip() == str(os.getpid())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_sweep_skips_and_reports_runs_another_process_is_training(workers, tiny, holder, tmp_path, capsys):
     path = tmp_path / "locked.yaml"
@@ -203,6 +207,7 @@ def test_a_sweep_skips_and_reports_runs_another_process_is_training(workers, tin
 # ---------------------------------------------------------------- 4. everything validated before anything is written
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override, fragment", [
     ("optim.momentum=-1", "optim.momentum=-1.0 must be in [0, 1)"),
     ("optim.momentum=1", "optim.momentum=1.0 must be in [0, 1)"),
@@ -270,6 +275,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, log: Path) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_sigint_and_sigterm_print_the_resume_command_and_the_resume_is_exact(sig, finished, tmp_path):
     argv, run_dir, expected = finished
@@ -304,6 +310,7 @@ def test_sigint_and_sigterm_print_the_resume_command_and_the_resume_is_exact(sig
     assert all(torch.equal(ref[k], got[k]) for k in ref)
 
 
+@pytest.mark.slow
 def test_a_write_error_is_one_line_naming_the_file_and_the_run_resumes(finished, tmp_path):
     """A file-size limit makes the first checkpoint write fail with a real OSError (EFBIG), as a full disk
     (ENOSPC) or a quota would: same path through the code, reproducible without filling a disk."""
@@ -385,6 +392,7 @@ def argparse_namespace():
     return argparse.Namespace(x=1)
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_of_a_finished_stage_gets_advice_that_works(finished, tmp_path, capsys):
     """Killed after stage 2 was recorded but before result.json; then stage 2's checkpoint is damaged.
     The advice (``--redo-stage 2``) retrains stage 2 alone, to the uninterrupted run's numbers."""
@@ -463,6 +471,7 @@ logger.experiment.finish()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("why, env, fragment", [
     ("no API key", {}, "W&B online mode is unavailable (UsageError: No API key configured"),
     ("WANDB_MODE=offline", {"WANDB_MODE": "offline"}, "wandb started the run offline (WANDB_MODE='offline')"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from lwt.config import ModelConfig
@@ -43,6 +44,7 @@ K3 = [3_712 + 300_810, 147_712 + 300_810, 1_180_160 + 1_191_434, 590_336 + 1_191
 K1 = [7_168 + 10_250, 589_824 + 10_250, 4_718_592 + 20_490, 18_874_368 + 40_970, 9_437_184 + 40_970]
 
 
+@pytest.mark.slow
 def test_authors_presets_are_parameter_exact():
     x = torch.randn(2, 3, 32, 32)
     for name, counts, shapes in [

@@ -1,11 +1,17 @@
-"""lwt claims: the verdict rule on tiny tables in the format `lwt results` writes, and byte-for-byte output."""
+"""lwt claims: the claims file, the verdict rule on tiny tables in the format `lwt results` writes, and
+byte-for-byte output."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from lwt.cli import main
-from lwt.report.claims import cells, render, verdict
+from lwt.report.claims import cells, combine, load_claims, render, verdict
+
+ROOT = Path(__file__).resolve().parents[2]
+CLAIMS_FILE = ROOT / "experiments" / "claims.yaml"
+SPEC = load_claims(CLAIMS_FILE)
 
 HEADER = "experiment,mode,model,dataset,seed,run_name,final_test_acc,best_val_acc,critical_layer\n"
 
@@ -35,38 +41,60 @@ def _write(d, name, diffs, stage_end="fixed", epochs=20, test_subset=None):
 ])
 def test_rule_on_gap_tables(tmp_path, diffs, kw, expected):
     _write(tmp_path, "gap_cpu", diffs, **kw)
-    from lwt.report.claims import CLAIMS
-    (row,) = cells(next(c for c in CLAIMS if c.key == "C1"), tmp_path)
+    (row,) = cells(SPEC.claims["C1"], tmp_path, SPEC.thresholds)
     assert row["n"] == len(diffs) and row["verdict"] == expected
     assert row["mean"] == pytest.approx(sum(diffs) / len(diffs))
 
 
 def test_verdict_edges():
-    assert verdict(3, 0.001, 0.2) == "supported" and verdict(3, -0.2, -0.001) == "not supported"
-    assert verdict(5, -0.02, 0.2) == "inconclusive" and verdict(1, None, None) == "not tested"
+    assert verdict(3, 0.001, 0.2, 3, 0.01) == "supported" and verdict(3, -0.2, -0.001, 3, 0.01) == "not supported"
+    assert verdict(5, -0.02, 0.2, 3, 0.01) == "inconclusive" and verdict(1, None, None, 3, 0.01) == "not tested"
+    assert verdict(3, -0.02, 0.02, 3, 0.01) == "inconclusive" and verdict(3, -0.02, 0.02, 3, 0.05) == "not supported"
 
 
 def test_document_regenerates_byte_for_byte(tmp_path):
     _write(tmp_path, "gap_cpu", [0.10, 0.12, 0.11])
     out1, out2 = tmp_path / "a.md", tmp_path / "b.md"
-    assert main(["claims", "--results", str(tmp_path), "--out", str(out1)]) == 0
-    assert main(["claims", "--results", str(tmp_path), "--out", str(out2)]) == 0
+    assert main(["claims", "--results", str(tmp_path), "--claims", str(CLAIMS_FILE), "--out", str(out1)]) == 0
+    assert main(["claims", "--results", str(tmp_path), "--claims", str(CLAIMS_FILE), "--out", str(out2)]) == 0
     text = out1.read_text()
-    assert text == out2.read_text() == render(tmp_path)
+    assert text == out2.read_text() == render(tmp_path, SPEC)
     assert "| C1: " in text and "**supported**" in text and "+11.00" in text
 
 
 def test_malformed_table_is_one_clear_line(tmp_path, capsys):
     (tmp_path / "gap_cpu.csv").write_text("experiment,mode,model\nx,greedy,net\n")
-    assert main(["claims", "--results", str(tmp_path), "--out", str(tmp_path / "c.md")]) == 2
+    assert main(["claims", "--results", str(tmp_path), "--claims", str(CLAIMS_FILE),
+                 "--out", str(tmp_path / "c.md")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "gap_cpu.csv: missing column(s)" in err and "final_test_acc" in err
 
 
 def test_committed_document_matches_committed_tables():
-    from pathlib import Path
-    root = Path(__file__).resolve().parents[2]
-    assert render(root / "results") == (root / "docs" / "thesis_claims.md").read_text()
+    assert render(ROOT / "results", SPEC) == (ROOT / "docs" / "thesis_claims.md").read_text()
+
+
+def test_the_claims_file_is_found_by_default():
+    """lwt's own experiments/claims.yaml, in a checkout as in a wheel (where experiments/ is package data)."""
+    assert load_claims() == SPEC and list(SPEC.claims) == ["K", "C1", "C2", "C3", "C3b", "C4", "I"]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("    unit: layers", "    unit: percent"),
+     "claims.C3b.unit: Input should be 'points' or 'layers'"),
+    (lambda t: t.replace("  C1:\n", "  C1:\n    colour: red\n"), "claims.C1.colour: Extra inputs are not permitted"),
+    (lambda t: t.replace("    table: gap_cpu\n", ""), "claims.C1.table: Field required"),
+    (lambda t: t.replace("  min_n: 3", "  min_n: three"), "thresholds.min_n: Input should be a valid integer"),
+    (lambda t: t.replace("    a: {mode: [e2e]}\n", "", 1), "claims.C1: Value error, give either both sides a and b"),
+    (lambda t: t.replace("claims:\n", "claims:\n  C1: {}\n"), "is not valid YAML: key 'C1' appears twice"),
+])
+def test_a_bad_claims_file_is_one_line_naming_the_file_and_the_key(tmp_path, capsys, edit, message):
+    bad = tmp_path / "claims.yaml"
+    bad.write_text(edit(CLAIMS_FILE.read_text()))
+    assert main(["claims", "--claims", str(bad), "--out", str(tmp_path / "c.md")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(bad) in err and message in err, err
+    assert not (tmp_path / "c.md").exists()
 
 
 def test_remedies_pair_with_the_plain_greedy_baseline_at_schema_defaults(tmp_path):
@@ -80,8 +108,7 @@ def test_remedies_pair_with_the_plain_greedy_baseline_at_schema_defaults(tmp_pat
     (tmp_path / "remedies_cpu.csv").write_text("".join(lines))
     (tmp_path / "remedies_cpu_runs.jsonl").write_text(json.dumps({"config": {
         "mode": "greedy", "curriculum.stage_end": "fixed", "curriculum.epochs_per_stage": 15}}) + "\n")
-    from lwt.report.claims import CLAIMS
-    rows = {r["label"]: r for r in cells(next(c for c in CLAIMS if c.key == "C4"), tmp_path)}
+    rows = {r["label"]: r for r in cells(SPEC.claims["C4"], tmp_path, SPEC.thresholds)}
     assert set(rows) == {"net / cifar10 / net_greedy_ft finetune.epochs=10",
                          "net / cifar10 / net_greedy_lr optim.stage_lr_gamma=0.8"}
     ft = rows["net / cifar10 / net_greedy_ft finetune.epochs=10"]
@@ -98,8 +125,7 @@ def test_belilovsky_ranking_is_each_adjacent_pair_by_seed(tmp_path):
     (tmp_path / "belilovsky_cifar10_cpu.csv").write_text("".join(lines))
     (tmp_path / "belilovsky_cifar10_cpu_runs.jsonl").write_text(json.dumps({"config": {
         "mode": "greedy", "curriculum.stage_end": "fixed", "curriculum.epochs_per_stage": 10}}) + "\n")
-    from lwt.report.claims import CLAIMS, combine
-    rows = {r["label"]: r for r in cells(next(c for c in CLAIMS if c.key == "K"), tmp_path)}
+    rows = {r["label"]: r for r in cells(SPEC.claims["K"], tmp_path, SPEC.thresholds)}
     assert set(rows) == {"cifar10 / k=2 - k=1", "cifar10 / k=3 - k=2", "cifar10 / k=3 - k=1"}
     assert rows["cifar10 / k=2 - k=1"]["mean"] == pytest.approx(0.05) and rows["cifar10 / k=2 - k=1"]["n"] == 3
     assert rows["cifar10 / k=2 - k=1"]["verdict"] == rows["cifar10 / k=3 - k=1"]["verdict"] == "supported"
@@ -125,9 +151,8 @@ def test_critical_layer_moves_with_size_largest_against_smallest(tmp_path):
     (tmp_path / "early_overfitting_cpu.csv").write_text("".join(lines))
     (tmp_path / "early_overfitting_cpu_runs.jsonl").write_text(json.dumps({"config": {
         "mode": "greedy", "curriculum.stage_end": "fixed", "curriculum.epochs_per_stage": 15}}) + "\n")
-    from lwt.report.claims import CLAIMS
-    (row,) = cells(next(c for c in CLAIMS if c.key == "C3b"), tmp_path)
+    (row,) = cells(SPEC.claims["C3b"], tmp_path, SPEC.thresholds)
     assert row["label"] == "net / cifar10 / 2 / data.train_subset 4000 - 500"
     assert row["n"] == 3 and row["mean"] == pytest.approx(((6 - 3) + (9 - 4) + (7 - 4)) / 3)
     assert row["verdict"] == "supported"
-    assert "| +3.67 |" in render(tmp_path)  # in layers, not x 100 like accuracy points
+    assert "| +3.67 |" in render(tmp_path, SPEC)  # in layers, not x 100 like accuracy points

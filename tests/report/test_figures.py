@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results"
 
 
+@pytest.mark.slow
 def test_figures_rebuild_from_the_committed_tables(tmp_path, capsys):
     assert main(["figures", "--results", str(RESULTS), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -53,6 +54,7 @@ def test_a_missing_table_is_named_with_the_command_that_makes_it(tmp_path, capsy
     assert "figures are numbered 1-9" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_notebook_executes_headless():
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
@@ -76,6 +78,7 @@ def test_curves_carry_the_t_interval_and_the_seeds():
     assert stats[0].half == pytest.approx(t * statistics.stdev(xs) / math.sqrt(n), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_figures_rebuild_from_tables_with_the_val_selected_columns(tmp_path, capsys):
     """Tables written after result.json gained selected_depth / selected_test_acc / ensemble_test_acc: figures
     1, 2 and 4 still build, and figure 2 pairs the val-selected accuracy by seed too."""
@@ -98,7 +101,7 @@ def test_figures_rebuild_from_tables_with_the_val_selected_columns(tmp_path, cap
     assert fig2_gap.paired_gaps(rows, "selected_test_acc")[("VGG-11", "CIFAR-10")] == pytest.approx(expected)
 
 
-# ---------------------------------------------------------------- one style (issue 16, item 8)
+# ---------------------------------------------------------------- one style
 
 CODE_NAMES = ("simple_cnn", "belilovsky_k", "s2d_cnn", "vgg11", "resnet20", "_greedy", "_e2e", "imagefolder")
 
@@ -148,6 +151,7 @@ def _texts(fig) -> list[str]:
     return [t for t in texts if t]
 
 
+@pytest.mark.slow
 def test_every_figure_is_drawn_and_names_things_as_a_reader_does(drawn):
     from lwt.analysis.style import DEPTH_LABEL
 
@@ -161,8 +165,8 @@ def test_every_figure_is_drawn_and_names_things_as_a_reader_does(drawn):
         depth_axes = [ax.get_xlabel() for ax in fig.axes if "depth" in ax.get_xlabel() or "block" in ax.get_xlabel()]
         if number in (1, 3, 4, 7):  # accuracy against depth: one wording everywhere
             assert depth_axes and set(depth_axes) == {DEPTH_LABEL}, (number, depth_axes)
-    # figure 1's Belilovsky panel: the authors' k=2 network (rows made after 2114e6b); rows of earlier revisions
-    # named belilovsky_k2 trained what is now s2d_cnn, and are labelled so (told by their git_revision)
+    # figure 1's Belilovsky panel: the authors' k=2 network; rows named belilovsky_k2 whose git_revision predates
+    # the rename in lwt.analysis.style.RENAMED trained the space-to-depth CNN, and are labelled so
     assert "Belilovsky k=2" in _texts(drawn[1]) and "VGG-11" in _texts(drawn[1])
     assert arch_label({"model": "belilovsky_k2", "git_revision": "3537f2f"}) == "space-to-depth CNN (lwt)"
 
@@ -194,6 +198,7 @@ def test_each_method_has_one_colour_in_every_figure_and_nothing_else_wears_it(dr
     assert all(rgb_to_hsv(to_rgb(p.get_facecolor()))[1] < 0.05 for p in drawn[2].axes[0].patches)
 
 
+@pytest.mark.slow
 def test_legends_sit_off_the_data(drawn):
     for number, fig in drawn.items():
         fig.canvas.draw()

@@ -1,28 +1,34 @@
-"""Statistics over seeds: exact t quantiles, intervals computed by hand, paired differences, and the tables
-`lwt results` builds from them (groups of one run get no interval; depths are listed per seed)."""
+"""Statistics over seeds: intervals against printed t-table values and intervals computed by hand, paired
+differences, and the tables `lwt results` builds from them (groups of one run get no interval; depths are listed
+per seed)."""
 
 from __future__ import annotations
 
 import csv
 import math
+import statistics
 from pathlib import Path
 
 import pytest
 
-from lwt.report.paired import paired_table
-from lwt.report.stats import ci_text, paired, summarize, t_cdf, t_quantile
+from lwt.report.paired import by_seed, paired_table
+from lwt.report.stats import ci_text, summarize
 from lwt.report.tables import aggregate, read_archive, run_rows, to_markdown
 from lwt.run.result import RunResult
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
-@pytest.mark.parametrize("df, q", [(1, 12.706205), (2, 4.302653), (3, 3.182446), (4, 2.776445), (9, 2.262157),
-                                   (30, 2.042272), (1000, 1.962339)])
-def test_t_quantiles_match_the_tables(df, q):
-    assert t_quantile(0.975, df) == pytest.approx(q, abs=1e-6)
-    assert t_cdf(t_quantile(0.975, df), df) == pytest.approx(0.975, abs=1e-10)
-    assert t_quantile(0.025, df) == pytest.approx(-q, abs=1e-6)  # symmetric
+@pytest.mark.parametrize("level, df, q", [(0.95, 1, 12.706205), (0.95, 2, 4.302653), (0.95, 3, 3.182446),
+                                          (0.95, 4, 2.776445), (0.95, 9, 2.262157), (0.95, 30, 2.042272),
+                                          (0.95, 1000, 1.962339), (0.99, 4, 4.604095), (0.90, 4, 2.131847)])
+def test_interval_half_width_is_the_t_table_value_times_the_standard_error(level, df, q):
+    """q: t_{(1 + level) / 2, df} as printed in a t table; n = df + 1 seeds, not the normal 1.96."""
+    xs = [0.5 + 0.01 * ((3 * i) % 7) for i in range(df + 1)]
+    s = summarize(xs, level=level)
+    se = statistics.stdev(xs) / math.sqrt(len(xs))
+    assert s.n == df + 1 and s.half == pytest.approx(q * se, rel=1e-6)
+    assert (s.lo, s.hi) == (pytest.approx(s.mean - q * se, abs=1e-7), pytest.approx(s.mean + q * se, abs=1e-7))
 
 
 def test_interval_by_hand():
@@ -42,12 +48,14 @@ def test_one_value_has_no_interval_and_says_so():
 
 
 def test_paired_differences_use_common_seeds_only():
-    greedy = {0: 0.30, 1: 0.32, 2: 0.28, 3: 0.50}
-    e2e = {0: 0.40, 1: 0.45, 2: 0.41, 4: 0.60, 3: None}
-    seeds, diffs, s = paired(greedy, e2e)
+    """A - B by seed over the seeds both sides have a value for (a missing value is no pair, never a zero)."""
+    greedy = [{"seed": s, "acc": v} for s, v in {0: 0.30, 1: 0.32, 2: 0.28, 3: 0.50}.items()]
+    e2e = [{"seed": s, "acc": v} for s, v in {0: 0.40, 1: 0.45, 2: 0.41, 4: 0.60, 3: None}.items()]
+    seeds, diffs, s = by_seed(e2e, greedy, "acc")
     assert seeds == [0, 1, 2] and diffs == pytest.approx([0.10, 0.13, 0.13])
     assert s.mean == pytest.approx(0.12) and s.std == pytest.approx(math.sqrt(0.0003))
     assert s.half == pytest.approx(4.302653 * math.sqrt(0.0003) / math.sqrt(3), abs=1e-6)
+    assert by_seed(e2e, greedy, lambda r: r["acc"] and 2 * r["acc"])[1] == pytest.approx([0.20, 0.26, 0.26])
 
 
 def _run(experiment: str, mode: str, seed: int, final: float, lr: float = 0.1, **result) -> dict:

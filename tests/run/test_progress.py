@@ -8,7 +8,7 @@ from pathlib import Path
 from lwt import console as progress
 from lwt.cli import main
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
 def test_bars_count_what_the_code_advances_and_grow_when_asked(monkeypatch, capsys):

@@ -73,6 +73,7 @@ def offline_run(data_root, tmp_path_factory):
     return result, log, finished_records(log)
 
 
+@pytest.mark.slow
 def test_offline_wandb_run_is_written_into_the_run_directory(offline_run):
     _, _, records = offline_run
     (run_record,) = [r["run"] for r in records if r["type"] == "run"]
@@ -141,7 +142,7 @@ def test_offline_run_holds_the_stage_and_depth_axes_the_depth_curve_and_the_end_
     assert summary["final_test_acc"] == pytest.approx(result.final_test_acc)
 
 
-SYNC = Path(__file__).resolve().parents[1] / "scripts" / "sync_wandb.sh"
+SYNC = Path(__file__).resolve().parents[2] / "scripts" / "sync_wandb.sh"
 
 
 def test_sync_script_uploads_every_offline_run_in_one_wandb_sync_call(tmp_path):
@@ -178,6 +179,7 @@ def _files(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_analyses_attach_their_tables_and_figures_to_the_training_runs_wandb_run(offline_run, tmp_path):
     """lwt gap / probe / cka / critical resume the training run's W&B run by its id: each writes one more
     offline folder under the same id into the run folder (nothing outside it), holding its table and figure;
@@ -228,7 +230,7 @@ def test_analyses_attach_their_tables_and_figures_to_the_training_runs_wandb_run
 def test_figures_wandb_run_goes_where_its_help_and_docs_say(tmp_path):
     from lwt.cli import main
 
-    results = Path(__file__).resolve().parents[1] / "results"
+    results = Path(__file__).resolve().parents[2] / "results"
     where = tmp_path / "wb"
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("WANDB_MODE", raising=False)

@@ -51,6 +51,7 @@ def test_grid_parsing():
             parse_grid(bad)
 
 
+@pytest.mark.slow
 def test_real_tiny_tune_chooses_by_val_and_skips_finished_points(tiny, tmp_path, capsys):
     out = tmp_path / "tune.csv"
     args = ["tune", str(GREEDY), str(E2E), "--grid", "optim.lr=0.01,0.1", "--out", str(out), "--name", "t", *tiny,

@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 SCRIPT = Path(__file__).parents[1] / "scripts" / "ddp_greedy.py"
 
 
+@pytest.mark.slow
 def test_two_rank_greedy_curriculum_agrees_across_ranks(tiny, tmp_path):
     out = tmp_path / "ranks"
     out.mkdir()

@@ -36,6 +36,7 @@ def greedy(tiny, source: str, *extra: str):
                                        "curriculum.init_blocks=2", *extra])
 
 
+@pytest.mark.slow
 def test_greedy_from_e2e_blocks_keeps_them_and_trains_only_the_rest(tiny, e2e_run):
     source = load_run(e2e_run)
     # {seed}: a sweep names one folder pattern and each seed starts from its own source run
@@ -56,6 +57,7 @@ def test_greedy_from_e2e_blocks_keeps_them_and_trains_only_the_rest(tiny, e2e_ru
     assert [h["stage"] for h in result.critical["history"]] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_wrong_intervention_is_one_message_before_any_run_folder(tiny, e2e_run, tmp_path):
     out = Path(tiny[-1].partition("=")[2])
     with pytest.raises(LwtError, match="model.width=8 .this run: 16."):

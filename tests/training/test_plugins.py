@@ -13,6 +13,7 @@ import pytest
 
 from lwt.config import load_config
 from lwt.errors import LwtError
+from lwt.training.plugins import check
 from lwt.training.train import run
 
 from conftest import GREEDY, ROOT
@@ -76,17 +77,35 @@ def test_user_callback_logger_and_trainer_arguments_from_the_config(tiny, user_p
     ("trainer.callbacks=[{class_path: no_such_package.Thing}]", "cannot import no_such_package.Thing"),
     ("trainer.callbacks=[{class_path: lightning.pytorch.callbacks.EarlyStopping, init_args: {monitr: val/acc}}]",
      "does not accept init_args"),
-    ("trainer.callbacks=[lightning.pytorch.callbacks.EarlyStopping]", "expected dict"),
     ("logging.loggers=[{class_path: lightning.pytorch.callbacks.EarlyStopping}]", "is not a lightning.pytorch"),
     ("trainer.extra={max_epochs: 3}", "use curriculum.epochs_per_stage / trainer.max_epochs"),
     ("trainer.extra={gradient_clip: 3}", "is not an argument of lightning.Trainer; valid: accumulate_grad_batches"),
 ])
-def test_bad_callbacks_loggers_and_trainer_arguments_fail_at_load(override, fragment):
+def test_bad_callbacks_loggers_and_trainer_arguments_fail_when_a_run_is_built(override, fragment):
+    cfg = load_config(GREEDY, [override])  # reading a config imports nothing it names
     with pytest.raises(LwtError) as e:
-        load_config(GREEDY, [override])
+        check(cfg)
     assert fragment in str(e.value) and "\n" not in str(e.value)
 
 
+def test_reading_a_config_never_imports_the_classes_it_names(tmp_path, monkeypatch):
+    marker = tmp_path / "imported"
+    (tmp_path / "booby_trap.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Thing: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    load_config(GREEDY, ["trainer.callbacks=[{class_path: booby_trap.Thing}]",
+                         "logging.loggers=[{class_path: booby_trap.Thing}]"])
+    assert not marker.exists()
+    with pytest.raises(LwtError, match="is not a lightning.pytorch.callbacks.callback.Callback|is not a lightning"):
+        check(load_config(GREEDY, ["trainer.callbacks=[{class_path: booby_trap.Thing}]"]))
+    assert marker.exists()  # building a run does import it
+
+
+def test_a_callback_entry_must_be_a_mapping_when_the_config_loads():
+    with pytest.raises(LwtError, match="expected dict"):
+        load_config(GREEDY, ["trainer.callbacks=[lightning.pytorch.callbacks.EarlyStopping]"])
+
+
+@pytest.mark.slow
 def test_a_bad_callback_stops_lwt_train_with_one_line_before_a_run_folder_is_made(tmp_path):
     override = "trainer.callbacks=[{class_path: lightning.pytorch.callbacks.EarlyStoping}]"
     out = subprocess.run([sys.executable, "-m", "lwt", "train", str(GREEDY), override,

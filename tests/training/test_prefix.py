@@ -15,6 +15,7 @@ from lwt.training.train import run
 from conftest import GREEDY, build_tiny
 
 
+@pytest.mark.slow
 def test_cached_features_equal_the_prefix_and_give_the_same_stage_outputs(tiny):
     cfg, dm, net = build_tiny(tiny, "data.augment=false")
     stage = 3  # block 3 on top of frozen blocks 1-2
@@ -80,6 +81,7 @@ def test_bfloat16_cache_is_close_and_a_cache_that_does_not_fit_is_named(tiny):
     assert cache.cached == ()
 
 
+@pytest.mark.slow
 def test_greedy_run_with_cached_prefix_matches_recomputed_prefix(tiny):
     """A deterministic pipeline (no augmentation): the cache changes where the prefix runs, not the result."""
     results, nets = {}, {}

@@ -112,6 +112,7 @@ def test_dgl_no_gradient_reaches_an_earlier_block(tiny):
     assert any(p.grad.abs().sum() > 0 for p in net.blocks[1].parameters())
 
 
+@pytest.mark.slow
 def test_dgl_run_has_one_row_per_stage(tiny):
     cfg = load_config(GREEDY, tiny + ["model.width=16", "mode=dgl", "curriculum.epochs_per_stage=1",
                                       "optim.stage_lr_gamma=0.5"])
@@ -124,6 +125,7 @@ def test_dgl_run_has_one_row_per_stage(tiny):
     assert (Path(result.run_dir) / "checkpoints" / "dgl" / "last.ckpt").is_file()
 
 
+@pytest.mark.slow
 def test_dgl_killed_mid_run_resumes_exactly(tiny, tmp_path, monkeypatch):
     """Manual optimization: four optimizers and their cosine schedulers must come back from the checkpoint."""
     extra = ["model.width=16", "mode=dgl", "trainer.max_epochs=2", "optim.schedule=cosine", "curriculum.max_stages=2"]
@@ -144,6 +146,7 @@ FINETUNE = ["model.width=16", "curriculum.max_stages=2", "curriculum.epochs_per_
             "finetune.lr=0.05", "finetune.stage_lr_gamma=0.5", "optim.schedule=cosine"]
 
 
+@pytest.mark.slow
 def test_greedy_then_finetune_trains_end_to_end_and_resumes_exactly(tiny, tmp_path, monkeypatch):
     cfg = load_config(GREEDY, tiny + FINETUNE)
     expected = run(cfg)
@@ -176,6 +179,7 @@ def test_greedy_then_finetune_trains_end_to_end_and_resumes_exactly(tiny, tmp_pa
     assert all(torch.equal(ref[k], tuned[k]) for k in ref)
 
 
+@pytest.mark.slow
 def test_per_stage_epochs_and_weight_decay_apply(tiny):
     cfg = load_config(GREEDY, tiny + ["model.width=16", "curriculum.max_stages=2",
                                       "curriculum.stage_epochs=[1, 2, 3, 3]", f"optim.stage_weight_decay={DECAYS}"])

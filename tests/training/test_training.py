@@ -36,6 +36,7 @@ def fit_batches(module, dm, batches: int, epochs: int = 1, callbacks=()) -> L.Tr
     return trainer
 
 
+@pytest.mark.slow
 def test_frozen_prefix_is_bit_identical_after_greedy_steps(tiny):
     cfg, dm, net = build_tiny(tiny)
     stage = 3  # trains block 3 on top of frozen blocks 1-2 (its parameters: blocks.2.*, aux_heads.2.*)
@@ -53,6 +54,7 @@ def test_frozen_prefix_is_bit_identical_after_greedy_steps(tiny):
     assert any(k.startswith(trained[1]) for k in changed)
 
 
+@pytest.mark.slow
 def test_stage_optimizer_holds_only_the_current_stage(tiny):
     cfg, dm, net = build_tiny(tiny)
     module = StageModule(net, 2, cfg.optim, dm.num_classes, max_epochs=1)
@@ -65,6 +67,7 @@ def test_stage_optimizer_holds_only_the_current_stage(tiny):
     assert not net.blocks[0].training and net.blocks[1].training and net.aux_heads[1].training
 
 
+@pytest.mark.slow
 def test_e2e_aux_readouts_do_not_change_the_network_gradients(tiny):
     cfg, dm, net = build_tiny(tiny)
     module = EndToEndModule(net, cfg.optim, dm.num_classes, max_epochs=1)
@@ -86,6 +89,7 @@ def test_e2e_aux_readouts_do_not_change_the_network_gradients(tiny):
         assert torch.allclose(g_aux, g_plain, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_greedy_run_learns_and_writes_its_run_directory(tiny, monkeypatch):
     # The revision recorded is that of the code that trained: read when the run starts, even if the
     # checkout moves on (a commit) while it trains: this stand-in says "after" once stage 1 has a checkpoint.
@@ -109,6 +113,7 @@ def test_greedy_run_learns_and_writes_its_run_directory(tiny, monkeypatch):
     assert load_config(run_dir / "config.yaml").data.train_subset == 1000  # the resolved config reloads
 
 
+@pytest.mark.slow
 def test_e2e_run_learns_with_one_row_per_block(tiny):
     cfg = load_config(E2E, tiny + ["data.train_subset=1000", "trainer.max_epochs=4", "model.width=16"])
     result = run(cfg)
@@ -117,6 +122,7 @@ def test_e2e_run_learns_with_one_row_per_block(tiny):
     assert all(0.0 <= s.test_acc <= 1.0 and s.train_acc is not None for s in result.stages)
 
 
+@pytest.mark.slow
 def test_greedy_result_has_the_val_selected_depth_and_the_ensemble(tiny):
     cfg = load_config(GREEDY, tiny + ["curriculum.max_stages=3", "curriculum.epochs_per_stage=1", "model.width=16",
                                       "trainer.precision=32-true"])
@@ -146,6 +152,7 @@ def cfg_run_dir(cfg):
     return Path(cfg.logging.out_dir) / cfg.experiment / cfg.run_name
 
 
+@pytest.mark.slow
 def test_plateau_ends_a_stage_early(tiny):
     cfg = load_config(GREEDY, tiny + ["curriculum.max_stages=1", "curriculum.stage_end=plateau",
                                       "curriculum.epochs_per_stage=6", "curriculum.plateau_patience=1",
@@ -156,6 +163,7 @@ def test_plateau_ends_a_stage_early(tiny):
     assert stage.epochs == 2 and stage.stop_reason == "plateau"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode_file", [GREEDY])
 def test_critical_layer_stops_the_curriculum_and_is_recorded(tiny, mode_file):
     # min_gain=1.0 cannot be met, so stage 2 fails to pay and (patience 1) ends the curriculum there
@@ -177,6 +185,7 @@ class LrLog(L.Callback):
         self.lrs.append([g["lr"] for g in optimizer.param_groups])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["e2e", "dgl"])
 def test_warmup_scales_the_first_steps_of_the_schedule(tiny, mode):
     cfg, dm, net = build_tiny(tiny, f"mode={mode}", "optim.schedule=step", "optim.milestones=[0.5]",
@@ -203,6 +212,7 @@ def test_paper_schedule_is_milestone_fractions_of_the_budget():
     assert lr_factor(o, 15 * per_epoch - 1, steps) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["step", "cosine"])
 def test_a_three_epoch_stage_anneals_step_by_step(tiny, schedule):
     """The learning rate a greedy stage's optimizer applies at each of its 3 x 4 = 12 steps."""
@@ -250,6 +260,7 @@ def test_epoch_timer_counts_the_training_loop_alone():
     assert (timer.seconds, timer.val_seconds) == (6.0, 20.0)
 
 
+@pytest.mark.slow
 def test_stage_rows_report_training_speed_and_evaluation_time_apart(tiny):
     cfg = load_config(GREEDY, tiny + ["curriculum.max_stages=2", "curriculum.epochs_per_stage=1", "model.width=16"])
     for row in run(cfg).stages:

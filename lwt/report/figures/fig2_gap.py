@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 
 from lwt.analysis.style import COLUMN_IN, DATASET_STYLES, arch_label, dataset_label, legend_outside
 from lwt.report.figures.common import SHOW_SEEDS, group, save, summarize
+from lwt.report.paired import by_seed
 
 TABLES = ["gap.csv", "gap_cpu.csv"]
 SWEEP = "gap"
@@ -20,12 +21,10 @@ METRICS = {"final_test_acc": "last stage", "selected_test_acc": "val-selected de
 def paired_gaps(rows: list[dict], metric: str = "final_test_acc") -> dict[tuple[str, str], list[float]]:
     """(architecture, dataset) -> [E2E - greedy ``metric``, in points, one per seed where both have it]."""
     out: dict[tuple[str, str], list[float]] = {}
-    for (_model, _dataset), members in group(rows, "model", "dataset").items():
-        by_seed = {(r["mode"], r["seed"]): r.get(metric) for r in members}
-        seeds = sorted({s for (m, s), v in by_seed.items() if m == "greedy" and v is not None}
-                       & {s for (m, s), v in by_seed.items() if m == "e2e" and v is not None})
-        key = (arch_label(members[0]), dataset_label(members[0]))
-        out[key] = [100 * (by_seed[("e2e", s)] - by_seed[("greedy", s)]) for s in seeds]
+    for members in group(rows, "model", "dataset").values():
+        side = {mode: [r for r in members if r["mode"] == mode] for mode in ("e2e", "greedy")}
+        _, diffs, _ = by_seed(side["e2e"], side["greedy"], metric)
+        out[(arch_label(members[0]), dataset_label(members[0]))] = [100 * d for d in diffs]
     return out
 
 

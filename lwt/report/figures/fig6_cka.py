@@ -19,13 +19,13 @@ def load(results: Path) -> list[dict]:
 
 
 def report_arch(report: dict) -> str:
-    """The architecture of a report's first network: its ``model_a`` (reports since this field), else the
+    """The architecture of a report's first network: its ``model_a`` where the report records it, else the
     registry name its experiment starts with (``vgg11_greedy`` -> vgg11)."""
     if report.get("model_a"):
         return arch_label({"model": report["model_a"], "git_revision": report.get("git_revision_a")})
     experiment = report["a"].split("/")[0]
     name = max((n for n in ARCH_NAMES if experiment.startswith(n + "_")), key=len, default=experiment)
-    return arch_label({"model": name})  # no revision: an old report, made before 2114e6b (see RENAMED)
+    return arch_label({"model": name})  # no revision: a name in RENAMED reads as its first network
 
 
 def make(reports: list[dict], out_dir: Path, source: str) -> list[Path]:
