@@ -270,6 +270,7 @@ def test_cka_and_critical_commands(runs, capsys, tmp_path):
     assert json.loads((g / "critical.json").read_text())["stages_trained"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, fragment", [
     (["gap", "{empty}"], "holds no result.json, so it is not a finished lwt run"),
     (["probe", "{greedy}", "model.width=32"], "cannot override model.width=32"),

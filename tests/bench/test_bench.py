@@ -80,6 +80,7 @@ def test_whole_stage_rows_compare_the_same_work(tiny):
         assert row["stage_s"] >= row["train_s"] + row["eval_s"] > 0
 
 
+@pytest.mark.slow
 def test_gpu_protocol_script_runs_from_the_source_tree_without_wandb(data_root, tmp_path):
     """scripts/gpu_belilovsky_k2.sh on the CPU with a tiny budget, where importing wandb fails (as on a GPU
     machine without it): the protocol's 4 stages train and their images/s and the wall time are printed."""
@@ -104,6 +105,7 @@ def test_gpu_protocol_script_runs_from_the_source_tree_without_wandb(data_root, 
     assert "channels_last=true" in lines[0] and "on_device=true" in lines[0]
 
 
+@pytest.mark.slow
 def test_gpu_protocol_script_names_a_missing_data_dir(tmp_path):
     import subprocess
     from pathlib import Path

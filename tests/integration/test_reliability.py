@@ -198,6 +198,7 @@ def test_unwritable_output_directory(tiny, tmp_path, capsys):
     assert "cannot write the run directory" in line and "logging.out_dir=" in line
 
 
+@pytest.mark.slow
 def test_finished_run_is_refused_without_overwrite(baseline, data_root, capsys):
     cfg, result = baseline
     before = Path(result.run_dir, "result.json").read_text()
@@ -251,6 +252,7 @@ def test_corrupt_or_mismatched_checkpoint_on_resume(diverged, capsys):
     assert not (run_dir / "result.json").exists()
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_contradicting_command(diverged, tmp_path, capsys):
     argv, _, run_dir = diverged
     line = lwt_error(capsys, [*argv, "seed=3", "--resume", str(run_dir)])

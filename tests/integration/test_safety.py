@@ -336,6 +336,7 @@ def test_a_write_error_is_one_line_naming_the_file_and_the_run_resumes(finished,
 # ---------------------------------------------------------------- 6. damaged results, models, reports, checkpoints
 
 
+@pytest.mark.slow
 def test_results_excludes_and_warns_about_result_files_that_are_not_complete_runs(finished, tmp_path, capsys):
     _, run_dir, _ = finished
     runs = tmp_path / "runs"

@@ -171,6 +171,7 @@ def test_every_figure_is_drawn_and_names_things_as_a_reader_does(drawn):
     assert arch_label({"model": "belilovsky_k2", "git_revision": "3537f2f"}) == "space-to-depth CNN (lwt)"
 
 
+@pytest.mark.slow
 def test_each_method_has_one_colour_in_every_figure_and_nothing_else_wears_it(drawn):
     from matplotlib.colors import to_hex
 

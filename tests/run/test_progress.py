@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lwt import console as progress
 from lwt.cli import main
 
@@ -32,6 +34,7 @@ def test_bars_count_what_the_code_advances_and_grow_when_asked(monkeypatch, caps
     assert not progress.enabled()  # pytest's stderr is not a terminal
 
 
+@pytest.mark.slow
 def test_figures_command_shows_a_bar_with_an_eta_and_none_with_quiet(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("LWT_PROGRESS", "1")
     assert main(["figures", "--results", str(RESULTS), "--out", str(tmp_path), "--only", "1,2"]) == 0

@@ -83,6 +83,7 @@ def test_offline_wandb_run_is_written_into_the_run_directory(offline_run):
     assert config["mode"] == "greedy" and run_record["job_type"] == "greedy"
 
 
+@pytest.mark.slow
 def test_history_has_one_continuous_axis_across_stages_and_finetuning_with_stage_on_every_row(offline_run):
     result, _, records = offline_run
     # every row Lightning logged during training and testing (not the tables and figure logged at the end)
@@ -227,6 +228,7 @@ def test_analyses_attach_their_tables_and_figures_to_the_training_runs_wandb_run
     assert not (plain / "wandb").exists() and not (plain / "wandb_id.txt").exists()
 
 
+@pytest.mark.slow
 def test_figures_wandb_run_goes_where_its_help_and_docs_say(tmp_path):
     from lwt.cli import main
 

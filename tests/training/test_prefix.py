@@ -41,6 +41,7 @@ def test_cached_features_equal_the_prefix_and_give_the_same_stage_outputs(tiny):
     torch.testing.assert_close(from_cache, from_images, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_incremental_cache_equals_the_cache_built_from_scratch(tiny):
     """Stage 3's features as block 2 over stage 2's cache, against blocks 1-2 over the images: equal, float32."""
     cfg, dm, net = build_tiny(tiny, "data.augment=false", width=16)
@@ -62,6 +63,7 @@ def test_incremental_cache_equals_the_cache_built_from_scratch(tiny):
     assert incremental.carry == {}  # the carried depth-2 features are dropped once used
 
 
+@pytest.mark.slow
 def test_bfloat16_cache_is_close_and_a_cache_that_does_not_fit_is_named(tiny):
     cfg, dm, net = build_tiny(tiny, "data.augment=false", "trainer.prefix_cache_dtype=bfloat16")
     cache = PrefixCache(dm, net, 2, cfg.trainer, augment=False)
