@@ -1,7 +1,6 @@
 """The config: one typed schema (schema.py) and the one pass that reads and validates it (load.py)."""
 
 from lwt.config.load import (
-    build,
     check_name,
     check_stage_lists,
     flatten,
@@ -31,6 +30,6 @@ from lwt.config.schema import (
 )
 
 __all__ = ["SECTIONS", "AnalysisConfig", "AuxConfig", "Config", "CurriculumConfig", "DataConfig", "FinetuneConfig",
-           "LoggingConfig", "ModelConfig", "OptimConfig", "TrainerConfig", "build", "check_name", "check_stage_lists",
+           "LoggingConfig", "ModelConfig", "OptimConfig", "TrainerConfig", "check_name", "check_stage_lists",
            "field_of", "flatten", "identity_differences", "is_identity", "load_config", "load_yaml",
            "parse_overrides", "save_config", "schema_lines", "to_dict", "with_overrides"]

@@ -1,17 +1,19 @@
 """Reading a config: an experiment file (by path or by name), ``key=value`` overrides, validation; the one
-parse-and-validate pass every command goes through. Also the config's plain-data forms (dict, flat keys, YAML)."""
+parse-and-validate pass every command goes through. Also the config's plain-data forms (dict, flat keys, YAML)
+and override text (``format_value`` writes what ``parse_overrides`` reads)."""
 
 from __future__ import annotations
 
-import math
+import copy
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from lwt.config.schema import Config, Section, is_identity, rule_text
+from lwt.config.files import find_file, known_experiments
+from lwt.config.schema import Config, is_identity, rule_text, section_of, type_text
 from lwt.errors import LwtError
 
 
@@ -36,89 +38,59 @@ def load_yaml(text: str):
     return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
+def read_yaml(path: Path):
+    """A YAML file's data (``load_yaml``); LwtError naming the file if it is not valid YAML."""
+    try:
+        return load_yaml(path.read_text())
+    except yaml.YAMLError as e:
+        raise LwtError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+
+
 EXPECTED = {"int_type": "int", "float_type": "float", "bool_type": "bool", "string_type": "str",
             "list_type": "a list like [64, 128]", "dict_type": "dict", "none_required": "null"}
+RANGE = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
-def _message(error: dict) -> tuple[str, str, str | None]:
-    """A pydantic error as (key path, one line naming the value and what is valid, the union branch or None)."""
+def _message(error: dict, raw: dict) -> tuple[str, str, bool]:
+    """A pydantic error as (the field's key, one line naming the value and what is valid, whether the value lies
+    outside the field's range)."""
     loc, value, kind = error["loc"], error["input"], error["type"]
     section: type[BaseModel] | None = Config
-    parts: list[str] = []
-    branch = None
-    for p in loc:  # field names and list indexes; a union's branch tag ("str", "list[int]") is kept apart
+    info, parts, branched = None, [], False
+    for p in loc:  # field names and list indexes; a union's branch tag is not a field name
         if isinstance(p, int) and parts:
             parts[-1] += f"[{p}]"
         elif section is not None and p in section.model_fields:
+            info = section.model_fields[p]
             parts.append(p)
-            ann = section.model_fields[p].annotation
-            section = ann if isinstance(ann, type) and issubclass(ann, Section) else None
+            section = section_of(info.annotation)
         elif kind == "extra_forbidden":
             where = f"section '{'.'.join(parts)}'" if parts else "the top level"
             return "", (f"unknown config key '{'.'.join([*parts, p])}'; valid keys in {where}: "
-                        f"{', '.join(section.model_fields)}"), None
-        elif branch is None:
-            branch = re.sub(r"^function-\w+\[\w+\(\), (.*)\]$|^literal\[(.*)\]$", r"\1\2", str(p))
+                        f"{', '.join(section.model_fields)}"), False
+        else:
+            branched = True
     key = ".".join(parts)
+    field = key.split("[")[0]
+    if kind in RANGE:
+        shown = float if "float" in type_text(info.annotation) else lambda v: v
+        if field == key:
+            return field, f"{key}={shown(value)} must be {rule_text(info)}", True
+        for part in field.split("."):
+            raw = raw[part]  # the whole list, as given
+        return field, f"{field}={[shown(v) for v in raw]}: every entry must be {rule_text(info)}", True
+    if branched:  # a union's branches each failed: name them all
+        branches = [" or ".join(map(repr, get_args(a))) if get_origin(a) is Literal else type_text(a)
+                    for a in get_args(info.annotation)]
+        return field, f"{field}={value!r} has the wrong type; expected {' or '.join(branches)}", False
     if kind in ("model_type", "model_attributes_type"):
-        return key, f"'{key}' must be a mapping of keys to values, not {value!r}", branch
+        return key, f"'{key}' must be a mapping of keys to values, not {value!r}", False
     if kind == "finite_number":
-        return key, f"{key}={value} must be a finite number", branch
+        return key, f"{key}={value} must be a finite number", False
     if kind == "literal_error":
         choices = ", ".join(re.findall(r"'([^']*)'", error["ctx"]["expected"]))
-        return key, f"{key}={value!r} is not valid; choose one of: {choices}", branch
-    return key, f"{key}={value!r} has the wrong type; expected {EXPECTED.get(kind, kind)}", branch
-
-
-def _errors_to_line(e: ValidationError) -> str:
-    errors = [_message(x) for x in e.errors()]
-    key, line, branch = errors[0]
-    branches = [b for k, _, b in errors if b is not None and k.split("[")[0] == key.split("[")[0]]
-    if branch is not None and len(branches) > 1:  # every branch of a union failed: name them all
-        value = e.errors()[0]["input"]
-        return f"{key.split('[')[0]}={value!r} has the wrong type; expected {' or '.join(branches)}"
-    return line
-
-
-
-
-def _fits(v, extra: dict) -> bool:
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return True  # "auto", null: no range applies
-    return v >= extra.get("ge", -math.inf) and v > extra.get("gt", -math.inf) and v < extra.get("lt", math.inf)
-
-
-def check_ranges(model: BaseModel, prefix: str = "") -> None:
-    """Every field's declared range (of every entry, for lists), one line for the first value outside it."""
-    for name, info in type(model).model_fields.items():
-        value, extra = getattr(model, name), info.json_schema_extra or {}
-        if isinstance(value, Section):
-            check_ranges(value, f"{prefix}{name}.")
-        elif isinstance(value, list) and not all(_fits(v, extra) for v in value):
-            raise LwtError(f"{prefix}{name}={value}: every entry must be {rule_text(extra)}")
-        elif not isinstance(value, list) and not _fits(value, extra):
-            raise LwtError(f"{prefix}{name}={value} must be {rule_text(extra)}")
-
-
-def build(cls: type[BaseModel], raw: dict):
-    """``cls`` (Config or a section) from plain data, type-checked; LwtError with one line if it does not fit."""
-    if not isinstance(raw, dict):
-        raise LwtError("'config' must be a mapping of keys to values")
-    try:
-        return cls.model_validate(raw)
-    except ValidationError as e:
-        raise LwtError(_errors_to_line(e)) from None
-
-
-def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    node = tree
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise LwtError(f"override '{dotted}': '{part}' is a value, not a section")
-        node = child
-    node[parts[-1]] = value
+        return key, f"{key}={value!r} is not valid; choose one of: {choices}", False
+    return key, f"{key}={value!r} has the wrong type; expected {EXPECTED.get(kind, kind)}", False
 
 
 def parse_overrides(overrides: list[str]) -> dict:
@@ -132,7 +104,13 @@ def parse_overrides(overrides: list[str]) -> dict:
             value = yaml.safe_load(text) if text != "" else None
         except yaml.YAMLError:
             value = text
-        _set_dotted(tree, key.strip(), value)
+        *sections, name = key.strip().split(".")
+        node = tree
+        for part in sections:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise LwtError(f"override '{key.strip()}': '{part}' is a value, not a section")
+        node[name] = value
     return tree
 
 
@@ -148,52 +126,16 @@ def _merge(base: dict, extra: dict, prefix: str = "") -> dict:
     return out
 
 
-def default_run_name(overrides: list[str], seed: int) -> str:
-    """Readable and deterministic: the identity overrides' last key parts and values, then the seed (so the same
-    computation run with other how-keys lands in the same folder)."""
-    parts = []
-    for item in overrides:
-        key, _, value = item.partition("=")
-        if is_identity(key) and key not in ("seed", "experiment"):
-            parts.append(f"{key.split('.')[-1]}-{value}")
-    parts.append(f"seed{seed}")
-    return re.sub(r"[^A-Za-z0-9_.=+-]", "_", "_".join(parts))[:150]
+def format_value(value: Any) -> str:
+    """A value as override text that ``parse_overrides`` reads back as the same value."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**9).strip()
+    return text.removesuffix("...").strip()
 
 
-def _checked(raw: dict) -> Config:
-    cfg = build(Config, raw)
-    check_ranges(cfg)
-    validate(cfg)
-    return cfg
-
-
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
-    """Read an experiment file, apply overrides, validate. The experiment name defaults to the file stem."""
-    raw: dict = {}
-    if path is not None:
-        from lwt.config.files import find_file, known_experiments  # by name too: cifar10/belilovsky_k2_greedy
-
-        path = find_file(path) or Path(path)
-        if not path.is_file():
-            raise LwtError(f"experiment file not found: {path} (nor an experiment of that name; lwt's own: "
-                           f"{', '.join(known_experiments()[:6])}, ...)")
-        try:
-            raw = load_yaml(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise LwtError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
-        if not isinstance(raw, dict):
-            raise LwtError(f"{path} must hold a mapping of config keys")
-        raw.setdefault("experiment", path.stem)
-    raw = _merge(raw, parse_overrides(list(overrides)))
-    cfg = _checked(raw)
-    if cfg.run_name is None:
-        cfg.run_name = check_name("run_name", default_run_name(list(overrides), cfg.seed))
-    return cfg
-
-
-def with_overrides(cfg: Config, overrides: list[str]) -> Config:
-    """A copy of ``cfg`` with ``key=value`` overrides applied and validated (the run name is kept)."""
-    return _checked(_merge(to_dict(cfg), parse_overrides(list(overrides))))
+def run_name_of(parts: list[tuple[str, str]], seed: int) -> str:
+    """Readable and deterministic: ``<last key part>-<value>`` per (key, value text), then ``seed<S>``."""
+    text = "_".join([f"{key.split('.')[-1]}-{value}" for key, value in parts] + [f"seed{seed}"])
+    return re.sub(r"[^A-Za-z0-9_.=+-]", "_", text)[:150]
 
 
 NAME = re.compile(r"[A-Za-z0-9_.=+-]{1,200}")
@@ -205,6 +147,57 @@ def check_name(key: str, value: str) -> str:
     if not NAME.fullmatch(value) or value in (".", ".."):
         raise LwtError(f"{key}={value!r} is not a valid name; use {NAME_RULE}")
     return value
+
+
+def read_experiment(path: str | Path) -> dict:
+    """An experiment file (a path, or a name such as cifar10/belilovsky_k2_greedy) as plain data; its experiment
+    name defaults to the file's stem."""
+    found = find_file(path) or Path(path)
+    if not found.is_file():
+        raise LwtError(f"experiment file not found: {found} (nor an experiment of that name; lwt's own: "
+                       f"{', '.join(known_experiments()[:6])}, ...)")
+    raw = read_yaml(found) or {}
+    if not isinstance(raw, dict):
+        raise LwtError(f"{found} must hold a mapping of config keys")
+    raw.setdefault("experiment", found.stem)
+    return raw
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """Read an experiment file, apply overrides, validate. The experiment name defaults to the file stem."""
+    return config_from(read_experiment(path) if path is not None else {}, overrides)
+
+
+def config_from(raw: dict, overrides: list[str] = ()) -> Config:
+    """An experiment's data (``read_experiment``) with ``key=value`` overrides applied, validated; without a
+    run_name, the run is named after its identity overrides and its seed. ``raw`` is left as it was."""
+    cfg = _checked(_merge(copy.deepcopy(raw), parse_overrides(list(overrides))))
+    if cfg.run_name is None:  # how-keys left out: the same computation lands in the same folder
+        pairs = [(key, value) for key, _, value in (item.partition("=") for item in overrides)]
+        parts = [(k, v) for k, v in pairs if is_identity(k) and k not in ("seed", "experiment")]
+        cfg.run_name = check_name("run_name", run_name_of(parts, cfg.seed))
+    return cfg
+
+
+def with_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """A copy of ``cfg`` with ``key=value`` overrides applied and validated (the run name is kept)."""
+    return _checked(_merge(to_dict(cfg), parse_overrides(list(overrides))))
+
+
+def _checked(raw: dict) -> Config:
+    """``raw`` as a Config, or LwtError with the first problem in schema order: a value of the wrong type or an
+    unknown key, else a value out of range, else what ``validate`` finds across keys."""
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as e:
+        problems: dict[str, tuple[str, bool]] = {}
+        for error in e.errors():
+            field, line, out_of_range = _message(error, raw)
+            if field not in problems or out_of_range:  # a union with one branch in range: the range is the problem
+                problems[field] = (line, out_of_range)
+        raise LwtError(sorted(problems.values(), key=lambda p: p[1])[0][0]) from None  # stable sort: schema order
+    validate(cfg)
+    return cfg
 
 
 def validate(cfg: Config) -> None:

@@ -20,7 +20,8 @@ Runs = bases x grid x zip x seeds. Overrides apply in this order, the more speci
 collapse). A variant's ``overrides`` are added after the file's; any other key it sets (``base(s)``,
 ``grid``, ``zip``, ``seeds``) replaces the file's. A nested list in ``bases`` (a YAML alias to another
 list of bases, ``- *cifar_bases``) counts as its entries. Relative paths are tried from the current
-folder, then from the lwt checkout.
+folder, then from the lwt checkout. The whole file is checked when it is read (``spec.SweepFile``), every
+variant included, whichever one runs.
 
 Each run is ``lwt train <base> <overrides> seed=S sweep=<name> run_name=<axes>_seed<S>
 logging.out_dir=<out_dir>/sweeps/<name>``, so its directory is

@@ -6,20 +6,20 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WrapValidator
 
-from lwt.config import Config, check_stage_lists, load_config, parse_overrides
+from lwt.config import Config, check_stage_lists, parse_overrides
+from lwt.config.files import find_file
+from lwt.config.load import config_from, format_value, read_experiment, read_yaml, run_name_of
 from lwt.errors import LwtError
 from lwt.run.dir import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]  # the lwt checkout: relative base paths may start here
-SWEEP_KEYS = ("name", "base", "bases", "overrides", "grid", "zip", "seeds", "variants")
-VARIANT_KEYS = ("base", "bases", "overrides", "grid", "zip", "seeds")
-BASE_KEYS = ("file", "overrides")
 # Set by the sweep for every run; an axis or a fixed override may not set them.
 RESERVED = ("seed", "run_name", "sweep")
+NAME = r"[A-Za-z0-9_.-]+"  # a sweep's name: one folder name
 
 
 @dataclass
@@ -42,10 +42,6 @@ class Run:
     @property
     def experiment(self) -> str:
         return self.cfg.experiment
-
-    @property
-    def run_name(self) -> str:
-        return self.cfg.run_name
 
     @property
     def id(self) -> str:
@@ -98,13 +94,7 @@ class Sweep:
         return params
 
 
-# ---------------------------------------------------------------- values as override text and name parts
-
-
-def format_value(value: Any) -> str:
-    """A value as override text that ``parse_overrides`` reads back as the same value."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=10**9).strip()
-    return text.removesuffix("...").strip()
+# ---------------------------------------------------------------- names, and the file as pydantic models
 
 
 def _slug(value: Any) -> str:
@@ -115,12 +105,6 @@ def _slug(value: Any) -> str:
     return format_value(value)
 
 
-def run_name(axes: dict[str, Any], seed: int) -> str:
-    """Deterministic and readable: ``<last key part>-<value>`` per axis, in file order, then the seed."""
-    parts = [f"{key.split('.')[-1]}-{_slug(value)}" for key, value in axes.items()] + [f"seed{seed}"]
-    return re.sub(r"[^A-Za-z0-9_.=+-]", "_", "_".join(parts))[:150]
-
-
 def display_path(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
@@ -128,46 +112,128 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-# ---------------------------------------------------------------- reading and checking the file
+def _typed(text: str, check=None) -> WrapValidator:
+    """A value of the wrong type (or with entries of the wrong type) gets ``text``, written after its key (``{value}``:
+    the value given); ``check`` then checks the typed value. Errors from checks and keys inside it pass through."""
+
+    def validate(value, handler):
+        try:
+            typed = handler(value)
+        except ValidationError as e:
+            if any(x["type"] in ("value_error", "extra_forbidden") for x in e.errors()):
+                raise
+            raise ValueError(text.replace("{value}", repr(value))) from None
+        return check(typed) if check else typed
+
+    return WrapValidator(validate)
 
 
-def _where(path: Path, variant: str | None, key: str) -> str:
-    return f"{path}: {'variants.' + variant + '.' if variant else ''}{key}"
+def _distinct(values: list, noun: str) -> list:
+    if len({format_value(v) for v in values}) != len(values):
+        raise ValueError(f" lists a {noun} twice: {values}")
+    return values
 
 
-def _check_keys(raw: dict, valid: tuple[str, ...], what: str) -> None:
-    unknown = [k for k in raw if k not in valid]
-    if unknown:
-        raise LwtError(f"{what}: unknown key '{unknown[0]}'; valid keys: {', '.join(valid)}")
+def _axis(values: list) -> list:
+    if not values:
+        raise ValueError(" is an empty axis: list at least one value")
+    if any(isinstance(v, dict) for v in values):
+        raise ValueError(": values must be scalars or lists, not mappings")
+    return _distinct(values, "value")
 
 
-def _overrides(value: Any, where: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise LwtError(f"{where} must be a list of key=value strings, e.g. [data.train_subset=5000]")
-    parse_overrides(value)  # format errors name the bad item
-    return list(value)
-
-
-def _axes(value: Any, where: str) -> dict[str, list]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise LwtError(f"{where} must map config keys to lists of values, e.g. {{model.width: [32, 64]}}")
-    axes = {}
-    for key, values in value.items():
-        if not isinstance(values, list):
-            raise LwtError(f"{where}.{key} must be a list of values, e.g. [32, 64]; got {values!r}")
-        if not values:
-            raise LwtError(f"{where}.{key} is an empty axis: list at least one value")
-        if any(isinstance(v, dict) for v in values):
-            raise LwtError(f"{where}.{key}: values must be scalars or lists, not mappings")
-        texts = [format_value(v) for v in values]
-        if len(set(texts)) != len(texts):
-            raise LwtError(f"{where}.{key} lists a value twice: {values}")
-        axes[str(key)] = values
+def _in_step(axes: dict[str, list]) -> dict[str, list]:
+    lengths = {key: len(values) for key, values in axes.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+        raise ValueError(f": zipped lists must have equal lengths; got {shown}")
     return axes
+
+
+def _parsable(overrides: list[str]) -> list[str]:
+    parse_overrides(overrides)  # format errors name the bad item
+    return overrides
+
+
+def _entries(value: Any) -> list[dict]:
+    """``bases`` as flat entries: a nested list (a YAML alias to another list of bases) counts as its entries,
+    a file path as ``{file: path}``."""
+    if not isinstance(value, list) or not value:
+        raise ValueError(" must be a non-empty list of experiment files")
+    entries = [e for entry in value for e in (entry if isinstance(entry, list) else [entry])]
+    if not all(isinstance(e, (str, dict)) for e in entries):
+        raise ValueError(": each entry is a file path or {file: ..., overrides: [...]}")
+    if not all(isinstance(e.get("file"), str) for e in entries if isinstance(e, dict)):
+        raise ValueError("[]: a mapping entry needs file: <experiment.yaml>")  # after `bases`: the entry's key
+    return [{"file": e} if isinstance(e, str) else e for e in entries]
+
+
+STRICT = ConfigDict(extra="forbid", strict=True)
+Overrides = Annotated[list[str], _typed(" must be a list of key=value strings, e.g. [data.train_subset=5000]",
+                                        _parsable)]
+Axes = Annotated[dict[str, Annotated[list, _typed(" must be a list of values, e.g. [32, 64]; got {value}", _axis)]],
+                 _typed(" must map config keys to lists of values, e.g. {model.width: [32, 64]}")]
+Seeds = Annotated[list[int], Field(min_length=1),
+                  _typed(" must be a non-empty list of integers, e.g. [0, 1, 2]", lambda s: _distinct(s, "seed"))]
+
+
+class BaseEntry(BaseModel):
+    """A base experiment file with overrides of its own."""
+
+    model_config = STRICT
+    file: str
+    overrides: Overrides = []
+
+
+class Variant(BaseModel):
+    """The keys a variant may set; null is the same as leaving a key out."""
+
+    model_config = STRICT
+    base: Annotated[list[BaseEntry] | None, WrapValidator(lambda v, typed: typed(_entries([v])))] = None
+    bases: Annotated[list[BaseEntry] | None, WrapValidator(lambda v, typed: typed(_entries(v)))] = None
+    overrides: Overrides | None = None
+    grid: Axes | None = None
+    zip: Annotated[Axes, WrapValidator(lambda v, typed: _in_step(typed(v)))] | None = None
+    seeds: Seeds | None = None
+
+
+BASE_KEYS, VARIANT_KEYS = tuple(BaseEntry.model_fields), tuple(Variant.model_fields)
+
+
+class SweepFile(Variant):
+    name: Annotated[str, _typed("={value}: use letters, digits, '_', '.', '-'")] | None = None
+    variants: Annotated[dict[str, Variant], _typed(f" must map variant names to mappings of {', '.join(VARIANT_KEYS)}")
+                        ] | None = None
+
+    def with_variant(self, label: str) -> SweepFile:
+        """The file as variant ``label`` changes it: its overrides come after the file's; any other key it sets
+        replaces the file's."""
+        variant = self.variants[label]
+        changes = {key: getattr(variant, key) for key in variant.model_fields_set}
+        if {"base", "bases"} & variant.model_fields_set:  # the variant's experiments replace the file's
+            changes = {"base": None, "bases": None, **changes}
+        changes["overrides"] = [*(self.overrides or []), *(variant.overrides or [])]
+        return self.model_copy(update=changes)
+
+
+SWEEP_KEYS = ("name", *VARIANT_KEYS, "variants")
+
+
+def _validated(kind, value: Any, where: str, sep: str = ": "):
+    """``value`` as ``kind`` (a model or a type above); LwtError with one line naming ``where`` and the key."""
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as e:
+        error = e.errors()[0]
+        loc, problem = error["loc"], str(error["ctx"]["error"]) if error["type"] == "value_error" else ""
+        if error["type"] == "extra_forbidden":
+            keys = SWEEP_KEYS if len(loc) == 1 else BASE_KEYS if isinstance(loc[-2], int) else VARIANT_KEYS
+            loc, problem = loc[:-1], f": unknown key '{loc[-1]}'; valid keys: {', '.join(keys)}"
+        key = "".join("[]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        raise LwtError(f"{where}{sep if key else ''}{key}{problem or ': ' + error['msg']}") from None
+
+
+# ---------------------------------------------------------------- reading and checking the file
 
 
 def _resolve(label: str, sweep_path: Path) -> Path:
@@ -176,103 +242,41 @@ def _resolve(label: str, sweep_path: Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
-    from lwt.config.files import find_file  # an installed lwt: its packaged experiments/
-
-    found = find_file(label)
+    found = find_file(label)  # an installed lwt: its packaged experiments/
     if found is not None:
         return found.resolve()
     raise LwtError(f"{sweep_path}: base experiment file not found: {label} "
                    "(relative paths are tried from the current folder, the lwt checkout and the sweep file)")
 
 
-def _bases(raw: dict, sweep_path: Path, where) -> list[Base]:
-    if ("base" in raw) == ("bases" in raw):
-        raise LwtError(f"{sweep_path}: give exactly one of 'base' (one experiment file) or 'bases' (a list)")
-    entries = [raw["base"]] if "base" in raw else raw["bases"]
-    if not isinstance(entries, list) or not entries:
-        raise LwtError(f"{where('bases')} must be a non-empty list of experiment files")
-    # a nested list (a YAML alias to another list of bases) counts as its entries
-    entries = [e for entry in entries for e in (entry if isinstance(entry, list) else [entry])]
-    bases = []
-    for entry in entries:
-        if isinstance(entry, dict):
-            _check_keys(entry, BASE_KEYS, where("bases[]"))
-            if not isinstance(entry.get("file"), str):
-                raise LwtError(f"{where('bases[]')}: a mapping entry needs file: <experiment.yaml>")
-            label, extra = entry["file"], _overrides(entry.get("overrides"), where("bases[].overrides"))
-        elif isinstance(entry, str):
-            label, extra = entry, []
-        else:
-            raise LwtError(f"{where('bases')}: each entry is a file path or {{file: ..., overrides: [...]}}")
-        bases.append(Base(_resolve(label, sweep_path), label, extra))
-    return bases
-
-
-def _seeds(value: Any, where: str) -> list[int]:
-    if value is None:
-        return [0]
-    if (not isinstance(value, list) or not value
-            or not all(isinstance(s, int) and not isinstance(s, bool) for s in value)):
-        raise LwtError(f"{where} must be a non-empty list of integers, e.g. [0, 1, 2]")
-    if len(set(value)) != len(value):
-        raise LwtError(f"{where} lists a seed twice: {value}")
-    return list(value)
-
-
-def _read(path: Path) -> dict:
-    if not path.is_file():
-        raise LwtError(f"sweep file not found: {path}")
-    from lwt.config import load_yaml
-
-    try:
-        raw = load_yaml(path.read_text())
-    except yaml.YAMLError as e:
-        raise LwtError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise LwtError(f"{path} must hold a mapping with keys: {', '.join(SWEEP_KEYS)}")
-    _check_keys(raw, SWEEP_KEYS, str(path))
-    return raw
-
-
 def load_sweep(path: str | Path, variant: str | None = None, overrides: list[str] = (),
                name: str | None = None) -> Sweep:
     """Read, check and expand a sweep file. Every run's config is validated (and its network built on the
     meta device) before this returns, so a bad value anywhere fails before anything trains."""
-    from lwt.config.files import find_file  # by name too: `lwt sweep sweeps/gap` (lwt/files.py)
-
-    path = find_file(path) or Path(path)
-    raw = _read(path)
-    variants = raw.get("variants") or {}
-    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
-        raise LwtError(f"{path}: variants must map variant names to mappings of {', '.join(VARIANT_KEYS)}")
-    for label, spec in variants.items():
-        _check_keys(spec, VARIANT_KEYS, f"{path}: variants.{label}")
+    path = find_file(path) or Path(path)  # by name too: `lwt sweep sweeps/gap`
+    if not path.is_file():
+        raise LwtError(f"sweep file not found: {path}")
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise LwtError(f"{path} must hold a mapping with keys: {', '.join(SWEEP_KEYS)}")
+    spec = _validated(SweepFile, raw, str(path))
     if variant is not None:
-        if variant not in variants:
-            raise LwtError(f"{path} has no variant '{variant}'; its variants: {', '.join(variants) or 'none'}")
-        spec = variants[variant]
-        # A variant adds its overrides after the sweep's; any other key it sets replaces the sweep's.
-        merged = {k: v for k, v in raw.items() if k not in ("variants",)}
-        if "base" in spec or "bases" in spec:
-            merged.pop("base", None)
-            merged.pop("bases", None)
-        merged.update({k: v for k, v in spec.items() if k != "overrides"})
-        merged["overrides"] = list(raw.get("overrides") or []) + list(spec.get("overrides") or [])
-        raw = merged
+        if variant not in (spec.variants or {}):
+            known = ", ".join(spec.variants or {}) or "none"
+            raise LwtError(f"{path} has no variant '{variant}'; its variants: {known}")
+        spec = spec.with_variant(variant)
 
-    def where(key: str) -> str:
-        return _where(path, variant, key)
-
-    sweep_name = name or raw.get("name") or path.stem
+    where = f"{path}: {'variants.' + variant + '.' if variant else ''}"  # the keys of the variant and the file
+    sweep_name = name or spec.name or path.stem
     sweep_name = f"{sweep_name}_{variant}" if variant and not name else sweep_name
-    if not isinstance(sweep_name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", sweep_name):
-        raise LwtError(f"{where('name')}={sweep_name!r}: use letters, digits, '_', '.', '-'")
-    sweep = Sweep(
-        name=sweep_name, path=path, variant=variant, bases=_bases(raw, path, where),
-        overrides=_overrides(raw.get("overrides"), where("overrides")),
-        grid=_axes(raw.get("grid"), where("grid")), zip=_axes(raw.get("zip"), where("zip")),
-        seeds=_seeds(raw.get("seeds"), where("seeds")), cli_overrides=_overrides(list(overrides), "overrides"),
-    )
+    if not re.fullmatch(NAME, sweep_name):
+        raise LwtError(f"{where}name={sweep_name!r}: use letters, digits, '_', '.', '-'")
+    if (spec.base is None) == (spec.bases is None):
+        raise LwtError(f"{path}: give exactly one of 'base' (one experiment file) or 'bases' (a list)")
+    bases = [Base(_resolve(b.file, path), b.file, b.overrides) for b in spec.base or spec.bases]
+    sweep = Sweep(name=sweep_name, path=path, variant=variant, bases=bases, overrides=spec.overrides or [],
+                  grid=spec.grid or {}, zip=spec.zip or {}, seeds=spec.seeds or [0],
+                  cli_overrides=_validated(Overrides, list(overrides), "overrides"))
     _check_axes(sweep, where)
     sweep.runs = expand(sweep)
     return sweep
@@ -283,13 +287,14 @@ def build_sweep(name: str, where: str, experiments: list[str], grid: dict[str, l
     """A sweep made without a file (``lwt tune``): these experiment files x ``grid`` x ``seeds``, checked and
     expanded as a sweep file would be; ``where`` names it in messages."""
     path = Path(where)
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+    if not re.fullmatch(NAME, name):
         raise LwtError(f"{where}: name {name!r}: use letters, digits, '_', '.', '-'")
-    sweep = Sweep(name=name, path=path, variant=None, bases=[Base(_resolve(e, path), e, []) for e in experiments],
-                  overrides=[], grid=_axes(grid, f"{where}: --grid"), zip={},
-                  seeds=_seeds(list(seeds), f"{where}: --seeds"),
-                  cli_overrides=_overrides(list(overrides), f"{where}: overrides"))
-    _check_axes(sweep, lambda key: f"{where}: {key}")
+    bases = [Base(_resolve(e, path), e, []) for e in experiments]
+    sweep = Sweep(name=name, path=path, variant=None, bases=bases, overrides=[],
+                  grid=_validated(Axes, grid, f"{where}: --grid", "."), zip={},
+                  seeds=_validated(Seeds, list(seeds), f"{where}: --seeds"),
+                  cli_overrides=_validated(Overrides, list(overrides), f"{where}: overrides"))
+    _check_axes(sweep, f"{where}: ")
     sweep.runs = expand(sweep)
     return sweep
 
@@ -298,14 +303,10 @@ def _keys(overrides: list[str]) -> list[str]:
     return [item.partition("=")[0].strip() for item in overrides]
 
 
-def _check_axes(sweep: Sweep, where) -> None:
+def _check_axes(sweep: Sweep, where: str) -> None:
     both = set(sweep.grid) & set(sweep.zip)
     if both:
-        raise LwtError(f"{where('grid')} and zip both vary {sorted(both)[0]}; an axis belongs to one of them")
-    lengths = {key: len(values) for key, values in sweep.zip.items()}
-    if len(set(lengths.values())) > 1:
-        raise LwtError(f"{where('zip')}: zipped lists must have equal lengths; got "
-                       + ", ".join(f"{k}: {n}" for k, n in lengths.items()))
+        raise LwtError(f"{where}grid and zip both vary {sorted(both)[0]}; an axis belongs to one of them")
     axes = [*sweep.grid, *sweep.zip]
     fixed = sweep.overrides + sweep.cli_overrides + [o for b in sweep.bases for o in b.overrides]
     for key in axes + _keys(fixed):
@@ -329,20 +330,21 @@ def expand(sweep: Sweep) -> list[Run]:
     for base in sweep.bases:
         fixed = [*sweep.overrides, *base.overrides, *sweep.cli_overrides]  # the more specific wins
         try:
-            first = load_config(base.path, fixed)
+            experiment = read_experiment(base.path)  # read once: every run of this base starts from it
+            first = config_from(experiment, fixed)
         except LwtError as e:
             raise LwtError(f"{sweep.path}: base {base.label} with the fixed overrides: {e}") from None
         base.experiment = first.experiment
         out_dir = Path(first.logging.out_dir) / "sweeps" / sweep.name
         for g, z, seed in itertools.product(grid, zipped, sweep.seeds):
             axes = {**g, **z}
-            name = run_name(axes, seed)
+            name = run_name_of([(key, _slug(value)) for key, value in axes.items()], seed)  # in file order
             overrides = [*(o for o in fixed if not o.startswith("logging.out_dir=")),  # set below
                          *(f"{k}={format_value(v)}" for k, v in axes.items()),
                          f"seed={seed}", f"sweep={sweep.name}", f"run_name={name}",
                          f"logging.out_dir={format_value(str(out_dir))}"]
             try:
-                cfg = load_config(base.path, overrides)
+                cfg = config_from(experiment, overrides)
                 num_stages = _check_model(cfg)
                 check_stage_lists(cfg, num_stages)
             except LwtError as e:

@@ -32,7 +32,7 @@ def test_lwt_models_lists_blocks_widths_and_parameter_counts(capsys):
 def test_train_help_names_the_modes_and_the_config_keys():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     text = sub.choices["train"].format_help()
-    for word in ("greedy", "e2e", "dgl", "lwt/config.py", "lwt models", "trainer.devices=[0,1]"):
+    for word in ("greedy", "e2e", "dgl", "lwt/config/schema.py", "lwt models", "trainer.devices=[0,1]"):
         assert word in text, word
 
 

@@ -52,6 +52,7 @@ def write(tmp_path: Path, text: str, name: str = "mysweep.yaml") -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_expansion_counts_names_and_values(tmp_path):
     path = write(tmp_path, SWEEP)
     sweep = load_sweep(path, overrides=[f"logging.out_dir={tmp_path / 'runs'}"])
@@ -110,6 +111,7 @@ def test_variant_replaces_axes_and_adds_overrides(tmp_path):
     ("base: {g}\nbases: [{g}]\n", ["exactly one of 'base'"]),
     ("bases: [{g}, {g}]\n", ["two runs would share the run directory", "experiment=..."]),
     ("base: {g}\nvariants: {{cpu: {{seed: [1]}}}}\n", ["variants.cpu: unknown key 'seed'"]),
+    ("base: {g}\nvariants: {{cpu: {{seeds: []}}}}\n", ["variants.cpu.seeds must be a non-empty list"]),  # unused
     ("base: nowhere.yaml\n", ["base experiment file not found: nowhere.yaml"]),
     ("base: {g}\noverrides: [nonsense]\n", ["must look like key=value"]),
 ])
@@ -123,6 +125,7 @@ def test_bad_sweep_files_fail_before_anything_runs(tmp_path, text, fragments):
         assert fragment in message, message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
 def test_every_sweep_file_expands_and_validates(path):
     text = path.read_text()
@@ -138,6 +141,7 @@ def test_every_sweep_file_expands_and_validates(path):
         assert all(r.cfg.sweep == sweep.name for r in sweep.runs)
 
 
+@pytest.mark.slow
 def test_export_jobs_reproduces_the_runs(tmp_path):
     path = write(tmp_path, SWEEP)
     out = tmp_path / "runs"
@@ -177,6 +181,7 @@ def test_export_jobs_reproduces_the_runs(tmp_path):
     assert task(4) == shlex.split(lines[3])[1:] + ["--resume", str(sweep.runs[3].run_dir)]
 
 
+@pytest.mark.slow
 def test_export_wandb_grid_selects_each_run_once(tmp_path):
     from wandb.sdk.launch.sweeps.utils import create_sweep_command_args  # what `wandb agent` calls
 
@@ -224,6 +229,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_without_redoing_finished_runs(tiny, tmp_path, capsys):
     path = write(tmp_path, f"""# a real tiny sweep: greedy and E2E x 2 widths x 2 seeds, 1 epoch each
 bases: [{GREEDY}, {{file: {E2E}, overrides: [trainer.max_epochs=1]}}]
