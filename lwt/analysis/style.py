@@ -1,7 +1,11 @@
-"""The house style of every lwt figure: one colour and marker per training method (Okabe & Ito's colour-blind-safe
-palette; no other quantity is ever drawn in a method's colour), greys for datasets, the paper's names for
-architectures, one font size and one PNG/PDF resolution. Run-level plots (analysis.plots) and the paper figures
-(report.figures) both draw with it."""
+"""The house style of every lwt figure: one palette for every quantity a figure tells apart by colour, the
+paper's names for architectures, one font size and one PNG/PDF resolution. Run-level plots (analysis.plots) and
+the paper figures (report.figures) both draw with it.
+
+The palette: one colour and marker per training method (``MODES``, Okabe & Ito's colour-blind-safe colours),
+one per arm of the intervention that is not itself a method (``ARMS``), one per auxiliary depth k (``AUX_K``, a
+light-to-dark ramp of a hue no method wears, so the order of k reads in lightness too), greys for datasets.
+No colour stands for two quantities: a method's colour is never an arm's, a k's or a dataset's."""
 
 from __future__ import annotations
 
@@ -24,6 +28,21 @@ MODES = {  # method -> how it is drawn and named
     "greedy+finetune": dict(color=OKABE_ITO["reddish purple"], marker="D", label="greedy + fine-tune"),
     "remedy": dict(color=OKABE_ITO["orange"], marker="v", label="greedy with a remedy"),
 }
+# the intervention's arms (figure 8) that are not a method: greedy started on E2E's frozen blocks. Plain greedy is
+# drawn as the method it is, greedy with its early blocks stopped early as the remedy it is (fewer early epochs).
+ARMS = {"from_e2e": dict(color=OKABE_ITO["sky blue"], marker="P", label="greedy on E2E's blocks (frozen)")}
+# auxiliary depth k (Belilovsky's networks, figure 9): ColorBrewer's Purples, light (k=1) to dark (k=3)
+AUX_K = {1: dict(color="#9E9AC8", marker="v"), 2: dict(color="#6A51A3", marker="o"),
+         3: dict(color="#3F007D", marker="s")}
+
+
+def aux_k_style(k: int) -> dict:
+    """k's colour and marker; a k beyond ``AUX_K`` gets a darker step of the same ramp, never another's colour."""
+    if k in AUX_K:
+        return AUX_K[k]
+    return dict(color=matplotlib.colors.to_hex(matplotlib.colormaps["Purples"](min(0.55 + 0.1 * k, 1.0))), marker="D")
+
+
 # datasets (and any other category that is not a method): greys, told apart by shade and hatch, never a mode colour
 DATASET_STYLES = [dict(color="#4D4D4D", hatch=None), dict(color="#9A9A9A", hatch=None),
                   dict(color="#C8C8C8", hatch="..")]

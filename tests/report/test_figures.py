@@ -1,5 +1,6 @@
 """`lwt figures` rebuilds the paper figures from the committed result tables (and from tables with the newer
-columns), drawing 95 % t-intervals; the notebook runs headless."""
+columns), drawing 95 % t-intervals from 3 seeds on, means only over seeds that all reached a depth, remedies as
+a forest plot of paired differences, and one palette; the notebook runs headless."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 
 from lwt.analysis.style import arch_label
 from lwt.cli import main
-from lwt.report.figures import fig2_gap
-from lwt.report.figures.common import curve, read_table
+from lwt.report.figures import fig1_depth, fig2_gap, fig4_critical, fig5_remedies, fig8_intervention, fig9_belilovsky
+from lwt.report.figures.common import PARTIAL_NOTE, Curve, curve, panel_groups, read_table
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results"
@@ -69,13 +70,157 @@ def test_notebook_executes_headless():
 def test_curves_carry_the_t_interval_and_the_seeds():
     """Figures 1, 3, 4 draw mean +- t_{0.975, n-1} SD / sqrt(n) (not +-1 SD) and the seeds themselves."""
     rows = [r for r in read_table(RESULTS / "gap_cpu.csv") if r["model"] == "vgg11" and r["mode"] == "greedy"]
-    depths, stats, seeds = curve(rows, "test_acc_stage")
+    c = curve(rows, "test_acc_stage")
     n = len(rows)
-    assert depths[0] == 1 and n >= 2
+    assert c.complete[0] == 1 and c.n == n >= 2
     xs = [100 * r["test_acc_stage1"] for r in rows]
-    assert seeds[0] == xs
+    assert c.seeds_at(1) == xs
     t = {2: 12.706205, 3: 4.302653}[n]  # t_{0.975, n-1}
-    assert stats[0].half == pytest.approx(t * statistics.stdev(xs) / math.sqrt(n), abs=1e-4)
+    assert c.stats[0].half == pytest.approx(t * statistics.stdev(xs) / math.sqrt(n), abs=1e-4)
+
+
+def test_a_mean_is_taken_only_where_every_seed_has_a_value():
+    """Seeds that stopped at depth 3, 5 and 7 (critical layers): the mean covers depths 1-3, the two seeds that
+    went on are their own lines from depth 3, never averaged into a mean of survivors."""
+    c = Curve([{1: 10.0, 2: 20.0, 3: 30.0}, {1: 12.0, 2: 22.0, 3: 32.0, 4: 40.0, 5: 45.0},
+               {1: 14.0, 2: 24.0, 3: 34.0, 4: 50.0, 5: 55.0, 6: 60.0, 7: 65.0}])
+    assert c.complete == [1, 2, 3] and [s.mean for s in c.stats] == pytest.approx([12.0, 22.0, 32.0])
+    assert c.partial == [{3: 32.0, 4: 40.0, 5: 45.0}, {3: 34.0, 4: 50.0, 5: 55.0, 6: 60.0, 7: 65.0}]
+    assert Curve([{1: 1.0, 2: 2.0}, {1: 3.0, 2: 4.0}]).partial == []  # all complete: no single-seed lines
+
+
+def _draw(module, rows: list[dict], tmp_path: Path):
+    """The figure ``module.make`` draws from ``rows``, kept open to inspect its artists (not written: the
+    rebuild tests write every figure)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from lwt.analysis.style import STYLE
+
+    kept = []
+    with pytest.MonkeyPatch.context() as mp, plt.rc_context(STYLE):
+        mp.setattr(plt, "close", lambda fig=None: kept.append(fig))
+        mp.setattr(Figure, "savefig", lambda *args, **kwargs: None)
+        module.make(rows, tmp_path, "test")
+    return kept[0]
+
+
+def _bands(ax) -> list:
+    from matplotlib.collections import FillBetweenPolyCollection, PolyCollection
+
+    return [c for c in ax.collections if isinstance(c, (FillBetweenPolyCollection, PolyCollection))]
+
+
+def test_no_interval_is_drawn_from_fewer_than_three_seeds(tmp_path):
+    """The same table with 3 seeds and cut to 2: the bands and error bars go, the points stay."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.container import ErrorbarContainer
+
+    rows = read_table(RESULTS / "gap_cpu.csv")
+    two = [r for r in rows if r["seed"] in (0, 1)]
+    three = _draw(fig1_depth, rows, tmp_path)
+    assert all(len(_bands(ax)) == 2 for ax in three.axes)  # greedy and E2E, n=3 each
+    cut = _draw(fig1_depth, two, tmp_path)
+    assert all(not _bands(ax) for ax in cut.axes)
+    assert all(any(isinstance(c, PathCollection) for c in ax.collections) for ax in cut.axes)  # the seed dots
+    assert any("(n=2)" in t.get_text() for t in cut.legends[0].get_texts())
+    bars = _draw(fig2_gap, two, tmp_path).axes[0]
+    assert not [c for c in bars.containers if isinstance(c, ErrorbarContainer)]
+    bars = _draw(fig2_gap, rows, tmp_path).axes[0]
+    assert len([c for c in bars.containers if isinstance(c, ErrorbarContainer)]) == len(
+        [p for p in bars.patches if p.get_height() != 0])  # one error bar per bar, from 3 pairs
+
+
+def test_the_mean_stops_where_the_first_seed_stopped(tmp_path):
+    """Figure 4 from the committed table, where greedy seeds stop at different critical layers: per panel the
+    greedy mean runs to the shallowest last stage and averages all seeds there; each seed that went on is a
+    thin line of its own, and the legend says so."""
+    from lwt.analysis.style import MODES
+
+    rows = read_table(RESULTS / "early_overfitting_cpu.csv")
+    fig = _draw(fig4_critical, rows, tmp_path)
+    _, groups = panel_groups(rows)
+    panels_with_thin_lines = 0
+    for ax, members in zip(fig.axes, groups.values()):
+        greedy = [r for r in members if r["mode"] == "greedy"]
+        lasts = [max(k for k in range(1, 9) if r.get(f"test_acc_stage{k}") is not None) for r in greedy]
+        (mean,) = [line for line in ax.get_lines() if line.get_label().startswith(MODES["greedy"]["label"])]
+        assert list(mean.get_xdata()) == list(range(1, min(lasts) + 1))
+        assert list(mean.get_ydata()) == pytest.approx(
+            [statistics.mean(100 * r[f"test_acc_stage{k}"] for r in greedy) for k in range(1, min(lasts) + 1)])
+        assert f"(n={len(greedy)})" in mean.get_label()
+        thin = [line for line in ax.get_lines() if line.get_label().startswith("_") and line.get_linewidth() < 1]
+        assert len(thin) == sum(last > min(lasts) for last in lasts)
+        assert sorted(max(line.get_xdata()) for line in thin) == sorted(x for x in lasts if x > min(lasts))
+        assert (PARTIAL_NOTE in ax.get_legend_handles_labels()[1]) == bool(thin)
+        panels_with_thin_lines += bool(thin)
+        assert len(_bands(ax)) == 2  # greedy and E2E, 3 seeds each
+    assert panels_with_thin_lines >= 4
+
+
+def test_one_palette_for_arms_and_auxiliary_depths(tmp_path):
+    """Figure 8: plain greedy in greedy's colour, early-stopped blocks in the remedy's, greedy on E2E's blocks in
+    an arm colour of its own (never E2E's: those are greedy runs). Figure 9: each k its own colour, none a
+    method's or an arm's."""
+    from matplotlib.colors import to_hex
+
+    from lwt.analysis.style import ARMS, AUX_K, MODES
+
+    methods = {v["color"].lower() for v in MODES.values()}
+    arms = {v["color"].lower() for v in ARMS.values()}
+    ax = _draw(fig8_intervention, read_table(RESULTS / "intervention_cpu.csv"), tmp_path).axes[0]
+    colour = {line.get_label().split("\n")[0]: to_hex(line.get_color()) for line in ax.get_lines()
+              if not line.get_label().startswith("_") and line.get_label() != PARTIAL_NOTE}
+    assert colour.pop("plain greedy") == MODES["greedy"]["color"].lower()
+    assert {c for label, c in colour.items() if "stopped early" in label} == {MODES["remedy"]["color"].lower()}
+    assert {c for label, c in colour.items() if "E2E's blocks" in label} == {ARMS["from_e2e"]["color"].lower()}
+    assert not arms & methods
+    rows = read_table(RESULTS / "belilovsky_cifar10_cpu.csv")
+    ax = _draw(fig9_belilovsky, rows, tmp_path).axes[0]
+    ks = {int(r["model.aux.k"]) for r in rows}
+    drawn = {to_hex(line.get_color()) for line in ax.get_lines() if not line.get_label().startswith("_")}
+    assert drawn == {AUX_K[k]["color"].lower() for k in ks} and len(drawn) == len(ks) == 3
+    assert not drawn & methods and not drawn & arms
+
+
+def _points_at(ax, row: int) -> list:
+    """The marker of forest-plot row ``row`` (its mean), not the caps of its interval."""
+    return [line for line in ax.get_lines() if list(line.get_ydata()) == [row] and line.get_marker() != "|"]
+
+
+def _remedy_rows() -> list[dict]:
+    return read_table(RESULTS / "remedies_cpu.csv")
+
+
+def test_remedies_are_a_forest_plot_of_differences_paired_by_seed(tmp_path):
+    from matplotlib.colors import to_hex
+    from matplotlib.container import ErrorbarContainer
+
+    from lwt.analysis.style import MODES, REMEDIES, method_of
+
+    rows = _remedy_rows()
+    ax = _draw(fig5_remedies, rows, tmp_path).axes[0]
+    remedies = [e for e in dict.fromkeys(r["experiment"] for r in rows) if method_of(
+        next(r for r in rows if r["experiment"] == e)) != "greedy"]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == len(remedies) == 4 and "layerwise (greedy)" not in labels  # plain greedy is the zero
+    assert {"layer-wise lr", "early weight decay"} <= set(labels) <= {*REMEDIES.values(), "decoupled greedy (DGL)"}
+    zero = [line for line in ax.get_lines() if list(line.get_xdata()) == [0, 0]]
+    assert len(zero) == 1  # the vertical line at 0: plain greedy
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == len(remedies)  # every remedy has 3 pairs: an interval each
+    plain = {r["seed"]: r["final_test_acc"] for r in rows if r["experiment"] == "simple_cnn_greedy"}
+    for i, experiment in enumerate(remedies):
+        mine = {r["seed"]: r["final_test_acc"] for r in rows if r["experiment"] == experiment}
+        diffs = [100 * (mine[s] - plain[s]) for s in sorted(mine.keys() & plain.keys())]
+        (point,) = _points_at(ax, i)
+        assert point.get_xdata()[0] == pytest.approx(statistics.mean(diffs))  # paired by seed, not two means
+        run = next(r for r in rows if r["experiment"] == experiment)
+        assert to_hex(point.get_color()) == MODES[method_of(run)]["color"].lower()
+    # two pairs per remedy: the points only, no interval
+    two = _draw(fig5_remedies, [r for r in rows if r["seed"] in (0, 1)], tmp_path).axes[0]
+    assert not [c for c in two.containers if isinstance(c, ErrorbarContainer)]
+    assert all("no interval (n=2)" in t.get_text() for t in two.texts)
 
 
 @pytest.mark.slow
@@ -187,10 +332,12 @@ def test_each_method_has_one_colour_in_every_figure_and_nothing_else_wears_it(dr
     assert {n for n, _ in seen["greedy"]} == {1, 3, 4, 7} and {n for n, _ in seen["e2e"]} == {1, 3, 4, 7}
     for mode in ("greedy", "e2e"):
         assert {c for _, c in seen[mode]} == {MODES[mode]["color"].lower()}, mode
-    # figure 5: one bar per experiment, in its method's colour; figure 2's dataset bars wear no method's colour
-    labels = [t.get_text() for t in drawn[5].axes[0].get_yticklabels()]
-    colours = [to_hex(p.get_facecolor()) for p in drawn[5].axes[0].patches]
-    expected = ["greedy", "e2e", "remedy", "dgl", "greedy+finetune"]
+    # figure 5: one row per experiment but plain greedy (the zero line), in its method's colour, E2E last;
+    # figure 2's dataset bars wear no method's colour
+    ax = drawn[5].axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    colours = [to_hex(_points_at(ax, i)[0].get_color()) for i in range(len(labels))]
+    expected = ["remedy", "dgl", "greedy+finetune", "e2e"]
     assert colours == [MODES[m]["color"].lower() for m in expected], labels
     # no hue at all (greys), so a dataset can never be mistaken for a method (blue was greedy and CIFAR-10 once)
     from matplotlib.colors import rgb_to_hsv, to_rgb
@@ -215,12 +362,12 @@ def test_legends_sit_off_the_data(drawn):
                 assert not box.overlaps(ax.get_window_extent(renderer)), f"figure {number}: legend over an axes"
 
 
-def test_belilovsky_figure_draws_each_k_from_its_rows(drawn):
+def test_belilovsky_figure_draws_each_k_from_its_rows(tmp_path):
     """Figure 9 (claim K): one greedy curve per auxiliary depth in the table, its points the per-stage means of
     that network's rows, and the legend's last-stage number their final accuracy."""
     with (RESULTS / "belilovsky_cifar10_cpu.csv").open(newline="") as f:
         raw = list(csv.DictReader(f))
-    fig = drawn[9]
+    fig = _draw(fig9_belilovsky, read_table(RESULTS / "belilovsky_cifar10_cpu.csv"), tmp_path)
     lines = {line.get_label(): line for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")}
     assert len(lines) == len({r["model"] for r in raw}) >= 2
     for model in sorted({r["model"] for r in raw}):

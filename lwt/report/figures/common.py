@@ -1,8 +1,14 @@
 """What every paper figure shares: reading result tables, averaging over seeds, one style, PNG + PDF out.
 
-A mean over seeds is drawn with its 95 % Student-t interval (lwt.report.stats; none for a single seed), never
-+-1 SD, and with the seeds themselves as small points when there are at most ``SHOW_SEEDS`` of them:
-with 2-5 seeds the points say more than any band.
+A mean over seeds is drawn with its 95 % Student-t interval (lwt.report.stats), never +-1 SD, and with the
+seeds themselves as small points when there are at most ``SHOW_SEEDS`` of them: with 2-5 seeds the points
+say more than any band. No interval is drawn from fewer than ``MIN_INTERVAL`` seeds (with two, the t
+quantile is 12.7 and the band says nothing the two points do not): those get their points only.
+
+A per-depth mean is taken only at the depths every seed reached (``Curve``). A greedy run that stopped at its
+critical layer has no value deeper down; a mean over the seeds that went on would be a mean over survivors,
+which the eye reads as the method's curve. Past the last depth all seeds share, each seed that went on is
+drawn as its own thin line (``PARTIAL_NOTE`` in the legend), never averaged.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import csv
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -28,7 +35,10 @@ from lwt.analysis.style import (  # noqa: E402  (the house style; re-exported fo
 from lwt.report.stats import Summary, summarize  # noqa: E402
 
 SHOW_SEEDS = 5  # draw the per-seed points when n is at most this
-CI_NOTE = "mean, 95 % t-interval over seeds, dots: seeds"
+MIN_INTERVAL = 3  # draw an interval from at least this many seeds (or pairs); fewer: the points only
+CI_NOTE = "mean over all seeds, 95 % t-interval where n >= 3, dots: seeds"
+PARTIAL_NOTE = "thin: single seeds, at depths not every seed reached"
+PARTIAL_COLOR = "0.45"  # the legend's sample of a per-seed line: a grey, no method's colour
 
 
 class MissingTable(Exception):
@@ -76,17 +86,47 @@ def depth_columns(rows: list[dict], prefix: str) -> list[int]:
     return sorted(found)
 
 
-def curve(rows: list[dict], prefix: str) -> tuple[list[int], list[Summary], list[list[float]]]:
-    """Per depth k (those some run reached): the summary over ``rows`` (seeds) of ``{prefix}{k}`` in %, and
-    the per-seed values in %."""
-    depths, stats, seeds = [], [], []
-    for k in depth_columns(rows, prefix):
-        xs = [100 * r[f"{prefix}{k}"] for r in rows if r.get(f"{prefix}{k}") is not None]
-        if xs:
-            depths.append(k)
-            stats.append(summarize(xs))
-            seeds.append(xs)
-    return depths, stats, seeds
+@dataclass
+class Curve:
+    """Per-depth values of one group of seeds (in %), split where the seeds stop sharing depths."""
+
+    series: list[dict[int, float]]  # one per seed: depth -> value
+
+    @property
+    def n(self) -> int:
+        return len(self.series)
+
+    @property
+    def complete(self) -> list[int]:
+        """The depths every seed has a value at: the mean is drawn there and only there."""
+        return sorted(set.intersection(*(set(s) for s in self.series))) if self.series else []
+
+    def seeds_at(self, k: int) -> list[float]:
+        return [s[k] for s in self.series if k in s]
+
+    @property
+    def stats(self) -> list[Summary]:
+        return [summarize(self.seeds_at(k)) for k in self.complete]
+
+    @property
+    def partial(self) -> list[dict[int, float]]:
+        """Each seed's values past the last depth all seeds share (from that depth, so the line joins it), for
+        the seeds that go further."""
+        last = self.complete[-1] if self.complete else 0
+        return [tail for s in self.series if len(tail := {k: v for k, v in sorted(s.items()) if k >= last}) > 1
+                or (not self.complete and tail)]
+
+
+def curve(rows: list[dict], prefix: str) -> Curve:
+    """``{prefix}{k}`` per depth k, in %, one series per row (seed); rows with no such value are left out."""
+    depths = depth_columns(rows, prefix)
+    series = [{k: 100 * r[f"{prefix}{k}"] for k in depths if r.get(f"{prefix}{k}") is not None} for r in rows]
+    return Curve([s for s in series if s])
+
+
+def interval(s: Summary) -> float | None:
+    """The half-width to draw: the 95 % t-interval's, None for fewer than ``MIN_INTERVAL`` values."""
+    return s.half if s.n >= MIN_INTERVAL else None
 
 
 def group(rows: list[dict], *keys: str) -> dict[tuple, list[dict]]:
@@ -132,20 +172,26 @@ def figure_legend(fig, axes, ncol: int | None = None) -> None:
                    ncol=ncol or min(len(seen), 4))
 
 
-def errorband(ax, depths, stats: list[Summary], mode: str, linestyle: str = "-", label: str | None = None,
-              seeds: list[list[float]] | None = None) -> None:
-    """The mean curve, its 95 % t-interval as a band (where n >= 2) and, for n <= SHOW_SEEDS, the seeds."""
-    style = MODES[mode]
-    means = [s.mean for s in stats]
-    ax.plot(depths, means, color=style["color"], marker=style["marker"], linestyle=linestyle,
-            label=style["label"] if label is None else label)
+def errorband(ax, c: Curve, style: dict, linestyle: str = "-", label: str | None = None) -> None:
+    """The mean curve over the depths every seed reached, its 95 % t-interval as a band (n >= MIN_INTERVAL),
+    the seeds as dots (n <= SHOW_SEEDS), and a thin line per seed past those depths. ``style``: colour and
+    marker (a method's, an arm's, a k's)."""
+    full = c.complete
+    ax.plot(full, [s.mean for s in c.stats], color=style["color"], marker=style["marker"], linestyle=linestyle,
+            label=label)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depths are whole blocks
-    lo = [math.nan if s.lo is None else s.lo for s in stats]  # nan: no band where there is no interval
-    hi = [math.nan if s.hi is None else s.hi for s in stats]
-    ax.fill_between(depths, lo, hi, color=style["color"], alpha=0.15, linewidth=0)
-    if seeds and max(len(xs) for xs in seeds) <= SHOW_SEEDS:
-        for k, xs in zip(depths, seeds):
+    if c.n >= MIN_INTERVAL:
+        ax.fill_between(full, [s.lo for s in c.stats], [s.hi for s in c.stats], color=style["color"], alpha=0.15,
+                        linewidth=0)
+    if c.n <= SHOW_SEEDS:
+        for k in full:
+            xs = c.seeds_at(k)
             ax.scatter([k] * len(xs), xs, s=5, color=style["color"], alpha=0.6, linewidths=0, zorder=3)
+    for tail in c.partial:
+        ax.plot(list(tail), list(tail.values()), color=style["color"], linestyle=linestyle, linewidth=0.6,
+                marker=style["marker"], markersize=1.8, alpha=0.85)
+    if c.partial and PARTIAL_NOTE not in ax.get_legend_handles_labels()[1]:
+        ax.plot([], [], color=PARTIAL_COLOR, linewidth=0.6, marker="o", markersize=1.8, label=PARTIAL_NOTE)
 
 
 def mode_curves(ax, members: list[dict], prefix: str = "test_acc_stage", linestyle: str = "-",
@@ -155,9 +201,9 @@ def mode_curves(ax, members: list[dict], prefix: str = "test_acc_stage", linesty
     for mode in MODES:
         runs = [r for r in members if method_of(r) == mode]
         if runs:
-            label = f"{MODES[mode]['label']}{'' if suffix is None else ': ' + suffix} (n={len(runs)})"
-            depths, stats, seeds = curve(runs, prefix)
-            errorband(ax, depths, stats, mode, linestyle=linestyle, label=label, seeds=seeds)
+            c = curve(runs, prefix)
+            label = f"{MODES[mode]['label']}{'' if suffix is None else ': ' + suffix} (n={c.n})"
+            errorband(ax, c, MODES[mode], linestyle=linestyle, label=label)
 
 
 def panels(n: int, width_in: float = 2 * COLUMN_IN, per_row: int = 4, height_in: float = 1.7):

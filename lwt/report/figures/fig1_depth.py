@@ -2,7 +2,8 @@
 
 Greedy at depth k: the network after stage k, read out by aux head k. E2E at depth k: block k's auxiliary
 readout on detached features (the last depth: the network's classifier). Mean and 95 % t-interval
-over seeds, the seeds as dots (n <= 5); n per curve in the legend.
+over seeds (from 3 seeds on), the seeds as dots (n <= 5); n per curve in the legend. The mean is drawn only
+at the depths every seed reached; past them each seed is a thin line of its own (common.Curve).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Figure 2: how much test accuracy layerwise training gives up against end to end, per architecture and
-dataset: E2E minus greedy, paired by seed; bar = mean difference, error bar = its 95 % t-interval (none for
-one pair), dots = the seeds (n <= 5). Greedy's accuracy is its last stage; where the table has
-``selected_test_acc`` (the val-selected depth) a hatched bar beside it shows that gap too."""
+dataset: E2E minus greedy, paired by seed; bar = mean difference, error bar = its 95 % t-interval (from 3
+pairs on; fewer: the pairs' dots only), dots = the seeds (n <= 5). Greedy's accuracy is its last stage;
+where the table has ``selected_test_acc`` (the val-selected depth) a hatched bar beside it shows that gap
+too."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from lwt.analysis.style import COLUMN_IN, DATASET_STYLES, arch_label, dataset_label, legend_outside
-from lwt.report.figures.common import SHOW_SEEDS, group, save, summarize
+from lwt.report.figures.common import SHOW_SEEDS, group, interval, save, summarize
 from lwt.report.paired import by_seed
 
 TABLES = ["gap.csv", "gap_cpu.csv"]
@@ -43,17 +44,18 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
             if not values:
                 continue
             s = summarize(values)
+            half = interval(s)
             x = i + (j - (len(metrics) - 1) / 2) * width
             look = DATASET_STYLES[datasets.index(key[1]) % len(DATASET_STYLES)]  # greys: no method's colour
             legend = f"{key[1]}, greedy {METRICS[metric]}" if len(metrics) > 1 else key[1]
             hatch = ((look["hatch"] or "") + ("////" if j else "")) or None
-            ax.bar(x, s.mean, width=width * 0.9, yerr=s.half, color=look["color"], capsize=2, hatch=hatch,
+            ax.bar(x, s.mean, width=width * 0.9, yerr=half, color=look["color"], capsize=2, hatch=hatch,
                    edgecolor="white" if hatch else None, label=legend if legend not in seen else None)
             seen.add(legend)
             if len(values) <= SHOW_SEEDS:
                 ax.scatter([x] * len(values), values, s=6, color="black", edgecolors="white", linewidths=0.3,
                            zorder=3)
-            top = max([s.mean + (s.half or 0), *values]) if s.mean >= 0 else min([s.mean - (s.half or 0), *values])
+            top = max([s.mean + (half or 0), *values]) if s.mean >= 0 else min([s.mean - (half or 0), *values])
             ax.text(x, top + (0.3 if s.mean >= 0 else -0.3), f"{s.mean:.1f}", ha="center",
                     va="bottom" if s.mean >= 0 else "top", fontsize=5)
         n = len(per_metric["final_test_acc"][key])
@@ -63,6 +65,6 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("E2E - greedy test acc. (points)")
     legend_outside(ax)
-    ax.set_title(f"E2E - greedy, paired by seed: mean, 95 % t-interval, dots: seeds, n = pairs;\ngreedy at its "
-                 f"{' / '.join(METRICS[m] for m in metrics)}")
+    ax.set_title("E2E - greedy, paired by seed: mean, 95 % t-interval (n >= 3), dots: seeds, n = pairs;\n"
+                 f"greedy at its {' / '.join(METRICS[m] for m in metrics)}")
     return save(fig, out_dir, "fig2_gap", source)

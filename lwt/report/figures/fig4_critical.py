@@ -1,6 +1,8 @@
 """Figure 4: the critical layer: greedy test accuracy vs depth, each seed's critical layer (where the
 curriculum's criterion fired) as a star on that seed's own accuracy at that depth, against E2E's per-depth
-readouts of the same network. Critical layers are discrete: they are shown per seed, never averaged."""
+readouts of the same network. Critical layers are discrete: they are shown per seed, never averaged; so is the
+accuracy past the shallowest one (thin lines, one per seed that went on), the mean stopping where the first
+seed stopped."""
 
 from __future__ import annotations
 
@@ -33,6 +35,6 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
         ax.set_title(f"{panel_title(members[0], keys)}\n{note}")
         ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("test accuracy (%)")
-    figure_legend(fig, axes)
+    figure_legend(fig, axes, ncol=2)
     fig.suptitle(f"Where greedy training saturates (stars: each seed's critical layer; {CI_NOTE})", fontsize=7)
     return save(fig, out_dir, "fig4_critical", source)

@@ -1,5 +1,6 @@
 """Figure 6: linear CKA between the blocks of two networks of the same architecture (greedy vs E2E, and two E2E
-seeds as the noise floor), from the JSON reports `lwt cka` writes (one heatmap per report, one colour scale)."""
+seeds as the noise floor), from the JSON reports `lwt cka` writes (one heatmap per report, one colour scale). Each
+heatmap is one pair of runs (n=1, said in its title): no interval."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def make(reports: list[dict], out_dir: Path, source: str) -> list[Path]:
         ax.set_xlabel(f"{MODES[r['mode_b']]['label']}: block")
         ax.set_ylabel(f"{MODES[r['mode_a']]['label']}: block")
         floor = ", two seeds: noise floor" if r["mode_a"] == r["mode_b"] else ""
-        ax.set_title(f"{report_arch(r)}, {r['samples']:,} test images{floor}", fontsize=6)
+        ax.set_title(f"{report_arch(r)}, {r['samples']:,} test images\none pair of runs (n=1){floor}", fontsize=6)
     fig.colorbar(image, ax=list(axes[0]), fraction=0.03, pad=0.02, label="linear CKA")
     fig.suptitle("Linear CKA between the blocks of two networks of one architecture (axes: their methods)",
                  fontsize=7)

@@ -1,13 +1,15 @@
 """Figure 7: linear-probe accuracy on every block's frozen output, greedy vs E2E, from the JSON reports
 `lwt probe` writes: one panel per architecture and training-set size, the reports of one method there (its
-seeds) averaged with their 95 % t-interval, the seeds as dots; probe test solid, probe train dashed."""
+seeds) averaged with their 95 % t-interval, the seeds as dots; probe test solid, probe train dashed. A run that
+stopped at its critical layer has no deeper block to probe: the mean ends at the last block every seed has,
+the seeds that went on continue as thin lines of their own."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from lwt.analysis.style import DEPTH_LABEL, MODES, arch_label, model_name
-from lwt.report.figures.common import CI_NOTE, errorband, figure_legend, panels, read_reports, save, summarize
+from lwt.report.figures.common import CI_NOTE, Curve, errorband, figure_legend, panels, read_reports, save
 
 FOLDER = "probes"  # results/probes/*.json, copied from the run directories `lwt probe` wrote them into
 
@@ -21,23 +23,17 @@ def make(reports: list[dict], out_dir: Path, source: str) -> list[Path]:
     for r in reports:
         cells.setdefault((model_name(r), r["protocol"]["train_images"]), []).append(r)
     fig, axes = panels(len(cells), width_in=3.4 * min(len(cells), 2), per_row=2, height_in=2.0)
-    counts = set()
     for ax, mine in zip(axes, cells.values()):
         for mode in (m for m in MODES if any(r["mode"] == m for r in mine)):
             seeds = [r for r in mine if r["mode"] == mode]
-            counts.add(len(seeds))
-            depths = sorted({row["depth"] for r in seeds for row in r["rows"]})
             for metric, linestyle, what in (("test_acc", "-", "probe test"), ("train_acc", "--", "probe train")):
-                per_depth = [[100 * row[metric] for r in seeds for row in r["rows"] if row["depth"] == d]
-                             for d in depths]
-                errorband(ax, depths, [summarize(xs) for xs in per_depth], mode, linestyle=linestyle,
-                          label=f"{MODES[mode]['label']}: {what}", seeds=per_depth)
+                c = Curve([{row["depth"]: 100 * row[metric] for row in r["rows"]} for r in seeds])
+                errorband(ax, c, MODES[mode], linestyle=linestyle, label=f"{MODES[mode]['label']}: {what} (n={c.n})")
         ax.set_title(f"{arch_label(mine[0])}, {mine[0]['protocol']['train_images']:,} train images")
         ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("probe accuracy (%)")
     pools = sorted({r["protocol"]["pool"] for r in reports})
-    n = "/".join(str(c) for c in sorted(counts))
-    figure_legend(fig, axes, ncol=2)
+    figure_legend(fig, axes, ncol=2 if len(cells) > 1 else 1)
     fig.suptitle(f"Linear probes on each block's frozen output, {'/'.join(f'{p}x{p}' for p in pools)}-pooled\n"
-                 f"n = {n} runs per curve; {CI_NOTE}", fontsize=7)
+                 f"{CI_NOTE}", fontsize=6)
     return save(fig, out_dir, "fig7_probes", source)

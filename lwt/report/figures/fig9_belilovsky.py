@@ -1,8 +1,9 @@
 """Figure 9: claim K, Belilovsky, Eickenberg & Oyallon's ranking on their own networks: greedy test accuracy
-after each stage for the auxiliary depths k = 1, 2, 3 (experiments/sweeps/belilovsky_cifar10.yaml). Mean and
-95 % t-interval over seeds, the seeds as dots; the legend gives n, the last stage's mean and the mean accuracy
-of the ensemble of the stages' heads. The paper's numbers (full width and data, 50 epochs per stage) are in the
-title, not drawn: a run at another scale is not on their axis."""
+after each stage for the auxiliary depths k = 1, 2, 3 (experiments/sweeps/belilovsky_cifar10.yaml), each k in
+its own colour (``style.AUX_K``, light to dark) and dash. Mean and 95 % t-interval over seeds, the seeds as
+dots; the legend gives n, the last stage's mean and the mean accuracy of the ensemble of the stages' heads. The
+paper's numbers (full width and data, 50 epochs per stage) are in the title, not drawn: a run at another scale
+is not on their axis."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from lwt.analysis.style import COLUMN_IN, DEPTH_LABEL, arch_label
+from lwt.analysis.style import COLUMN_IN, DEPTH_LABEL, arch_label, aux_k_style
 from lwt.report.figures.common import CI_NOTE, curve, errorband, figure_legend, group, save
 from lwt.report.stats import summarize
 
@@ -29,11 +30,11 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(2 * COLUMN_IN, 3.0), layout="constrained")
     for (_model,), members in sorted(group(rows, "model").items()):
         k = int(members[0].get("model.aux.k") or 0)
-        depths, stats, seeds = curve(members, "test_acc_stage")
+        c = curve(members, "test_acc_stage")
         last, ensemble = _mean(members, "final_test_acc"), _mean(members, "ensemble_test_acc")
         summary = f"last stage {last:.1f} %" + (f", ensemble {ensemble:.1f} %" if ensemble is not None else "")
-        errorband(ax, depths, stats, "greedy", linestyle=STYLES.get(k, "-"), seeds=seeds,
-                  label=f"{arch_label(members[0])}, greedy (n={len(members)}; {summary})")
+        errorband(ax, c, aux_k_style(k), linestyle=STYLES.get(k, "-"),
+                  label=f"{arch_label(members[0])}, greedy (n={c.n}; {summary})")
     ax.set_xlabel(DEPTH_LABEL)
     ax.set_ylabel("test accuracy (%)")
     figure_legend(fig, [ax], ncol=1)
