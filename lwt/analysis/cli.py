@@ -98,6 +98,14 @@ def cmd_cka(args) -> int:
     return 0
 
 
+def per_image_of(run_dir: Path):
+    """The run folder's per-image predictions (``depths``, ``val_correct`` (D, N) bool), or None for a run that
+    has none (one trained before runs recorded them)."""
+    from lwt.run.per_image import has_per_image, read_per_image
+
+    return read_per_image(run_dir) if has_per_image(run_dir) else None
+
+
 def cmd_critical(args) -> int:
     from lwt.analysis.critical import critical_report, critical_table
     from lwt.analysis.style import MODES, arch_label
@@ -110,19 +118,23 @@ def cmd_critical(args) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "result.json").is_file():
         open_run(run_dir)  # raises the standard "not a finished run" message
+    if not 0 < args.alpha < 1:
+        raise LwtError(f"--alpha {args.alpha} must be in (0, 1), e.g. 0.05")
     result = RunResult.read(run_dir / "result.json")
+    per_image = per_image_of(run_dir)
     try:
-        report = critical_report(result)
+        report = critical_report(result, per_image, args.alpha)
     except (KeyError, TypeError, ValueError) as e:
-        raise LwtError(f"{run_dir / 'result.json'} lacks what the critical-layer report reads ({e!r}); "
-                       "it was not written by `lwt train`, or was edited") from None
+        what = f"{run_dir / 'result.json'}" + (" or the run's per-image predictions" if per_image is not None else "")
+        raise LwtError(f"{what} lacks what the critical-layer report reads ({e!r}); it was not written by "
+                       "`lwt train`, or was edited") from None
     print(critical_table(report))
     _write(run_dir / "critical.json", report)
-    crit = report["criterion"]
+    crit = report["critical_layer"]
     png = _figure(run_dir, "critical", report["curve"], MODES["greedy"]["color"],
                   {"val": ("val_acc", VAL), "test": ("test_acc", TEST)},
                   f"Critical layer, {arch_label({'model': report['model'], 'git_revision': result.git_revision})}: "
-                  + (f"stage {crit['critical_layer']}" if crit["fired"] else "criterion did not fire"))
+                  + (f"stage {crit}" if crit is not None else "not determined"))
     if (run_dir / "config.yaml").is_file():  # the W&B run's project and names are in it
         attach(run_dir, load_config(run_dir / "config.yaml"), args.wandb, "critical", {"critical": report["curve"]},
                {"critical": png})
@@ -152,7 +164,10 @@ def add_parsers(sub) -> None:
     add_quiet_flag(p)
     p.set_defaults(func=cmd_cka)
 
-    p = sub.add_parser("critical", help="critical-layer report of a greedy run: accuracy vs depth, marginal gains")
-    p.add_argument("run_dir", help="a finished greedy run directory (only result.json is read)")
+    p = sub.add_parser("critical", help="critical-layer report of a greedy run: accuracy vs depth, marginal gains, "
+                                        "L* by the paired test on per-image validation correctness")
+    p.add_argument("run_dir", help="a finished greedy run directory (result.json and its per-image predictions are "
+                                   "read)")
+    p.add_argument("--alpha", type=float, default=0.05, help="level of the paired test (default 0.05)")
     add_wandb_flag(p)
     p.set_defaults(func=cmd_critical)

@@ -1,82 +1,112 @@
-"""lwt claims: the claims file, the verdict rule on tiny tables in the format `lwt results` writes, and
-byte-for-byte output."""
+"""lwt claims: the claims file, the document (byte for byte, and the committed one from the committed tables),
+tables with more columns than today's, and the pairing of remedies and critical layers; the rule of each claim
+type is in test_claim_rules.py, the statistics in test_claim_stats.py."""
 
+import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+from claim_tables import run, write
 
 from lwt.cli import main
-from lwt.report.claims import cells, combine, load_claims, render, verdict
+from lwt.report.claims import evaluate, load_claims, render
 
 ROOT = Path(__file__).resolve().parents[2]
 CLAIMS_FILE = ROOT / "experiments" / "claims.yaml"
 SPEC = load_claims(CLAIMS_FILE)
-
-HEADER = "experiment,mode,model,dataset,seed,run_name,final_test_acc,best_val_acc,critical_layer\n"
-
-
-def _write(d, name, diffs, stage_end="fixed", epochs=20, test_subset=None):
-    """A gap table: per seed, greedy at 0.5 and E2E at 0.5 + diff (E2E - greedy = diff)."""
-    lines, archive = [HEADER], []
-    for seed, diff in enumerate(diffs):
-        for mode, acc in (("greedy", 0.5), ("e2e", 0.5 + diff)):
-            lines.append(f"net_{mode},{mode},net,cifar10,{seed},r{seed},{acc},{acc},\n")
-            archive.append(json.dumps({"config": {"mode": mode, "seed": seed, "data.test_subset": test_subset,
-                                                  "curriculum.stage_end": stage_end,
-                                                  "curriculum.epochs_per_stage": epochs}}))
-    (d / f"{name}.csv").write_text("".join(lines))
-    (d / f"{name}_runs.jsonl").write_text("\n".join(archive) + "\n")
+T = SPEC.thresholds
 
 
-@pytest.mark.parametrize("diffs,kw,expected", [
-    ([0.10, 0.12, 0.11], {}, "supported"),
-    ([-0.10, -0.12, -0.11], {}, "not supported"),
-    ([0.001, -0.001, 0.0005], {}, "not supported"),     # inside +-1 point with confidence
-    ([0.10, -0.08, 0.02], {}, "inconclusive"),
-    ([0.10, 0.12], {}, "not tested"),                     # n < 3
-    ([0.10, 0.12, 0.11], {"stage_end": "plateau"}, "not tested"),   # stopped before the schedule annealed
-    ([0.10, 0.12, 0.11], {"epochs": 3}, "not tested"),                # pre-protocol budget
-    ([0.10, 0.12, 0.11], {"test_subset": 2000}, "not tested"),
+def _remedies(folder: Path, diffs=(0.10, 0.12, 0.11), **kw) -> None:
+    runs = [run("net_greedy", "greedy", s, 0.5) for s in range(len(diffs))]
+    runs += [run("net_ft", "greedy", s, 0.5 + d, config={"finetune.epochs": 10}) for s, d in enumerate(diffs)]
+    write(folder, "remedies_cpu", runs, **kw)
+
+
+@pytest.mark.parametrize("diffs, kw, expected", [
+    ((0.10, 0.12, 0.11), {}, "supported"),
+    ((-0.10, -0.12, -0.11), {}, "not supported"),
+    ((0.10, 0.12), {}, "not tested"),                                   # n < 3
+    ((0.10, 0.12, 0.11), {"stage_end": "plateau"}, "not tested"),       # stopped before the schedule annealed
+    ((0.10, 0.12, 0.11), {"epochs": 3}, "not tested"),                  # pre-protocol budget
+    ((0.10, 0.12, 0.11), {"test_subset": 2000}, "not tested"),          # not the full test set
 ])
-def test_rule_on_gap_tables(tmp_path, diffs, kw, expected):
-    _write(tmp_path, "gap_cpu", diffs, **kw)
-    (row,) = cells(SPEC.claims["C1"], tmp_path, SPEC.thresholds)
-    assert row["n"] == len(diffs) and row["verdict"] == expected
-    assert row["mean"] == pytest.approx(sum(diffs) / len(diffs))
-
-
-def test_verdict_edges():
-    assert verdict(3, 0.001, 0.2, 3, 0.01) == "supported" and verdict(3, -0.2, -0.001, 3, 0.01) == "not supported"
-    assert verdict(5, -0.02, 0.2, 3, 0.01) == "inconclusive" and verdict(1, None, None, 3, 0.01) == "not tested"
-    assert verdict(3, -0.02, 0.02, 3, 0.01) == "inconclusive" and verdict(3, -0.02, 0.02, 3, 0.05) == "not supported"
+def test_protocol_and_seeds_gate_every_verdict(tmp_path, diffs, kw, expected):
+    _remedies(tmp_path, diffs, **kw)
+    (x,) = evaluate(SPEC.claims["C4"], tmp_path, T).lines
+    assert x.verdict == expected and x.effect.n == len(diffs)
+    assert x.effect.mean == pytest.approx(sum(diffs) / len(diffs))
 
 
 def test_document_regenerates_byte_for_byte(tmp_path):
-    _write(tmp_path, "gap_cpu", [0.10, 0.12, 0.11])
+    _remedies(tmp_path)
     out1, out2 = tmp_path / "a.md", tmp_path / "b.md"
     assert main(["claims", "--results", str(tmp_path), "--claims", str(CLAIMS_FILE), "--out", str(out1)]) == 0
     assert main(["claims", "--results", str(tmp_path), "--claims", str(CLAIMS_FILE), "--out", str(out2)]) == 0
     text = out1.read_text()
     assert text == out2.read_text() == render(tmp_path, SPEC)
-    assert "| C1: " in text and "**supported**" in text and "+11.00" in text
-
-
-def test_malformed_table_is_one_clear_line(tmp_path, capsys):
-    (tmp_path / "gap_cpu.csv").write_text("experiment,mode,model\nx,greedy,net\n")
-    assert main(["claims", "--results", str(tmp_path), "--claims", str(CLAIMS_FILE),
-                 "--out", str(tmp_path / "c.md")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "gap_cpu.csv: missing column(s)" in err and "final_test_acc" in err
+    assert "| C4: " in text and "| existential |" in text and "+11.00" in text
+    assert "no table results/gap_cpu.csv yet" in text  # the other claims: not tested, with their commands
 
 
 def test_committed_document_matches_committed_tables():
     assert render(ROOT / "results", SPEC) == (ROOT / "docs" / "thesis_claims.md").read_text()
 
 
+def test_committed_document_says_each_claims_type_statistic_n_power_and_scale():
+    text = (ROOT / "docs" / "thesis_claims.md").read_text()
+    summary = [line for line in text.splitlines() if line.startswith("| ") and ": " in line.split("|")[1]]
+    assert len(summary) == len(SPEC.claims)
+    for key, claim in SPEC.claims.items():
+        row = next(line for line in summary if line.startswith(f"| {key}: "))
+        assert f"| {claim.type} |" in row and f"`{claim.command}`" in row
+        assert f"### {key}: " in text
+    assert "seeds needed" in text and "underpowered" in text and "train / 10,000 test images" in text
+    assert "Holm" in text and "TOST" in text and "F(3, 8)" in text and "No swap-test table yet" in text
+    assert "no table results/swap_cpu.csv yet" in text and "24, 24, 24, 24, 120" in text  # I2's steps
+
+
+@pytest.mark.slow  # renders the committed tables twice
+def test_tables_with_more_columns_read_the_same(tmp_path):
+    """The tables of the next protocol will carry more columns (per-image outputs, the test-set size, new config
+    keys at their defaults): the document is the same."""
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "results", results)
+    for path in sorted(results.glob("*_cpu.csv")):
+        archive = {json.loads(line)["run_dir"]: json.loads(line) for line in
+                   path.with_name(path.stem + "_runs.jsonl").read_text().splitlines()}
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            rows, columns = list(reader), list(reader.fieldnames)
+        at = columns.index("seed")
+        columns = [*columns[:at], "trainer.new_option", *columns[at:], "test_images", "per_image", "critical_paired"]
+        for r in rows:
+            r.update({"trainer.new_option": "", "test_images": archive[r["run_dir"]]["result"]["test_images"],
+                      "per_image": f"{r['run_dir']}/per_image.npz", "critical_paired": ""})
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    assert render(results, SPEC) == render(ROOT / "results", SPEC)
+
+
+def test_malformed_table_is_one_clear_line(tmp_path, capsys):
+    (tmp_path / "remedies_cpu.csv").write_text("experiment,mode,model\nx,greedy,net\n")
+    assert main(["claims", "--results", str(tmp_path), "--claims", str(CLAIMS_FILE),
+                 "--out", str(tmp_path / "c.md")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "remedies_cpu.csv: missing column(s)" in err and "final_test_acc" in err
+
+
 def test_the_claims_file_is_found_by_default():
     """lwt's own experiments/claims.yaml, in a checkout as in a wheel (where experiments/ is package data)."""
-    assert load_claims() == SPEC and list(SPEC.claims) == ["K", "C1", "C2", "C3", "C3b", "C4", "I"]
+    assert load_claims() == SPEC
+    assert list(SPEC.claims) == ["K", "C1", "C2", "C3", "C3-probes", "C3b", "C4", "I1", "I2"]
+    assert {k: c.type for k, c in SPEC.claims.items()} == {
+        "K": "ranking", "C1": "interaction", "C2": "saturation", "C3": "dose_response", "C3-probes": "descriptive",
+        "C3b": "universal", "C4": "existential", "I1": "existential", "I2": "existential"}
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -87,6 +117,10 @@ def test_the_claims_file_is_found_by_default():
     (lambda t: t.replace("  min_n: 3", "  min_n: three"), "thresholds.min_n: Input should be a valid integer"),
     (lambda t: t.replace("    a: {mode: [e2e]}\n", "", 1), "claims.C1: Value error, give either both sides a and b"),
     (lambda t: t.replace("claims:\n", "claims:\n  C1: {}\n"), "is not valid YAML: key 'C1' appears twice"),
+    (lambda t: t.replace("    type: interaction\n", "    type: anecdotal\n"), "claims.C1.type: Input should be"),
+    (lambda t: t.replace("    factor: model\n", ""),
+     "claims.C1: Value error, a claim of type interaction needs factor"),
+    (lambda t: t.replace("  sesoi: 0.02\n", ""), "thresholds.sesoi: Field required"),
 ])
 def test_a_bad_claims_file_is_one_line_naming_the_file_and_the_key(tmp_path, capsys, edit, message):
     bad = tmp_path / "claims.yaml"
@@ -99,60 +133,36 @@ def test_a_bad_claims_file_is_one_line_naming_the_file_and_the_key(tmp_path, cap
 
 def test_remedies_pair_with_the_plain_greedy_baseline_at_schema_defaults(tmp_path):
     """A fine-tune arm puts finetune.epochs in the table; the plain baseline's 0 (the default) is no remedy."""
-    lines = ["experiment,mode,model,dataset,seed,run_name,final_test_acc,best_val_acc,critical_layer,"
-             "finetune.epochs,optim.stage_lr_gamma\n"]
+    runs = []
     for seed in range(3):
-        lines += [f"net_greedy,greedy,net,cifar10,{seed},s{seed},0.40,0.40,,0,\n",
-                  f"net_greedy_ft,greedy,net,cifar10,{seed},s{seed},{0.45 + seed / 100},0.45,,10,\n",
-                  f"net_greedy_lr,greedy,net,cifar10,{seed},s{seed},0.40,0.40,,0,0.8\n"]
-    (tmp_path / "remedies_cpu.csv").write_text("".join(lines))
-    (tmp_path / "remedies_cpu_runs.jsonl").write_text(json.dumps({"config": {
-        "mode": "greedy", "curriculum.stage_end": "fixed", "curriculum.epochs_per_stage": 15}}) + "\n")
-    rows = {r["label"]: r for r in cells(SPEC.claims["C4"], tmp_path, SPEC.thresholds)}
+        runs += [run("net_greedy", "greedy", seed, 0.40, config={"finetune.epochs": 0}),
+                 run("net_greedy_ft", "greedy", seed, 0.45 + seed / 100, config={"finetune.epochs": 10}),
+                 run("net_greedy_lr", "greedy", seed, 0.40, config={"finetune.epochs": 0,
+                                                                     "optim.stage_lr_gamma": 0.8})]
+    write(tmp_path, "remedies_cpu", runs, test_images=10**8)
+    rows = {x.label: x for x in evaluate(SPEC.claims["C4"], tmp_path, T).lines}
     assert set(rows) == {"net / cifar10 / net_greedy_ft finetune.epochs=10",
                          "net / cifar10 / net_greedy_lr optim.stage_lr_gamma=0.8"}
     ft = rows["net / cifar10 / net_greedy_ft finetune.epochs=10"]
-    assert ft["n"] == 3 and ft["mean"] == pytest.approx(0.06) and ft["verdict"] == "supported"
-    assert rows["net / cifar10 / net_greedy_lr optim.stage_lr_gamma=0.8"]["verdict"] == "not supported"
-
-
-def test_belilovsky_ranking_is_each_adjacent_pair_by_seed(tmp_path):
-    """K tests k=2 - k=1 and k=3 - k=2 (and k=3 - k=1), each paired by seed; the ranking holds only when every
-    contrast does, so k=3 ahead of k=1 with k=2 between them but not clearly is inconclusive."""
-    acc = {1: [0.40, 0.41, 0.42], 2: [0.45, 0.47, 0.46], 3: [0.46, 0.46, 0.48]}
-    lines = [HEADER] + [f"b,greedy,belilovsky_k{k},cifar10,{seed},s{seed},{a},{a},\n"
-                        for k, accs in acc.items() for seed, a in enumerate(accs)]
-    (tmp_path / "belilovsky_cifar10_cpu.csv").write_text("".join(lines))
-    (tmp_path / "belilovsky_cifar10_cpu_runs.jsonl").write_text(json.dumps({"config": {
-        "mode": "greedy", "curriculum.stage_end": "fixed", "curriculum.epochs_per_stage": 10}}) + "\n")
-    rows = {r["label"]: r for r in cells(SPEC.claims["K"], tmp_path, SPEC.thresholds)}
-    assert set(rows) == {"cifar10 / k=2 - k=1", "cifar10 / k=3 - k=2", "cifar10 / k=3 - k=1"}
-    assert rows["cifar10 / k=2 - k=1"]["mean"] == pytest.approx(0.05) and rows["cifar10 / k=2 - k=1"]["n"] == 3
-    assert rows["cifar10 / k=2 - k=1"]["verdict"] == rows["cifar10 / k=3 - k=1"]["verdict"] == "supported"
-    assert rows["cifar10 / k=3 - k=2"]["mean"] == pytest.approx(0.02 / 3)  # +1, -1, +2 points: not clear
-    assert rows["cifar10 / k=3 - k=2"]["verdict"] == "inconclusive"
-    assert combine([r["verdict"] for r in rows.values()]) == "inconclusive"
+    assert ft.effect.n == 3 and ft.effect.mean == pytest.approx(0.06) and ft.verdict == "supported"
+    assert rows["net / cifar10 / net_greedy_lr optim.stage_lr_gamma=0.8"].verdict == "not supported"
 
 
 def test_critical_layer_moves_with_size_largest_against_smallest(tmp_path):
     """C3b: greedy's critical layer at the largest training set minus at the smallest, per aux k, paired by
     seed, in layers; the middle size is not used, and a run that trained all 8 stages without saturating counts
     as 9 (a lower bound). E2E rows have no critical layer and take no part."""
-    head = "experiment,mode,model,dataset,data.train_subset,model.aux.k,seed,run_name,final_test_acc,best_val_acc," \
-           "critical_layer,gap_depth1," + ",".join(f"test_acc_stage{d}" for d in range(1, 9)) + "\n"
-    lines = [head]
     critical = {500: [3, 4, 4], 1000: [5, 5, 5], 4000: [6, None, 7]}  # None: saturated nowhere in 8 stages
+    runs = []
     for size, layers in critical.items():
+        cfg = {"data.train_subset": size, "model.aux.k": 2}
         for seed, c in enumerate(layers):
             stages = 8 if c is None else min(8, c + 2)  # critical_patience 2: two more stages, then stop
-            accs = ",".join("0.4" if d <= stages else "" for d in range(1, 9))
-            lines.append(f"g,greedy,net,cifar10,{size},2,{seed},r,0.4,0.4,{'' if c is None else c},0.05,{accs}\n")
-            lines.append(f"e,e2e,net,cifar10,{size},2,{seed},r,0.5,0.5,,0.04,{','.join(['0.5'] * 8)}\n")
-    (tmp_path / "early_overfitting_cpu.csv").write_text("".join(lines))
-    (tmp_path / "early_overfitting_cpu_runs.jsonl").write_text(json.dumps({"config": {
-        "mode": "greedy", "curriculum.stage_end": "fixed", "curriculum.epochs_per_stage": 15}}) + "\n")
-    (row,) = cells(SPEC.claims["C3b"], tmp_path, SPEC.thresholds)
-    assert row["label"] == "net / cifar10 / 2 / data.train_subset 4000 - 500"
-    assert row["n"] == 3 and row["mean"] == pytest.approx(((6 - 3) + (9 - 4) + (7 - 4)) / 3)
-    assert row["verdict"] == "supported"
+            runs += [run("g", "greedy", seed, 0.4, stages=[0.4] * stages, critical=c, config=cfg),
+                     run("e", "e2e", seed, 0.5, stages=[0.5] * 8, config=cfg)]
+    write(tmp_path, "early_overfitting_cpu", runs)
+    (x,) = evaluate(SPEC.claims["C3b"], tmp_path, T).lines
+    assert x.label == "net / cifar10 / 2 / data.train_subset 4000 - 500"
+    assert x.effect.n == 3 and x.effect.mean == pytest.approx(((6 - 3) + (9 - 4) + (7 - 4)) / 3)
+    assert x.verdict == "supported" and x.effect.test_var == 0  # chosen on the validation set: no test term
     assert "| +3.67 |" in render(tmp_path, SPEC)  # in layers, not x 100 like accuracy points

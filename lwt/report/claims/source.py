@@ -1,0 +1,226 @@
+"""The committed tables as `lwt claims` reads them: ``results/NAME.csv`` (a row per run, as `lwt results` writes
+it), ``results/NAME_runs.jsonl`` (each run's flat config and result.json: the protocol check, the test-set size,
+the scale) and ``results/probes/*.json`` (`lwt probe` reports); and the comparisons a claim makes in a table.
+
+Columns are read by name, so a table with more columns (per-image outputs, a paired critical layer) reads the
+same; a column a claim needs and the table lacks is one error line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from lwt.config import Config, flatten, to_dict
+from lwt.errors import LwtError
+from lwt.report.stats import Term
+
+from .spec import Claim, Side
+
+DEFAULTS = {k: "" if v is None else str(v) for k, v in flatten(to_dict(Config())).items()}  # as the CSVs write them
+NEEDED = ["experiment", "mode", "model", "dataset", "seed"]
+
+
+class Measure(NamedTuple):
+    """A run's value of an effect's ingredient and the test accuracies it contains (their sampling noise)."""
+
+    value: float
+    terms: list[Term]
+
+
+def natural(text: str) -> tuple:
+    """Sort key that puts 500 before 1000."""
+    return tuple((0, float(t), "") if re.fullmatch(r"-?\d+(\.\d+)?", t) else (1, 0.0, t)
+                 for t in re.split(r"(-?\d+(?:\.\d+)?)", text) if t)
+
+
+@dataclass
+class Table:
+    path: Path
+    rows: list[dict]
+    records: dict[str, dict] = field(default_factory=dict)  # run_dir -> {"config": ..., "result": ...}
+    why: str | None = None  # the protocol the runs miss, or None
+
+    def number(self, row: dict, column: str) -> float | None:
+        text = row.get(column) or ""
+        if text == "":
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise LwtError(f"{self.path}: column {column} holds {text!r}; valid: a number or empty") from None
+
+    def record(self, row: dict) -> dict:
+        return self.records.get(row.get("run_dir") or "", {})
+
+    def test_images(self, row: dict) -> int | None:
+        """The run's test-set size: a ``test_images`` column where the table has one, else its archived result."""
+        n = self.number(row, "test_images") or (self.record(row).get("result") or {}).get("test_images")
+        return int(n) if n else None
+
+    def stages(self, row: dict) -> int:
+        """How many stages the run trained: its non-empty test_acc_stage columns."""
+        return sum(1 for c, v in row.items() if c.startswith("test_acc_stage") and v not in (None, ""))
+
+    @property
+    def deepest(self) -> int:
+        return max((self.stages(r) for r in self.rows), default=0)
+
+    def measure(self, row: dict, column: str) -> Measure | None:
+        """The row's ``column`` with its test-set terms: a test accuracy carries its own binomial noise, a train -
+        test gap the noise of the test accuracy it subtracts, anything else (a critical layer, chosen on the
+        validation set) none. A greedy run without a critical layer that trained every stage (as many as the
+        table's deepest run) never saturated: its critical layer counts as one block beyond its last (a lower
+        bound)."""
+        value = self.number(row, column)
+        if value is None and column == "critical_layer" and self.deepest and self.stages(row) == self.deepest:
+            value = self.deepest + 1.0
+        if value is None:
+            return None
+        n = self.test_images(row)
+        if column.startswith("gap_depth"):
+            p = self.number(row, "test_acc_stage" + column.removeprefix("gap_depth"))
+            return Measure(value, [(-1.0, 0.5 if p is None else p, n)])  # p unknown: 0.5, the largest variance
+        return Measure(value, [(1.0, value, n)] if "test_acc" in column else [])
+
+
+def _read_csv(path: Path, needed: list[str]) -> list[dict]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in needed if c not in (reader.fieldnames or [])]
+        if missing:
+            raise LwtError(f"{path}: missing column(s) {', '.join(missing)}; a table from `lwt results` has "
+                           f"{', '.join(needed)}")
+        return list(reader)
+
+
+def _records(archive: Path) -> list[dict]:
+    out = []
+    for line in sorted(archive.read_text().splitlines()) if archive.exists() else []:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            record["config"]  # noqa: B018 -- every record has one
+        except (ValueError, KeyError, TypeError):
+            raise LwtError(
+                f"{archive}: a line is not a run record {{\"config\": ...}} as `lwt results` writes") from None
+        out.append(record)
+    return out
+
+
+def meets_protocol(records: list[dict], archive: Path, min_epochs: int) -> str | None:
+    """None when every archived run meets the protocol (docs/protocol.md), else why not (one phrase)."""
+    if not archive.exists():
+        return f"no {archive.name}"
+    for cfg in (r["config"] for r in records):
+        if cfg.get("data.test_subset") is not None:
+            return "pre-protocol: test subset, not the full test set"
+        if cfg.get("mode") not in ("greedy", None):
+            continue
+        if cfg.get("curriculum.stage_end") != "fixed":
+            return "greedy stages stopped on a plateau, before their schedule annealed"
+        epochs = cfg.get("curriculum.stage_epochs") or [cfg.get("curriculum.epochs_per_stage") or 0]
+        if max(epochs) < min_epochs:
+            return f"pre-protocol: greedy stages of fewer than {min_epochs} epochs"
+    return None
+
+
+def load_table(results: Path, claim: Claim, min_epochs: int) -> Table | None:
+    """The claim's table, or None when results/ has no such table."""
+    path = results / f"{claim.table}.csv"
+    if not path.exists():
+        return None
+    extra = [c for c in (claim.across, claim.factor, claim.dose) if c]
+    metric = [claim.metric] if claim.type not in ("saturation", "descriptive") else []
+    rows = _read_csv(path, [*NEEDED, *metric, *extra])
+    archive = path.with_name(f"{claim.table}_runs.jsonl")
+    records = _records(archive)
+    by_dir = {r.get("run_dir") or (r.get("result") or {}).get("run_dir") or "": r for r in records}
+    return Table(path, rows, by_dir, meets_protocol(records, archive, min_epochs))
+
+
+def _short(value: str) -> str:
+    """A run folder (curriculum.init_from) by its last two parts; any other value as it is."""
+    return "/".join(value.split("/")[-2:]) if "/" in value else value
+
+
+def _matches(row: dict, side: Side) -> bool:
+    return all(row.get(column) in values for column, values in side.items())
+
+
+@dataclass
+class Comparison:
+    """Side A's and side B's runs of one cell (and contrast, arm or dose), to be paired by seed."""
+
+    key: tuple[str, ...]
+    name: str
+    arm: str
+    a: list[dict]
+    b: list[dict]
+    adjacent: bool = True
+
+    @property
+    def label(self) -> str:
+        return " / ".join([*(k for k in self.key if k), *([self.name] if self.name else []),
+                           *([self.arm] if self.arm else [])])
+
+
+def comparisons(claim: Claim, table: Table) -> list[Comparison]:
+    """Split the table into the claim's cells (plus its factor or dose column), then each cell into side A and
+    side B per contrast; an existential claim's side A into arms: each (experiment, remedy), a remedy being the
+    config columns it sets to other than the schema's default (the plain greedy baseline leaves them all there:
+    empty, or finetune.epochs=0 once a fine-tune arm is in the table). Sorted by label, numbers in order."""
+    rows = table.rows
+    cell = [*claim.cell, *(c for c in (claim.factor, claim.dose) if c)]
+    if claim.arms:
+        config = [c for c in rows[0] if "." in c and c not in (*cell, claim.across)] if rows else []
+        for r in rows:
+            r["remedy"] = " ".join(f"{c}={_short(r[c])}" for c in config if r.get(c) and r[c] != DEFAULTS.get(c))
+    split: dict[tuple, list[dict]] = {}
+    for r in rows:
+        split.setdefault(tuple(r.get(c, "") for c in cell), []).append(r)
+    out = []
+    for key, members in split.items():
+        for contrast in claim.comparisons():
+            b = [r for r in members if _matches(r, contrast.b)
+                 and not (claim.arms and (r["remedy"] or r["mode"] != "greedy"))]
+            arms = sorted({(r["experiment"], r["remedy"]) for r in members if _matches(r, contrast.a)}
+                          ) if claim.arms else [None]
+            for arm in arms:
+                a = [r for r in members if _matches(r, contrast.a)
+                     and (arm is None or (r["experiment"], r["remedy"]) == arm)]
+                if claim.arms and a and all(x in b for x in a):
+                    continue  # the baseline itself
+                name, side_b = contrast.name, b
+                if claim.across:  # the largest value of the column against its smallest
+                    values = sorted({table.number(r, claim.across) for r in a + b} - {None})
+                    if len(values) < 2:
+                        continue
+                    a = [r for r in a if table.number(r, claim.across) == values[-1]]
+                    side_b = [r for r in b if table.number(r, claim.across) == values[0]]
+                    name = f"{claim.across} {values[-1]:g} - {values[0]:g}"
+                out.append(Comparison(key, name, " ".join(x for x in arm if x) if arm else "", a, side_b,
+                                      contrast.adjacent))
+    return sorted(out, key=lambda c: natural(c.label))
+
+
+def read_probes(folder: Path) -> list[dict]:
+    """The `lwt probe` reports in ``folder`` (file-name order), each with its seed (from its run name)."""
+    reports = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            report = json.loads(path.read_text())
+            seed = re.search(r"seed(\d+)$", report["run"]).group(1)
+            cell = re.sub(r"_?seed\d+$", "", report["run"].split("/")[-1])
+            report.update(seed=seed, cell=f"{report['model']} / {cell}" if cell else report["model"])
+            report["rows"], report["protocol"]["test_images"]  # noqa: B018 -- the fields used
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise LwtError(f"{path}: not a probe report as `lwt probe` writes it (run ending in seedN, mode, "
+                           f"model, protocol.test_images, rows of depth / test_acc)") from None
+        reports.append(report)
+    return reports
