@@ -93,6 +93,26 @@ def _message(error: dict, raw: dict) -> tuple[str, str, bool]:
     return key, f"{key}={value!r} has the wrong type; expected {EXPECTED.get(kind, kind)}", False
 
 
+# Keys the schema no longer has, which run folders' config.yaml files still hold, and what took their place. A file
+# is read without them, so every finished run stays readable (its result.json records the rule it ran with); an
+# override naming one is refused, so a command never silently loses what it asked for.
+PAIRED = ("the critical-layer rule is a paired test of each stage against the stage to beat on the same "
+          "validation images (docs/protocol.md); set its level with curriculum.critical_alpha")
+RETIRED = {"curriculum.critical_min_gain": PAIRED, "curriculum.critical_z": PAIRED}
+
+
+def drop_retired(raw: dict) -> dict:
+    """``raw``, a file's freshly read data, without the RETIRED keys (changed in place)."""
+    for key in RETIRED:
+        *sections, name = key.split(".")
+        node = raw
+        for part in sections:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(name, None)
+    return raw
+
+
 def parse_overrides(overrides: list[str]) -> dict:
     """``["data.train_subset=100", "seed=1"]`` -> nested dict, values parsed as YAML scalars."""
     tree: dict = {}
@@ -100,6 +120,8 @@ def parse_overrides(overrides: list[str]) -> dict:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise LwtError(f"override '{item}' must look like key=value, e.g. data.train_subset=1000")
+        if key.strip() in RETIRED:
+            raise LwtError(f"{key.strip()} is not a config key any more: {RETIRED[key.strip()]}")
         try:
             value = yaml.safe_load(text) if text != "" else None
         except yaml.YAMLError:
@@ -160,7 +182,7 @@ def read_experiment(path: str | Path) -> dict:
     if not isinstance(raw, dict):
         raise LwtError(f"{found} must hold a mapping of config keys")
     raw.setdefault("experiment", found.stem)
-    return raw
+    return drop_retired(raw)
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:

@@ -121,10 +121,11 @@ class CurriculumConfig(Section):
     epochs_per_stage: Count = F(50, "fixed: the budget of each stage; plateau: the upper bound")
     plateau_patience: Count = F(3, "plateau: epochs without a val-acc gain of plateau_min_delta")
     plateau_min_delta: NonNegative = F(0.002, "plateau: the val-acc gain that counts")
-    critical_patience: Count | None = F(None, "stop after this many new stages fail to pay; null: off")
-    # auto: z * sqrt(p (1 - p) / n_val), p the best val acc so far (about 1.3 points at p = 0.6, n_val 5000, z 2)
-    critical_min_gain: NonNegative | Literal["auto"] = F("auto", "a stage pays if it gains this val acc, or auto")
-    critical_z: Positive = F(2.0, "auto: standard errors a stage must gain", rule="positive (standard errors)")
+    # a stage pays if it is significantly more accurate than the stage to beat on the same validation images
+    # (one-sided exact McNemar, lwt/run/critical.py); off, every stage trains and `lwt critical` finds L* after
+    critical_patience: Count | None = F(None, "stop after this many new stages in a row fail to pay; null: off")
+    critical_alpha: Annotated[Float, Field(gt=0, lt=1)] = F(0.05, "critical_patience: the paired test's level",
+                                                            rule="in (0, 1)")
     max_stages: Count | None = F(None, "train only the first N stages; null: all blocks")
     stage_epochs: list[Count] | None = F(None, "one epoch budget per block, overriding epochs_per_stage")
     # the intervention of docs/protocol.md: blocks 1..j of another (e.g. E2E) run, frozen, then greedy from j+1

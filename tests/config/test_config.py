@@ -60,8 +60,10 @@ def test_e2e_budget_defaults_to_the_greedy_total():
     ("data.augment=3", ["data.augment=3", "bool"]),
     ("data.train_subset=0", ["data.train_subset=0 must be at least 1"]),
     ("optim.stage_lr_mult=[1, 0, 1, 1]", ["optim.stage_lr_mult=[1.0, 0.0, 1.0, 1.0]: every entry must be positive"]),
-    ("curriculum.critical_min_gain=-1", ["curriculum.critical_min_gain=-1.0 must be 0 or more"]),  # float | "auto"
-    ("curriculum.critical_min_gain=x", ["expected float or 'auto'"]),
+    ("curriculum.critical_patience=0", ["curriculum.critical_patience=0 must be at least 1"]),  # int | null
+    ("curriculum.critical_patience=x", ["curriculum.critical_patience='x' has the wrong type; expected int"]),
+    ("curriculum.critical_alpha=1", ["curriculum.critical_alpha=1.0 must be in (0, 1)"]),
+    ("curriculum.critical_min_gain=0.01", ["not a config key any more", "curriculum.critical_alpha"]),
     ("logging.wandb=maybe", ["offline", "online", "disabled"]),
     ("seed", ["must look like key=value"]),
     ("data=3", ["'data' must be a mapping"]),
