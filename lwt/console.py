@@ -1,9 +1,5 @@
-"""What lwt prints: plain-text tables, CSV text, and progress bars with an ETA for its long commands (gap,
-probe, cka, bench, figures), on stderr.
-
-tqdm draws them: Lightning's own progress bar already depends on it, so it adds no dependency. A bar is
-drawn only when stderr is a terminal, so logs, pipes and tests stay clean (``LWT_PROGRESS=1`` draws them
-anyway), and never after ``set_quiet`` (the commands' ``--quiet``) or with ``LWT_PROGRESS=0``.
+"""What lwt prints: plain-text tables, CSV text, and tqdm progress bars (Lightning already depends on tqdm)
+with an ETA for its long commands, on stderr.
 
 Code deep inside a measurement ticks the bar its command opened with ``advance()``, so the functions in
 between need no bar argument; without an open bar ``advance`` does nothing.

@@ -1,20 +1,20 @@
 """``lwt bench``: is greedy training as cheap as one block, and is lwt's machinery free? Measured in one
 process, back to back, on the same models and real CIFAR-10 batches; prints ratios, writes JSON.
 
-Sections: (a) greedy stage throughput, cached prefix / recomputed prefix / naive loop (lwt/bench/greedy.py);
-(b) E2E through Lightning / a bare loop and (c) the data path's share of a step (lwt/bench/e2e.py);
-(d) peak memory of a greedy stage / E2E (lwt/bench/memory.py, one child process per measurement);
-(e) a greedy stage of the authors' k=2 network against its floor (block + head alone), and a whole stage's
-wall time with incremental caches vs recomputing the prefix (lwt/bench/floor.py); (f), opt-in (``--sections
-cpu``, ~10 min on 2 cores): CPU sweep settings, channels_last, threads, workers (lwt/bench/cpu.py).
-Throughputs are the best of ``rounds`` alternating rounds: other load on the machine only slows a round.
+Sections: (a) greedy.py, a greedy stage with cached / recomputed prefix / a naive loop; (b, c) e2e.py, E2E
+through Lightning / a bare loop, and the data path's share of a step; (d) memory.py, peak memory of a greedy
+stage / E2E; (e) floor.py, a stage against its floor (block + head alone) and what its evaluation costs; (f)
+cpu.py, opt-in (``--sections cpu``): CPU settings for sweeps. Throughputs are the best of alternating rounds:
+other load on the machine only slows a round.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import platform
 import time
+from functools import reduce
 from pathlib import Path
 
 from lwt.console import add_quiet_flag
@@ -46,12 +46,6 @@ def add_subparser(sub) -> None:
     p.set_defaults(func=cmd_bench)
 
 
-def _get(result: dict, dotted: str):
-    for part in dotted.split("."):
-        result = result[part]
-    return result
-
-
 def table(result: dict) -> str:
     lines = [f"lwt bench on {result['device']} ({result['host']}), {'quick' if result['quick'] else 'full'}"]
     g, e, m, f = (result.get(k) for k in SECTIONS)
@@ -78,7 +72,7 @@ def table(result: dict) -> str:
     lines.append(f"  {'ratio':<56} {'measured':>9}  target")
     for name, (key, op, bound) in TARGETS.items():
         try:
-            value = _get(result, key)
+            value = reduce(operator.getitem, key.split("."), result)
         except KeyError:
             continue
         ok = value >= bound if op == ">=" else value <= bound

@@ -1,5 +1,5 @@
 """What every benchmark section shares: the real data and models, one way to time a training loop, and the
-device under test."""
+Trainer it runs in."""
 
 from __future__ import annotations
 
@@ -53,8 +53,18 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-class Clock:
-    """Timestamps after each training step; images/s over the steps after the warm-up ones."""
+def timed(device: torch.device, fn) -> float:
+    """Seconds of ``fn()``, the work it queued on ``device`` included."""
+    sync(device)
+    t0 = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t0
+
+
+class Clock(L.Callback):
+    """Timestamps after each training step (``tick``, or each batch of a Lightning fit it is a callback of);
+    images/s over the steps after the warm-up ones."""
 
     def __init__(self, warmup: int, device: torch.device):
         self.warmup, self.device = warmup, device
@@ -65,29 +75,22 @@ class Clock:
         self.marks.append((time.perf_counter(), images))
 
     def images_per_s(self) -> float:
-        timed = self.marks[self.warmup:]
-        assert len(timed) >= 2, f"only {len(self.marks)} steps ran, {self.warmup} of them warm-up"
-        images = sum(n for _, n in timed[1:])
-        return images / (timed[-1][0] - timed[0][0])
-
-
-class ClockCallback(L.Callback):
-    """The same clock inside a Lightning fit."""
-
-    def __init__(self, clock: Clock):
-        self.clock = clock
+        after = self.marks[self.warmup:]  # from the end of the first step after the warm-up
+        assert len(after) >= 2, f"only {len(self.marks)} steps ran, {self.warmup} of them warm-up"
+        return sum(n for _, n in after[1:]) / (after[-1][0] - after[0][0])
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.clock.tick(len(batch[1]))
+        self.tick(len(batch[1]))
 
 
-def bench_trainer(device: torch.device, steps: int, clock: Clock, precision: str = "32-true") -> L.Trainer:
-    """A Trainer as lwt's runs configure it, minus what a throughput measurement must not include
-    (validation, checkpoints, progress bar, loggers)."""
-    return L.Trainer(accelerator=device.type, devices=1, max_steps=steps, max_epochs=-1, limit_val_batches=0,
-                     logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, num_sanity_val_steps=0, precision=precision,
-                     callbacks=[ClockCallback(clock)], use_distributed_sampler=False)
+def bench_trainer(device: torch.device, callback: L.Callback, steps: int | None = None,
+                  precision: str = "32-true") -> L.Trainer:
+    """A Trainer as lwt's runs configure it, minus files (checkpoints, loggers) and the progress bar:
+    ``steps`` training steps and no validation (a throughput measurement), else one epoch with validation."""
+    run = dict(max_steps=steps, max_epochs=-1, limit_val_batches=0) if steps else dict(max_epochs=1)
+    return L.Trainer(accelerator=device.type, devices=1, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                     precision=precision, callbacks=[callback], use_distributed_sampler=False, **run)
 
 
 def loss_of(readouts: dict[int, torch.Tensor], y: torch.Tensor) -> torch.Tensor:

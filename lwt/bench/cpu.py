@@ -1,12 +1,10 @@
-"""(f) CPU settings for sweeps: channels_last, torch's thread count, and N single-thread `lwt train`
-workers vs one N-thread worker. ``lwt bench --sections cpu`` (opt-in: about 10 minutes on 2 cores).
+"""(f) CPU settings for sweeps (opt-in, ``--sections cpu``: about 10 minutes on 2 cores): channels_last,
+torch's thread count, and N single-thread `lwt train` workers vs one N-thread worker.
 
-Each setting trains the same ``RUNS`` short greedy runs of s2d_cnn (the network of the CPU sweep variants;
-stages 1-2, one epoch each, lwt's default augmented pipeline), as ``lwt sweep`` would: ``python -m lwt
-train`` subprocesses, ``OMP_NUM_THREADS`` threads each, ``workers`` at a time. The number that decides is
-the combined throughput, training images of all runs over the wall time from the first start to the last
-end (start-up, evaluation and files included: what a sweep waits for). Settings alternate within each
-round; the best round counts. Load on the machine is read from /proc/loadavg before and after.
+Each setting trains ``RUNS`` short greedy runs of s2d_cnn (stages 1-2, one epoch each) as ``lwt sweep`` would:
+``python -m lwt train`` subprocesses, ``workers`` at a time. What decides is their training images over the
+wall time from the first start to the last end (start-up, evaluation and files included: what a sweep waits
+for). Settings alternate within each round; the best round counts; /proc/loadavg is read before and after.
 """
 
 from __future__ import annotations

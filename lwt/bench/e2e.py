@@ -55,7 +55,7 @@ def run(size: Size, device: torch.device) -> dict:
     bare_loop(module, dm, size, device)  # untimed: the first steps in a process also pay for allocator growth
     for _ in range(size.e2e_rounds):
         clock = Clock(size.warmup, device)
-        bench_trainer(device, size.warmup + size.e2e_steps, clock).fit(module, datamodule=dm)
+        bench_trainer(device, clock, size.warmup + size.e2e_steps).fit(module, datamodule=dm)
         speeds["lightning"].append(clock.images_per_s())
         ips, share = bare_loop(module, dm, size, device)
         speeds["bare"].append(ips)

@@ -1,29 +1,25 @@
-"""(e) How far a greedy stage runs from its floor, and what a stage's evaluation costs.
+"""(e) How far a greedy stage runs from its floor, and what a stage's evaluation costs (belilovsky_k2,
+float32, batch 128, one process).
 
-On the authors' k=2 network (belilovsky_k2), float32, batch 128, in one process:
-- **training floor** (stage ``greedy.STAGE``): block k + aux head k alone -- forward, cross-entropy,
-  backward, the stage's own SGD step -- on batches of cached prefix features gathered before the clock
-  starts. *lwt* is the same stage as a run with ``data.augment=false`` trains it: StageModule in a Lightning
-  fit, batches gathered from the PrefixCache, metrics, logging and the lr schedule included. Rounds
-  alternate floor / lwt, so load drifts hit both.
-- **whole stage** (the last stage, whose prefix is deepest): wall time of building its val/test caches, one
-  epoch of lwt's default (augmented) training, the validation and the test pass, with the caches built
-  from the previous stage's (``carry``: one block) vs from the images (the whole prefix, as before
-  incremental caches). Against it, one block's bare forward over the same evaluated images (what the
-  carry must cost; alternated with building the caches from the carry alone, a few more rounds, as the two
-  are close) and the stage's own readout (block k + head k) over them.
+- **training floor** (stage ``greedy.STAGE``): block k + aux head k alone (forward, cross-entropy, backward,
+  SGD step) on cached prefix features gathered before the clock starts, against *lwt*: the same stage as a
+  run with ``data.augment=false`` trains it (StageModule in a Lightning fit on the PrefixCache). Rounds
+  alternate, so load drifts hit both.
+- **whole stage** (the last, deepest prefix): seconds of building its val/test caches, one augmented training
+  epoch, validation and test, with the caches built from the previous stage's (``carry``: one block) vs from
+  the images (the whole prefix). Against it: one block's bare forward over the evaluated images (what the
+  carry must cost) and the stage's own readout (block k + head k) over them.
 """
 
 from __future__ import annotations
 
 import statistics
-import time
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 
-from lwt.bench.common import Clock, Size, best, experiment, spread, sync
+from lwt.bench.common import Clock, Size, bench_trainer, best, experiment, spread, timed
 from lwt.bench.greedy import STAGE, lightning_stage
 from lwt.console import advance
 from lwt.models import build_model
@@ -56,13 +52,13 @@ def training_floor(cfg, net, dm, size: Size, device: torch.device) -> dict:
     batches = [feats[idx] for idx in torch.randperm(len(feats)).split(cfg.data.batch_size)]  # (B, C, H, W)
     cache = PrefixCache(dm, net, STAGE, cfg.trainer, augment=False)  # built once, in the first fit
     assert len(batches) == size.floor_steps + size.floor_warmup  # train_subset: exactly these batches
-    timed = Size(warmup=size.floor_warmup, steps=size.floor_steps)
+    lwt_size = Size(warmup=size.floor_warmup, steps=size.floor_steps)
     speeds: dict[str, list[float]] = {"floor": [], "lwt": []}
     floor_loop(StageModule(net, STAGE, cfg.optim, dm.num_classes, 1), batches, size, device)  # untimed warm-up
     for _ in range(size.floor_rounds):
         speeds["floor"].append(floor_loop(StageModule(net, STAGE, cfg.optim, dm.num_classes, 1), batches,
                                           size, device))
-        speeds["lwt"].append(lightning_stage(cfg, net, cache, timed, device))
+        speeds["lwt"].append(lightning_stage(cfg, net, cache, lwt_size, device))
         advance(1, "floor")
     cache.release()
     top = {k: best(v) for k, v in speeds.items()}
@@ -72,58 +68,44 @@ def training_floor(cfg, net, dm, size: Size, device: torch.device) -> dict:
             "lwt_over_floor": top["lwt"] / top["floor"]}
 
 
-def stage_trainer(device: torch.device, timer: EpochTimer) -> L.Trainer:
-    """One epoch with validation, as a run's stage Trainer, minus files (checkpoints, loggers)."""
-    return L.Trainer(accelerator=device.type, devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                     precision="32-true", callbacks=[timer], use_distributed_sampler=False)
+def stage_cache(cfg, net, dm, stage: int, carry: dict | None, trainer: L.Trainer) -> PrefixCache:
+    """The PrefixCache of ``stage`` (from ``carry`` or the images), attached to ``trainer`` so that its setup
+    builds on the trainer's device, in its precision, as in a fit."""
+    cache = PrefixCache(dm, net, stage, cfg.trainer, augment=cfg.data.augment, carry=carry)
+    cache.trainer = trainer
+    return cache
 
 
 def whole_stage(cfg, net, dm, stage: int, carry: dict | None, device: torch.device) -> tuple[dict, PrefixCache]:
     """Seconds of greedy stage ``stage``: caches (from ``carry`` or the images), train, val, test."""
     module = StageModule(net, stage, cfg.optim, dm.num_classes, 1)
-    cache = PrefixCache(dm, net, stage, cfg.trainer, augment=cfg.data.augment, carry=carry)
     timer = EpochTimer()
-    trainer = stage_trainer(device, timer)
-    cache.trainer = trainer  # so setup builds on the trainer's device, in its precision, as in a fit
-    sync(device)
-    t0 = time.perf_counter()
-    cache.setup("fit")
-    sync(device)
-    t_build = time.perf_counter()
-    trainer.fit(module, datamodule=cache)  # setup is done: the fit reuses the caches
-    t_test = time.perf_counter()
-    trainer.test(module, datamodule=cache, verbose=False)
-    sync(device)
-    t_end = time.perf_counter()
-    build, test = t_build - t0, t_end - t_test
+    trainer = bench_trainer(device, timer)
+    cache = stage_cache(cfg, net, dm, stage, carry, trainer)
+    build = timed(device, lambda: cache.setup("fit"))
+    fit = timed(device, lambda: trainer.fit(module, datamodule=cache))  # setup is done: the fit reuses the caches
+    test = timed(device, lambda: trainer.test(module, datamodule=cache, verbose=False))
     return {"build_s": build, "train_s": timer.seconds, "val_s": timer.val_seconds, "test_s": test,
-            "eval_s": build + timer.val_seconds + test, "stage_s": t_end - t0}, cache
+            "eval_s": build + timer.val_seconds + test, "stage_s": build + fit + test}, cache
 
 
 def build_seconds(cfg, net, dm, stage: int, carry: dict, device: torch.device) -> float:
-    """Seconds of PrefixCache.setup for ``stage`` from ``carry`` alone, on a Trainer's device, as in a fit."""
-    cache = PrefixCache(dm, net, stage, cfg.trainer, augment=cfg.data.augment, carry=carry)
-    cache.trainer = stage_trainer(device, EpochTimer())
-    sync(device)
-    t0 = time.perf_counter()
-    cache.setup("fit")
-    sync(device)
-    seconds = time.perf_counter() - t0
+    """Seconds of PrefixCache.setup for ``stage`` from ``carry`` alone, as in a fit."""
+    cache = stage_cache(cfg, net, dm, stage, carry, bench_trainer(device, EpochTimer()))
+    seconds = timed(device, lambda: cache.setup("fit"))
     cache.release()
     return seconds
 
 
 def forward_seconds(fn, sets: list, batch: int, device: torch.device, module) -> float:
     """Seconds of ``fn`` over every batch of ``sets`` (cached features), eval mode, no autograd."""
-    with evaluating(module, device):
-        sync(device)
-        t0 = time.perf_counter()
+    def forward_all():
         for data in sets:
-            for start in range(0, len(data), batch):
-                fn(data.x[start:start + batch].to(device).float())
-        sync(device)
-    return time.perf_counter() - t0
+            for x in data.x.split(batch):
+                fn(x.to(device).float())
+
+    with evaluating(module, device):
+        return timed(device, forward_all)
 
 
 def evaluation(cfg, net, dm, size: Size, device: torch.device) -> dict:

@@ -12,14 +12,14 @@ Stage 3 of belilovsky_k2 trains block 3 (+ its auxiliary head) on frozen blocks 
 
 from __future__ import annotations
 
-import time
+from functools import partial
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from lwt.bench.common import Clock, Size, bench_trainer, best, experiment, loss_of, spread, sync
+from lwt.bench.common import Clock, Size, bench_trainer, best, experiment, loss_of, spread, timed
 from lwt.console import advance
 from lwt.models import build_model
 from lwt.run.load import load_datamodule
@@ -70,7 +70,7 @@ def naive_loop(net, dm, size: Size, device: torch.device) -> float:
 def lightning_stage(cfg, net, dm, size: Size, device: torch.device, precision: str = "32-true") -> float:
     module = StageModule(net, STAGE, cfg.optim, dm.num_classes, max_epochs=1)
     clock = Clock(size.warmup, device)
-    bench_trainer(device, size.warmup + size.steps, clock, precision).fit(module, datamodule=dm)
+    bench_trainer(device, clock, size.warmup + size.steps, precision).fit(module, datamodule=dm)
     return clock.images_per_s()
 
 
@@ -80,10 +80,8 @@ def run(size: Size, device: torch.device) -> dict:
     L.seed_everything(0, verbose=False)
     net = build_model(cfg.model, dm.num_classes, dm.input_shape).to(device)
 
-    t0 = time.perf_counter()
-    prefix_features(net, STAGE - 1, dm.train_set, lambda x: dm.preprocess(x, train=False), device, torch.float32, 500)
-    sync(device)
-    build_s = time.perf_counter() - t0
+    build_s = timed(device, lambda: prefix_features(net, STAGE - 1, dm.train_set, partial(dm.preprocess, train=False),
+                                                    device, torch.float32, 500))
 
     # float32 everywhere, so the ratios isolate the prefix and the data path; "default" adds what lwt does
     # by default on this device (trainer.precision=auto), when that is not float32

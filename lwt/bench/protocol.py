@@ -40,19 +40,15 @@ def main(argv: list[str] | None = None) -> int:
                  f"run_name=gpu_protocol_{stamp}", *args.overrides]
     try:
         cfg = load_config(EXPERIMENT, overrides)
-    except LwtError as e:
-        print(f"lwt: error: {e}", file=sys.stderr)
-        return 2
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA device: on the CPU"
-    print(f"[protocol] {EXPERIMENT.name} on {device}; torch {torch.__version__}, git {git_revision()}; "
-          f"overrides: {' '.join(overrides[1:])}", flush=True)
-    t0 = time.perf_counter()
-    try:
+        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA device: on the CPU"
+        print(f"[protocol] {EXPERIMENT.name} on {device}; torch {torch.__version__}, git {git_revision()}; "
+              f"overrides: {' '.join(overrides[1:])}", flush=True)
+        t0 = time.perf_counter()
         result = run(cfg)
+        wall = time.perf_counter() - t0
     except LwtError as e:
         print(f"lwt: error: {e}", file=sys.stderr)
         return 2
-    wall = time.perf_counter() - t0
     for row in result.stages:
         print(f"[protocol] stage {row.depth}: {row.images_per_s:.0f} images/s over {row.epochs} epochs "
               f"(train {row.train_seconds:.1f}s, eval {row.eval_seconds:.1f}s, stage {row.seconds:.1f}s), "

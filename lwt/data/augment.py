@@ -28,11 +28,10 @@ def random_resized_crop_flip(x: Tensor, scale: tuple[float, float] = (0.25, 1.0)
                              ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> Tensor:
     """Random-resized crop + random horizontal flip, independently per image, in one ``grid_sample``.
 
-    ``x``: (B, C, H, W), any dtype; returns the same shape and dtype (integer images are rounded).
-    Each image gets a crop covering a fraction ``scale`` of its area with aspect ratio in ``ratio``
-    (log-uniform), resized back to (H, W) bilinearly. Unlike torchvision's rejection loop, a crop
-    that would not fit is clamped to the image side, so the whole batch is drawn at once. The
-    default lower scale is 0.25, not torchvision's 0.08: at 32-64 px an 8 % crop is a few pixels wide.
+    ``x``: (B, C, H, W), any dtype; returns the same shape and dtype (integer images are rounded). Each crop
+    covers a fraction ``scale`` of the area, aspect ratio log-uniform in ``ratio``, resized back bilinearly.
+    Unlike torchvision's rejection loop, a crop that would not fit is clamped to the image side, so the batch
+    is drawn at once; the lower scale is 0.25, not 0.08, as an 8 % crop of 32-64 px is a few pixels wide.
     Uses the global torch RNG, so ``seed`` fixes it.
     """
     b, c, h, w = x.shape

@@ -45,19 +45,13 @@ LAYOUTS = {
 }
 
 
-def _missing_message(layout: CifarLayout, root: Path, missing: list[str]) -> str:
+def _missing_message(name: str, root: Path, missing: list[str]) -> str:
+    layout = LAYOUTS[name]
     folder = root / layout.folder
     what = f"{folder} does not exist" if not folder.is_dir() else f"{folder} lacks {', '.join(missing)}"
-    return (
-        f"{layout.title} not found: {what} (expected {', '.join(layout.train_files + layout.test_files)} "
-        f"there). Point data.root or LWT_DATA_DIR "
-        f"at the folder that contains {layout.folder}/, or pass data.download=true to download it "
-        f"(offline: `lwt data prepare {layout_name(layout)} --root DIR` says what to fetch)."
-    )
-
-
-def layout_name(layout: CifarLayout) -> str:
-    return next(name for name, other in LAYOUTS.items() if other is layout)
+    return (f"{layout.title} not found: {what} (expected {', '.join(layout.train_files + layout.test_files)} "
+            f"there). Point data.root or LWT_DATA_DIR at the folder that contains {layout.folder}/, or pass "
+            f"data.download=true to download it (offline: `lwt data prepare {name} --root DIR` says what to fetch).")
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -107,10 +101,10 @@ def ensure_cifar(name: str, root: Path, download: bool = False) -> Path:
         try:
             getattr(torchvision.datasets, layout.torchvision_class)(str(root), train=True, download=True)
         except (OSError, RuntimeError) as e:  # no network (URLError is an OSError), bad archive
-            raise LwtError(f"{_missing_message(layout, root, missing)} Downloading it failed: {e}") from None
+            raise LwtError(f"{_missing_message(name, root, missing)} Downloading it failed: {e}") from None
         missing = [f for f in layout.train_files + layout.test_files if not (folder / f).is_file()]
     if missing:
-        raise LwtError(_missing_message(layout, root, missing))
+        raise LwtError(_missing_message(name, root, missing))
     return folder
 
 

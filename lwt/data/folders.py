@@ -1,17 +1,13 @@
 """Finding the images of a class-per-folder tree: which files, which labels, which classes.
 
-Two layouts are read (and told apart by ``val/val_annotations.txt``):
-
-- ImageFolder (Imagenette, ImageNet subsets): ``train/<class>/*.JPEG`` and ``val/<class>/*.JPEG``;
-- Tiny-ImageNet: ``train/<wnid>/images/*.JPEG``, ``val/images/*.JPEG`` + ``val/val_annotations.txt``
-  (image, wnid, box) per line.
-
-Nothing here decodes an image; listing a 100k-image tree takes well under a second.
+Two layouts are read (``EXPECTED``; Tiny-ImageNet's is told apart by ``val/val_annotations.txt``, one
+``image wnid box`` per line). Nothing here decodes an image; listing a 100k-image tree takes well under a second.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +63,7 @@ def read_class_list(path: Path | str) -> list[str]:
     bad = [n for n in names if len(n.split()) > 1]
     if bad:
         raise LwtError(f"{path}: one class id per line, got {bad[0]!r}")
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted(n for n, count in Counter(names).items() if count > 1)
     if repeated:
         raise LwtError(f"{path} names classes more than once: {', '.join(repeated[:5])}")
     if not names:
@@ -90,19 +86,24 @@ def select_classes(tree: Path, class_list: Path | str | None) -> list[str]:
     return wanted
 
 
-def _images_in(folder: Path) -> list[Path]:
+def images_in(folder: Path) -> list[Path]:
+    """The image files directly in ``folder``, sorted."""
     return sorted(Path(e.path) for e in os.scandir(folder)
                   if e.is_file() and e.name.lower().endswith(IMAGE_SUFFIXES))
+
+
+def class_folder(tree: Path, split: str, name: str) -> Path:
+    """``split/<class>/``, or ``split/<class>/images/`` where that exists (Tiny-ImageNet's train layout)."""
+    folder = tree / split / name
+    return folder / "images" if (folder / "images").is_dir() else folder
 
 
 def train_split(tree: Path, classes: list[str]) -> Split:
     """Images of ``train/<class>/`` (or ``train/<class>/images/``), labelled by position in ``classes``."""
     files, labels = [], []
     for label, name in enumerate(classes):
-        folder = tree / "train" / name
-        if (folder / "images").is_dir():
-            folder = folder / "images"
-        found = _images_in(folder)
+        folder = class_folder(tree, "train", name)
+        found = images_in(folder)
         if not found:
             raise LwtError(f"{folder} holds no images (expected *.JPEG, *.png, ...)")
         files += found
@@ -116,7 +117,7 @@ def held_out_split(tree: Path, classes: list[str]) -> Split:
     files, labels = [], []
     annotations = tree / TINY_ANNOTATIONS
     if annotations.is_file():
-        present = {p.name for p in _images_in(tree / "val" / "images")} if (tree / "val" / "images").is_dir() \
+        present = {p.name for p in images_in(tree / "val" / "images")} if (tree / "val" / "images").is_dir() \
             else set()
         for n, line in enumerate(annotations.read_text().splitlines(), 1):
             parts = line.split()
@@ -132,10 +133,8 @@ def held_out_split(tree: Path, classes: list[str]) -> Split:
             labels.append(index[parts[1]])
     elif (tree / "val").is_dir():
         for name, label in index.items():
-            folder = tree / "val" / name
-            if (folder / "images").is_dir():
-                folder = folder / "images"
-            found = _images_in(folder) if folder.is_dir() else []
+            folder = class_folder(tree, "val", name)
+            found = images_in(folder) if folder.is_dir() else []
             files += found
             labels += [label] * len(found)
     else:

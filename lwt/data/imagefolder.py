@@ -51,17 +51,15 @@ def decode_image(path: Path, size: int) -> np.ndarray:
         raise LwtError(f"cannot read image {path}: {e}. Replace or delete the file") from None
 
 
-def decode_all(files: list[Path], size: int, threads: int | None = None) -> Tensor:
+def decode_all(files: list[Path], size: int) -> Tensor:
     """Files -> uint8 (N, 3, size, size). PIL releases the GIL while decoding, so threads help."""
     out = np.empty((len(files), size, size, 3), dtype=np.uint8)
 
     def work(i: int) -> None:
         out[i] = decode_image(files[i], size)
 
-    if threads is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        threads = min(8, cores)
-    with ThreadPoolExecutor(threads) as pool:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with ThreadPoolExecutor(min(8, cores)) as pool:
         for _ in pool.map(work, range(len(files))):
             pass  # re-raises the first LwtError
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()

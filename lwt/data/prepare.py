@@ -1,19 +1,9 @@
-"""``lwt data prepare NAME --root DIR``: turn a downloaded archive into the tree lwt's loaders read.
+"""``lwt data prepare NAME --root DIR``: turn a downloaded archive into the tree lwt's loaders read
+(docs/data.md says what each dataset becomes).
 
-Every dataset is prepared the same way: find the archive (``--archive PATH``, else its usual file name
-under ``--root``, else download it with ``--download``), check its md5, unpack it into a hidden staging
-folder under ``--root``, rearrange it there, and rename the finished folder into place. A failure at any
-step leaves no partial tree behind (the staging folder is removed), and nothing is written outside
-``--root``. Offline with no archive, the one-line error says which URL to fetch and where to put it.
-
-- ``cifar10`` / ``cifar100``: the python-pickle tarballs, unpacked as they are (``cifar-10-batches-py/``,
-  ``cifar-100-python/``), each pickle read once to check it.
-- ``tiny-imagenet``: ``tiny-imagenet-200/``, with ``val/`` re-foldered from ``val/images/`` +
-  ``val_annotations.txt`` into ``val/<wnid>/images/`` (and ``val/<wnid>/<wnid>_boxes.txt``), so that any
-  ImageFolder reader (torchvision's too) sees its labels; lwt's loader reads both layouts.
-- ``imagenette``: fast.ai's ``imagenette2[-320|-160]/`` (already ``train/<wnid>``, ``val/<wnid>``), checked.
-- ``imagenet-subset``: a class list's classes copied (or linked) out of an ILSVRC-2012 tree: see
-  lwt/data/prepare_imagenet.py.
+Find the archive (``--archive``, else its usual name under ``--root``, else ``--download``), check its md5,
+unpack and rearrange it in a hidden staging folder under ``--root``, then rename the finished folder into
+place: a failure leaves no partial tree, and nothing is written outside ``--root``.
 """
 
 from __future__ import annotations

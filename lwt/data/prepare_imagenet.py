@@ -1,22 +1,9 @@
-"""``lwt data prepare imagenet-subset``: a class list's classes out of an ILSVRC-2012 tree, as ImageFolder.
+"""``lwt data prepare imagenet-subset``: a class list's classes out of an ILSVRC-2012 tree the user has
+(ImageNet needs an account), as ``ROOT/<name>/{train,val}/<wnid>/`` for ``data.name=imagefolder``.
 
-ImageNet cannot be downloaded without an account, so the source is a tree the user already has, in one of
-the common layouts (``--source``):
-
-- ImageFolder, val already re-foldered (torchvision.datasets.ImageNet's result, PyTorch examples' valprep.sh):
-  ``SRC/train/<wnid>/*.JPEG`` and ``SRC/val/<wnid>/*.JPEG``;
-- Kaggle's ILSVRC (imagenet-object-localization-challenge): ``SRC/ILSVRC/Data/CLS-LOC/train/<wnid>/*.JPEG``,
-  ``SRC/ILSVRC/Data/CLS-LOC/val/*.JPEG`` (flat) and ``SRC/LOC_val_solution.csv`` (``ImageId,PredictionString``;
-  the first word of PredictionString is the wnid);
-- the raw ILSVRC-2012 tarballs unpacked, ``SRC/train/<wnid>/`` and a flat ``SRC/val/``, with val labels from
-  ``--val-labels FILE``: a LOC_val_solution.csv, or lines ``ILSVRC2012_val_00000001.JPEG n01751748``.
-  (The devkit's ILSVRC2012_validation_ground_truth.txt numbers classes by ILSVRC2012_ID, which only its
-  meta.mat, a MATLAB file, maps to wnids; torchvision.datasets.ImageNet(ROOT, split="val") re-folders val
-  with it, giving the first layout.)
-
-The result, ``ROOT/<name>/train/<wnid>/`` and ``ROOT/<name>/val/<wnid>/`` (lwt's test set), is read by
-``data.name=imagefolder data.path=<name>``. Files are copied by default (``--link hardlink|symlink`` saves the
-space; the source is only read either way).
+The source layouts read (``--source``, see docs/data.md): ImageFolder with val re-foldered; Kaggle's ILSVRC
+(``ILSVRC/Data/CLS-LOC`` and ``LOC_val_solution.csv``); or a flat ``val/`` labelled by ``--val-labels``.
+Files are copied, or linked (``--link``); the source is only read.
 """
 
 from __future__ import annotations
@@ -25,17 +12,13 @@ import os
 import shutil
 from pathlib import Path
 
-from lwt.data.folders import IMAGE_SUFFIXES, read_class_list
+from lwt.data.folders import IMAGE_SUFFIXES, images_in, read_class_list
 from lwt.data.prepare import publish, staging, writable_root
 from lwt.errors import LwtError
 
 LINKS = ("copy", "hardlink", "symlink")
 KAGGLE = Path("ILSVRC") / "Data" / "CLS-LOC"
 SOLUTION = "LOC_val_solution.csv"
-
-
-def _images(folder: Path) -> list[Path]:
-    return sorted(Path(e.path) for e in os.scandir(folder) if e.is_file() and e.name.lower().endswith(IMAGE_SUFFIXES))
 
 
 def read_val_labels(path: Path) -> dict[str, str]:
@@ -72,7 +55,7 @@ def locate(source: Path, val_labels: str | None) -> tuple[Path, dict[str, list[P
         return base, None, Path(val_labels).expanduser()
     folders = [e for e in os.scandir(base / "val") if e.is_dir()]
     if folders:
-        return base, {e.name: _images(Path(e.path)) for e in folders}, None
+        return base, {e.name: images_in(Path(e.path)) for e in folders}, None
     for candidate in (source / SOLUTION, base / SOLUTION):
         if candidate.is_file():
             return base, None, candidate
@@ -113,9 +96,9 @@ def prepare_subset(root: Path | str, source: str | None, classes: str, name: str
         return dest
     source_path = Path(source).expanduser().resolve()
     base, val_folders, labels_file = locate(source_path, val_labels)
-    train = {w: _images(base / "train" / w) if (base / "train" / w).is_dir() else [] for w in wanted}
+    train = {w: images_in(base / "train" / w) if (base / "train" / w).is_dir() else [] for w in wanted}
     if val_folders is None:
-        flat = {p.name: p for p in _images(base / "val")}
+        flat = {p.name: p for p in images_in(base / "val")}
         val = {w: [] for w in wanted}
         for image, wnid in read_val_labels(labels_file).items():
             if wnid in val and image in flat:

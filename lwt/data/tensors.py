@@ -27,12 +27,11 @@ class TensorPairs(Dataset):
 class RankBatches(Sampler):
     """Index lists of up to ``batch_size``: all of ``n`` items in one process, this rank's share under DDP.
 
-    Order: the global torch RNG (so ``seed`` fixes it and a resumed run, which restores the RNG, draws it
-    again). Under torch.distributed each rank draws the same order (same seed, same draws: every rank gets
-    equally many, equally sized batches, so the augmentation's draws match too), pads it to a multiple of
-    the world size by repeating its start (as DistributedSampler does) and keeps every world-th index.
-    Lightning's own sampler replacement is off (``use_distributed_sampler=False``): it would split the
-    batches into single images.
+    The order comes from the global torch RNG, so ``seed`` fixes it and a resumed run draws it again. Every
+    rank draws the same order, pads it to a multiple of the world size by repeating its start and keeps
+    every world-th index, as DistributedSampler does; so all ranks run equally many, equally sized batches.
+    Lightning's sampler replacement stays off (``use_distributed_sampler=False``): it would split the batches
+    into single images.
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool):

@@ -25,12 +25,15 @@ channel order differs from the authors' ``psi`` by a fixed permutation, which th
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import Tensor, nn
 
 from lwt.config import ModelConfig
 from lwt.models.heads import make_head
 from lwt.models.registry import register
 from lwt.models.staged import StagedNet
+from lwt.models.units import conv_bn_relu
 
 
 class SpaceToDepth(nn.Module):
@@ -42,13 +45,8 @@ class SpaceToDepth(nn.Module):
 
 def conv_block(in_ch: int, out_ch: int, batch_norm: bool, downsample: bool, bias: bool | None = None) -> nn.Sequential:
     """[space-to-depth] -> 3x3 conv -> [BN] -> ReLU. ``bias``: None is the usual rule, no bias before BN."""
-    layers: list[nn.Module] = [SpaceToDepth()] if downsample else []
-    conv_in = in_ch * 4 if downsample else in_ch
-    layers.append(nn.Conv2d(conv_in, out_ch, 3, padding=1, bias=not batch_norm if bias is None else bias))
-    if batch_norm:
-        layers.append(nn.BatchNorm2d(out_ch))
-    layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
+    s2d = [SpaceToDepth()] if downsample else []
+    return nn.Sequential(*s2d, *conv_bn_relu(in_ch * 4 if downsample else in_ch, out_ch, batch_norm, bias=bias))
 
 
 def authors_net(cfg: ModelConfig, num_classes: int, input_shape, aux_k: int, *, width: int, num_blocks: int,
@@ -56,11 +54,10 @@ def authors_net(cfg: ModelConfig, num_classes: int, input_shape, aux_k: int, *, 
     """Blocks 1..num_blocks; the blocks named in ``downsample`` (1-based) start with space-to-depth and
     double the width. Block 1's conv has a bias exactly when there is no BN; later convs never do."""
     width = cfg.width or width
-    num_blocks = cfg.num_blocks or num_blocks
     batch_norm = batch_norm if cfg.batch_norm is None else cfg.batch_norm
     blocks, widths = [], []
     channels = input_shape[0]
-    for i in range(1, num_blocks + 1):
+    for i in range(1, (cfg.num_blocks or num_blocks) + 1):
         down = i in downsample
         if down:
             width *= 2
@@ -71,22 +68,11 @@ def authors_net(cfg: ModelConfig, num_classes: int, input_shape, aux_k: int, *, 
     return StagedNet(blocks, classifier, widths)
 
 
-@register("belilovsky_k1", aux_k=1, batch_norm=False, pool_bn=False)
-def belilovsky_k1(cfg, num_classes, input_shape, aux_k):
-    return authors_net(cfg, num_classes, input_shape, aux_k, width=256, num_blocks=5, downsample=(3, 4),
-                       batch_norm=False)
-
-
-@register("belilovsky_k2", aux_k=2, pool_bn=True)
-def belilovsky_k2(cfg, num_classes, input_shape, aux_k):
-    return authors_net(cfg, num_classes, input_shape, aux_k, width=128, num_blocks=4, downsample=(3,),
-                       batch_norm=True)
-
-
-@register("belilovsky_k3", aux_k=3, pool_bn=True)
-def belilovsky_k3(cfg, num_classes, input_shape, aux_k):
-    return authors_net(cfg, num_classes, input_shape, aux_k, width=128, num_blocks=4, downsample=(3,),
-                       batch_norm=True)
+register("belilovsky_k1", aux_k=1, batch_norm=False)(
+    partial(authors_net, width=256, num_blocks=5, downsample=(3, 4), batch_norm=False))
+for _k in (2, 3):  # the same network; only the depth of the auxiliary problem differs
+    register(f"belilovsky_k{_k}", aux_k=_k, pool_bn=True)(
+        partial(authors_net, width=128, num_blocks=4, downsample=(3,), batch_norm=True))
 
 
 @register("s2d_cnn", aux_k=2)

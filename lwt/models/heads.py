@@ -9,15 +9,12 @@ from __future__ import annotations
 from torch import nn
 
 from lwt.config import AuxConfig
+from lwt.models.units import conv_bn_relu
 
 
 class AuxHead(nn.Sequential):
-    """Belilovsky et al.'s auxiliary problem of depth k.
-
-    k=1: average-pool to pool x pool -> linear. k>1: (k-1) x [3x3 conv, BN, ReLU] then the same.
-    ``pool_bn``: a BN between pooling and the linear layer, as in the authors' code (their presets).
-    (B, C, H, W) -> (B, num_classes).
-    """
+    """Belilovsky et al.'s auxiliary problem of depth k, (B, C, H, W) -> (B, num_classes): (k-1) x [3x3 conv,
+    BN, ReLU], average-pool to pool x pool, [BN: ``pool_bn``, as in the authors' code], linear."""
 
     def __init__(self, in_channels: int, num_classes: int, k: int = 1, width: int | None = None,
                  pool: int = 2, batch_norm: bool = True, pool_bn: bool = False):
@@ -25,10 +22,7 @@ class AuxHead(nn.Sequential):
         layers: list[nn.Module] = []
         channels = in_channels
         for _ in range(k - 1):
-            layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(width))
-            layers.append(nn.ReLU(inplace=True))
+            layers += conv_bn_relu(channels, width, batch_norm)
             channels = width
         layers.append(nn.AdaptiveAvgPool2d(pool))  # (B, C, pool, pool)
         if pool_bn:
@@ -38,24 +32,17 @@ class AuxHead(nn.Sequential):
 
 
 class DGLHead(nn.Sequential):
-    """A cheap head in the spirit of DGL's MLP-SR auxiliary net (Belilovsky et al., ICML 2020): reduce
-    space first, then work per position and on the flattened vector, so its cost barely depends on H, W.
-
-    (B, C, H, W) -> avg-pool -> (B, C, p, p) -> (k-2) x [1x1 conv to ``hidden``, BN, ReLU]
-    -> flatten (B, hidden*p*p) -> linear to ``hidden``, ReLU -> linear -> (B, num_classes).
-    k counts weight layers: k=1 is pool + linear; k=2 adds the MLP's hidden layer; every further k adds
-    a 1x1 conv. DGL's own MLP-SR (three 1x1 convs, then a 3-hidden-layer MLP) is closest to k=5.
-    """
+    """A cheap head in the spirit of DGL's MLP-SR auxiliary net (Belilovsky et al., ICML 2020): it pools
+    first, so its cost barely depends on H, W. (B, C, H, W) -> avg-pool (B, C, p, p) -> (k-2) x [1x1 conv to
+    ``hidden``, BN, ReLU] -> flatten -> [linear to ``hidden``, ReLU: k >= 2] -> linear -> (B, num_classes).
+    DGL's own MLP-SR (three 1x1 convs, then a 3-hidden-layer MLP) is closest to k=5."""
 
     def __init__(self, in_channels: int, num_classes: int, k: int = 2, hidden: int = 256, pool: int = 2,
                  batch_norm: bool = True):
         layers: list[nn.Module] = [nn.AdaptiveAvgPool2d(pool)]
         channels = in_channels
         for _ in range(k - 2):
-            layers.append(nn.Conv2d(channels, hidden, 1, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(hidden))
-            layers.append(nn.ReLU(inplace=True))
+            layers += conv_bn_relu(channels, hidden, batch_norm, kernel=1)
             channels = hidden
         layers.append(nn.Flatten())
         features = channels * pool * pool

@@ -4,6 +4,7 @@ parameter counts, as built for CIFAR-10 (3x32x32, 10 classes) with the preset's 
 from __future__ import annotations
 
 import fnmatch
+from itertools import groupby
 
 
 def describe(name: str, overrides: list[str] = ()) -> dict:
@@ -25,14 +26,8 @@ def describe(name: str, overrides: list[str] = ()) -> dict:
 
 def table(rows: list[dict]) -> str:
     def widths(w: list[int]) -> str:  # runs of equal widths shortened: 64x2, 128x2, 256x4
-        out, i = [], 0
-        while i < len(w):
-            j = i
-            while j < len(w) and w[j] == w[i]:
-                j += 1
-            out.append(f"{w[i]}" + (f"x{j - i}" if j - i > 1 else ""))
-            i = j
-        return ", ".join(out)
+        runs = [(width, len(list(run))) for width, run in groupby(w)]
+        return ", ".join(f"{width}x{n}" if n > 1 else f"{width}" for width, n in runs)
 
     cells = [[r["name"], str(r["blocks"]), widths(r["widths"]), f"{r['params'] / 1e6:.2f}M",
               f"{r['aux_params'] / 1e6:.2f}M", str(r["aux_k"])] for r in rows]

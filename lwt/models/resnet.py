@@ -16,6 +16,8 @@ Classifier: global average pool + linear, (B, C, H, W) -> (B, C) -> (B, num_clas
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import Tensor, nn
 
@@ -70,9 +72,11 @@ def stem(in_ch: int, out_ch: int, imagenet: bool, batch_norm: bool) -> nn.Sequen
                          nn.ReLU(inplace=True))  # (B, out_ch, H, W)
 
 
-def resnet(cfg: ModelConfig, num_classes: int, input_shape, *, blocks_per_stage: list[int],
-           widths: list[int], shortcut: str, imagenet_stem: bool) -> StagedNet:
+def resnet(cfg: ModelConfig, num_classes: int, input_shape, aux_k: int, *, blocks_per_stage: list[int],
+           widths: list[int], shortcut: str) -> StagedNet:
+    """``shortcut`` "A": the CIFAR ResNet; "B": ResNet-18/34, with the ImageNet stem on inputs of 64 px or more."""
     depth_from_name(cfg)
+    imagenet_stem = shortcut == "B" and input_shape[1] >= 64
     batch_norm = True if cfg.batch_norm is None else cfg.batch_norm
     widths = scale_widths(widths, cfg.width)
     units, unit_widths, resolution = [], [], []
@@ -93,23 +97,7 @@ def resnet(cfg: ModelConfig, num_classes: int, input_shape, *, blocks_per_stage:
 
 CIFAR_DEPTHS = {"resnet20": 3, "resnet32": 5, "resnet56": 9, "resnet110": 18}  # n blocks per stage
 IMAGENET_LAYOUTS = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
-
-
-def _register_cifar(name: str, n: int) -> None:
-    @register(name, aux_k=2)
-    def build(cfg, num_classes, input_shape, aux_k):
-        return resnet(cfg, num_classes, input_shape, blocks_per_stage=[n] * 3, widths=[16, 32, 64],
-                      shortcut="A", imagenet_stem=False)
-
-
-def _register_imagenet(name: str, layout: list[int]) -> None:
-    @register(name, aux_k=2)
-    def build(cfg, num_classes, input_shape, aux_k):
-        return resnet(cfg, num_classes, input_shape, blocks_per_stage=layout, widths=[64, 128, 256, 512],
-                      shortcut="B", imagenet_stem=input_shape[1] >= 64)
-
-
 for _name, _n in CIFAR_DEPTHS.items():
-    _register_cifar(_name, _n)
+    register(_name, aux_k=2)(partial(resnet, blocks_per_stage=[_n] * 3, widths=[16, 32, 64], shortcut="A"))
 for _name, _layout in IMAGENET_LAYOUTS.items():
-    _register_imagenet(_name, _layout)
+    register(_name, aux_k=2)(partial(resnet, blocks_per_stage=_layout, widths=[64, 128, 256, 512], shortcut="B"))

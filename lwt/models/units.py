@@ -1,4 +1,5 @@
-"""From a flat list of greedy units to a StagedNet, shared by the VGG, ResNet and simple_cnn families.
+"""Shared building blocks of the families: the conv-BN-ReLU layer, width scaling, and grouping a flat list
+of greedy units into a StagedNet.
 
 A family builds its network as *units* (a conv layer, a residual block, ...) and tags each unit with
 the resolution stage it belongs to. ``model.stage_grouping`` then decides what one greedy stage is:
@@ -7,11 +8,19 @@ the resolution stage it belongs to. ``model.stage_grouping`` then decides what o
 
 from __future__ import annotations
 
+from itertools import groupby
+
 from torch import nn
 
 from lwt.config import ModelConfig
 from lwt.errors import LwtError
 from lwt.models.staged import StagedNet
+
+
+def conv_bn_relu(in_ch: int, out_ch: int, batch_norm: bool, kernel: int = 3, bias: bool | None = None) -> list:
+    """Same-size conv -> [BN] -> ReLU, as a list of layers; ``bias`` None: a bias exactly when there is no BN."""
+    conv = nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2, bias=not batch_norm if bias is None else bias)
+    return [conv, *([nn.BatchNorm2d(out_ch)] if batch_norm else []), nn.ReLU(inplace=True)]
 
 
 def scale_widths(widths: list[int], width: int | None) -> list[int]:
@@ -35,11 +44,5 @@ def stack_units(cfg: ModelConfig, units: list[nn.Module], widths: list[int], res
     whose width is that of its last unit."""
     if cfg.stage_grouping == "unit":
         return StagedNet(units, classifier, widths)
-    blocks, out_widths = [], []
-    for i, unit in enumerate(units):
-        if i == 0 or resolution[i] != resolution[i - 1]:
-            blocks.append([])
-            out_widths.append(0)
-        blocks[-1].append(unit)
-        out_widths[-1] = widths[i]
-    return StagedNet([nn.Sequential(*group) for group in blocks], classifier, out_widths)
+    groups = [list(g) for _, g in groupby(zip(units, widths, resolution), key=lambda unit: unit[2])]
+    return StagedNet([nn.Sequential(*(u for u, _, _ in g)) for g in groups], classifier, [g[-1][1] for g in groups])

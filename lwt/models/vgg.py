@@ -11,12 +11,14 @@ are average-pooled to 2x2 and read by a small MLP (one hidden layer of the last 
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
 
 from lwt.config import ModelConfig
 from lwt.models.registry import register
 from lwt.models.staged import StagedNet
-from lwt.models.units import depth_from_name, scale_widths, stack_units
+from lwt.models.units import conv_bn_relu, depth_from_name, scale_widths, stack_units
 
 M = "M"  # 2x2 max-pool, stride 2
 LAYERS: dict[str, list] = {
@@ -27,17 +29,7 @@ LAYERS: dict[str, list] = {
 }
 
 
-def vgg_unit(in_ch: int, out_ch: int, batch_norm: bool, pool: bool) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, 3, padding=1)]  # (B, out_ch, H, W)
-    if batch_norm:
-        layers.append(nn.BatchNorm2d(out_ch))
-    layers.append(nn.ReLU(inplace=True))
-    if pool:
-        layers.append(nn.MaxPool2d(2))  # (B, out_ch, H/2, W/2)
-    return nn.Sequential(*layers)
-
-
-def vgg(cfg: ModelConfig, num_classes: int, input_shape, layers: list) -> StagedNet:
+def vgg(cfg: ModelConfig, num_classes: int, input_shape, aux_k: int, *, layers: list) -> StagedNet:
     depth_from_name(cfg)
     batch_norm = True if cfg.batch_norm is None else cfg.batch_norm
     convs = scale_widths([w for w in layers if w != M], cfg.width)
@@ -45,7 +37,8 @@ def vgg(cfg: ModelConfig, num_classes: int, input_shape, layers: list) -> Staged
     units, resolution = [], []
     channels, stage = input_shape[0], 0
     for width, pool in zip(convs, pooled):
-        units.append(vgg_unit(channels, width, batch_norm, pool))
+        pooling = [nn.MaxPool2d(2)] if pool else []  # (B, width, H/2, W/2)
+        units.append(nn.Sequential(*conv_bn_relu(channels, width, batch_norm, bias=True), *pooling))
         resolution.append(stage)
         stage += pool
         channels = width
@@ -60,11 +53,5 @@ def vgg(cfg: ModelConfig, num_classes: int, input_shape, layers: list) -> Staged
     return stack_units(cfg, units, convs, resolution, classifier)
 
 
-def _register(name: str) -> None:
-    @register(name, aux_k=2)
-    def build(cfg, num_classes, input_shape, aux_k):
-        return vgg(cfg, num_classes, input_shape, LAYERS[name])
-
-
-for _name in LAYERS:
-    _register(_name)
+for _name, _layers in LAYERS.items():
+    register(_name, aux_k=2)(partial(vgg, layers=_layers))
