@@ -35,6 +35,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.mean: Tensor | None = None  # (3,) in [0, 1] units
         self.std: Tensor | None = None
         self.train_set = self.val_set = self.test_set = None
+        self.val_index = self.test_index = None  # (N,) positions in the dataset's training / test split
         self._resident: dict[str, TensorPairs] = {}  # data.on_device: the splits moved to the device
 
     def load(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -52,11 +53,14 @@ class InMemoryDataModule(L.LightningDataModule):
         train_idx, val_idx = split_indices(train_y, self.cfg.val_size, self.cfg.train_subset, self.seed)
         self.train_set = TensorPairs(train_x[train_idx], train_y[train_idx])
         self.val_set = TensorPairs(train_x[val_idx], train_y[val_idx])
+        keep = torch.arange(len(test_y))
         if self.cfg.test_subset is not None:
             keep = torch.randperm(len(test_y), generator=torch.Generator().manual_seed(self.seed))
             keep = keep[: self.cfg.test_subset]
             test_x, test_y = test_x[keep], test_y[keep]
         self.test_set = TensorPairs(test_x, test_y)
+        # each image's position in the dataset's own training / test split: per-image records name their images
+        self.val_index, self.test_index = val_idx.numpy(), keep.numpy()
 
     def resident(self, split: str, device: torch.device | None) -> TensorPairs:
         """The split batches are drawn from: with ``data.on_device``, its images moved once to ``device`` (the

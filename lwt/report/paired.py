@@ -94,6 +94,7 @@ def paired_table(columns: list[str], rows: list[dict]) -> tuple[list[str], list[
                         "seeds": " ".join(str(x) for x in seeds), "diff_mean": rounded(s.mean),
                         "diff_std": rounded(s.std), "diff_ci95_lo": rounded(s.lo), "diff_ci95_hi": rounded(s.hi),
                         "diff_per_seed": ", ".join(f"{d:.6g}" for d in diffs), "_summary": s, "_diffs": diffs,
+                        "_groups": (g, e),  # the runs of each side (lwt results checks they share a precision)
                     })
     cols = ["model", "dataset", *shown_axes, "greedy_experiment", "greedy_mode", "greedy_config", "e2e_experiment",
             "e2e_config", "metric", "n_pairs", "seeds", "diff_mean", "diff_std", "diff_ci95_lo", "diff_ci95_hi",

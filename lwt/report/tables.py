@@ -3,10 +3,11 @@
 ``NAME.csv``, a row per ``result.json`` found (with the ``config.yaml`` beside it): experiment, mode, model,
 dataset, the identity keys whose values differ between the runs, seed, the metrics, ``test_acc_stage{k}`` and,
 when the run measured them (analysis.per_layer), ``train_acc_depth{k}`` and ``gap_depth{k}``, seconds and git
-revision. The metrics are ``lwt.run.result.RunResult``'s, named and defined there (``final_test_acc``,
-``selected_depth``, ``selected_test_acc``, ``ensemble_test_acc``), with ``best_val_acc`` (the best over the
-stages) and ``critical_layer`` (where the criterion fired). A metric a run predates is an empty cell (missing,
-never zero); a table with no run that has it has no such column.
+revision, and where some run recorded them its provenance (``precision``, ``device``, ``cpu_isa``,
+``torch_version``, ``threads``). The metrics are ``lwt.run.result.RunResult``'s, named and defined there
+(``final_test_acc``, ``selected_depth``, ``selected_test_acc``, ``ensemble_test_acc``, ``train_flops``), with
+``best_val_acc`` (the best over the stages) and ``critical_layer`` (where the criterion fired). A metric a run
+predates is an empty cell (missing, never zero); a table with no run that has it has no such column.
 
 ``NAME_mean.csv``, a row per group of runs that differ only by seed: for each continuous metric ``M``,
 ``M_mean``, ``M_std`` (sample SD), ``M_n`` (runs that have it) and ``M_ci95_lo`` / ``M_ci95_hi``, the 95 %
@@ -17,7 +18,13 @@ Student-t interval over seeds (lwt.report.stats); with one run, SD and interval 
 
 ``NAME_runs.jsonl`` archives each run's ``result.json`` and flat config, a line per run (committed with the
 tables; run folders rarely outlive their machine); ``--update`` computes the tables from it, a run found on disk
-added or replacing the archived one of the same sweep, experiment and run name.
+added or replacing the archived one of the same sweep, experiment and run name. A run's per-image predictions
+(``per_image.npz``, lwt.run.per_image) are copied to ``NAME_per_image/`` and named in its line (``per_image``),
+so paired tests on the same images need no run folder either; lwt.run.per_image.read_archive reads them back.
+
+Runs computed in different precisions (``trainer.precision`` resolved: bf16-mixed, 32-true; ``unknown`` for
+runs that predate the record) are never pooled into one cell of ``NAME_mean.csv`` or one paired difference of
+``NAME_paired.csv``: ``lwt results`` refuses, naming the cell, unless ``--allow-mixed-precision`` is given.
 """
 
 from __future__ import annotations
@@ -35,11 +42,13 @@ from lwt.report.paired import paired_markdown, paired_table
 from lwt.report.rows import ID_COLUMNS, group_columns, groups, rounded, value_key
 from lwt.report.stats import Summary, ci_text, summarize
 from lwt.run.dir import RESULT, RunDir, atomic_write_text
+from lwt.run.per_image import archive_run, prune_archive
 from lwt.run.result import RunResult
 
 SHOWN_APART = ("experiment", "mode", "model.name", "data.name", "seed")  # identity keys with their own columns
 METRICS = ["final_test_acc", "best_val_acc", "critical_layer"]  # every table has these columns
-NEW_METRICS = ["selected_depth", "selected_test_acc", "ensemble_test_acc"]  # only where some run has them
+NEW_METRICS = ["selected_depth", "selected_test_acc", "ensemble_test_acc", "train_flops"]  # where some run has them
+PROVENANCE = ["precision", "device", "cpu_isa", "torch_version", "threads"]  # per-run columns, where some run has them
 DISCRETE = ("critical_layer", "selected_depth")  # depths: listed per seed, never averaged
 PER_DEPTH = ("test_acc_stage", "train_acc_depth", "gap_depth")
 
@@ -70,8 +79,16 @@ def run_key(run: dict) -> tuple:
 
 
 def write_archive(path: Path, runs: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps({"run_dir": str(r["dir"]), "result": r["result"].to_json(),
-                                                "config": r["config"]}, sort_keys=True) + "\n" for r in runs))
+    """A line per run; ``per_image`` (a run's per-image file under ``NAME_per_image/``) only where it has one,
+    and the files no line names any more are deleted."""
+    lines = []
+    for r in runs:
+        record = {"run_dir": str(r["dir"]), "result": r["result"].to_json(), "config": r["config"]}
+        if r.get("per_image"):
+            record["per_image"] = r["per_image"]
+        lines.append(json.dumps(record, sort_keys=True) + "\n")
+    atomic_write_text(path, "".join(lines))
+    prune_archive(path, {r["per_image"] for r in runs if r.get("per_image")})
 
 
 def read_archive(path: Path) -> list[dict]:
@@ -83,7 +100,7 @@ def read_archive(path: Path) -> list[dict]:
         try:
             record = json.loads(line)
             runs.append({"result": RunResult.from_json(record["result"]), "config": record["config"],
-                         "dir": Path(record["run_dir"])})
+                         "dir": Path(record["run_dir"]), "per_image": record.get("per_image")})
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise LwtError(f"{path}, line {n}: not an lwt results archive record ({e})") from None
     return runs
@@ -104,6 +121,7 @@ def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:
     layers = max((len(r["result"].per_layer or []) for r in runs), default=0)
     layer_cols = [f"{m}_depth{k}" for m in ("train_acc", "gap") for k in range(1, layers + 1)]
     new_metrics = [m for m in NEW_METRICS if any(getattr(r["result"], m) is not None for r in runs)]
+    provenance = [c for c in PROVENANCE if any(getattr(r["result"], c) is not None for r in runs)]
     rows = []
     for r in runs:
         res, cfg = r["result"], r["config"]
@@ -119,14 +137,41 @@ def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:
             **{f"test_acc_stage{s.depth}": s.test_acc for s in res.stages},
             # analysis.per_layer: un-augmented train accuracy and train - test gap at each depth
             **{f"{m}_depth{d.depth}": getattr(d, m) for d in res.per_layer or [] for m in ("train_acc", "gap")},
-            "seconds": res.seconds, "git_revision": res.git_revision, "run_dir": str(r["dir"]),
+            "seconds": res.seconds, "git_revision": res.git_revision, **{c: getattr(res, c) for c in provenance},
+            "run_dir": str(r["dir"]), "_precision": res.precision or "unknown",  # not a column: check_precision's
             "_sweep": res.sweep or cfg.get("sweep"),  # not a column: lwt.report.paired tells a sweep's runs by it
         })
         rows.append(row)
     columns = [*ID_COLUMNS, *varying, "seed", "run_name", *METRICS, *new_metrics, *stage_cols, *layer_cols,
-               "seconds", "git_revision", "run_dir"]
+               "seconds", "git_revision", *provenance, "run_dir"]
     rows.sort(key=lambda row: [value_key(row[c]) for c in [*ID_COLUMNS, *varying]] + [row["seed"] or 0])
     return columns, rows
+
+
+def _cell(row: dict, columns: list[str]) -> str:
+    return " ".join(f"{c}={row[c]}" for c in columns if row.get(c) is not None)
+
+
+def _one_precision(members: list[dict], what: str) -> None:
+    by: dict[str, list] = {}
+    for row in members:
+        by.setdefault(row["_precision"], []).append(row)
+    if len(by) > 1:
+        runs = {p: ", ".join(f"{r['mode']} seed {r['seed']}" for r in rows) for p, rows in by.items()}
+        found = "; ".join(f"{p} ({names})" for p, names in runs.items())
+        raise LwtError(f"{what} would pool runs of different precision: {found}. Train them in one precision "
+                       "(trainer.precision), or pass --allow-mixed-precision to pool them anyway")
+
+
+def check_precision(columns: list[str], rows: list[dict], pairs: list[dict]) -> None:
+    """One LwtError naming the first cell of the averaged or the paired table whose runs were computed in
+    different precisions (runs that predate the record count as one value, ``unknown``)."""
+    for members in groups(columns, rows):
+        _one_precision(members, f"the cell {_cell(members[0], group_columns(columns))} of the averaged table")
+    for pair in pairs:
+        greedy, e2e = pair["_groups"]
+        _one_precision(greedy + e2e, f"the paired difference {pair['e2e_experiment']} - {pair['greedy_experiment']} "
+                                     f"({pair['metric']}, {pair['model']} on {pair['dataset']})")
 
 
 def _depth_list(values: list) -> str:
@@ -206,14 +251,18 @@ def cmd_results(args) -> int:
     replaced = {run_key(r) for r in found}  # a run found replaces the archived run with its key
     runs = [r for r in archived if run_key(r) not in replaced] + found
     columns, rows = run_rows(runs)
-    agg_columns, agg_rows = aggregate(columns, rows)
     pair_columns, pair_rows = paired_table(columns, rows)
+    if not args.allow_mixed_precision:
+        check_precision(columns, rows, pair_rows)
+    agg_columns, agg_rows = aggregate(columns, rows)
     out.parent.mkdir(parents=True, exist_ok=True)
     mean_out = out.with_name(f"{out.stem}_mean{out.suffix or '.csv'}")
     paired_out = out.with_name(f"{out.stem}_paired{out.suffix or '.csv'}")
     atomic_write_text(out, to_csv(columns, rows))
     atomic_write_text(mean_out, to_csv(agg_columns, agg_rows))
     atomic_write_text(paired_out, to_csv(pair_columns, pair_rows))
+    for r in found:  # their per-image files go beside the archive; archived runs keep theirs
+        r["per_image"] = archive_run(archive, run_key(r), r["dir"])
     write_archive(archive, runs)
     print(to_markdown(agg_columns, agg_rows))
     print("\n" + paired_markdown(pair_columns, pair_rows))
@@ -236,4 +285,7 @@ def add_subparser(sub) -> None:
     p.add_argument("--update", action="store_true",
                    help="start from the runs archived in <name>_runs.jsonl and add the runs found (a found run "
                         "replaces the archived one with the same sweep, experiment and run name)")
+    p.add_argument("--allow-mixed-precision", action="store_true",
+                   help="pool runs computed in different precisions (trainer.precision resolved; unknown for old "
+                        "runs) into one averaged or paired cell; refused by default")
     p.set_defaults(func=cmd_results)

@@ -125,9 +125,10 @@ E2E, DGL, FINETUNE = Phase("e2e"), Phase("dgl"), Phase("finetune")
 class RunDir:
     """One run's folder and everything lwt keeps in it: ``.lwt-run`` (written first: lwt made it),
     ``config.yaml`` (authoritative), ``meta.json`` (git revision, argv, resumes), ``progress.json`` (finished
-    greedy stages, lwt/training/resume.py), ``checkpoints/<phase>/last.ckpt``, ``model.pt``, ``result.json``
-    (lwt.run.result.RunResult; written last: the run finished) and ``.lwt.lock`` (held while a process writes). Its
-    status is ``new``, ``unfinished`` (config.yaml, no result.json: resume it) or ``finished``."""
+    greedy stages, lwt/training/resume.py), ``per_image.npz`` (per-image predictions, lwt.run.per_image),
+    ``checkpoints/<phase>/last.ckpt``, ``model.pt``, ``result.json`` (lwt.run.result.RunResult; written last: the
+    run finished) and ``.lwt.lock`` (held while a process writes). Its status is ``new``, ``unfinished``
+    (config.yaml, no result.json: resume it) or ``finished``."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)

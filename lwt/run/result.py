@@ -55,6 +55,9 @@ class StageRow(_Json):
     eval_seconds: float | None = None
     stop_reason: str | None = None  # greedy: "budget", or what ended the stage early (lwt.training.curriculum)
     ensemble_test_acc: float | None = None  # greedy, dgl: Belilovsky's ensemble of the stages up to this one
+    # training FLOPs of the phase that trained this row (lwt/training/flops.py): a greedy stage's own; e2e and
+    # dgl train every depth in one phase, whose FLOPs are on its last row; a copied stage: 0
+    train_flops: int | None = None
 
 
 @dataclass(kw_only=True)
@@ -86,6 +89,7 @@ class FineTune(_Json):
     val_acc_after: float | None = None
     train_acc_after: float | None = None
     seconds: float | None = None
+    train_flops: int | None = None  # the fine-tuning phase's (lwt/training/flops.py)
     depths: list[StageRow]
 
 
@@ -117,6 +121,13 @@ class RunResult(_Json):
     selected_val_acc: float | None = None
     selected_test_acc: float | None = None
     ensemble_test_acc: float | None = None  # greedy, dgl: at the last stage
+    train_flops: int | None = None  # every phase's training FLOPs, fine-tuning included (lwt/training/flops.py)
+    # where and how it computed (lwt/training/compute.py provenance)
+    precision: str | None = None  # trainer.precision resolved: bf16-mixed, 32-true, ...
+    device: str | None = None  # "cpu: <model name>" or "cuda: <GPU name>"
+    cpu_isa: str | None = None  # the host CPU's vector ISA: AVX2, AVX-512, AVX-512-BF16, AMX (+ ATen's if lower)
+    torch_version: str | None = None
+    threads: int | None = None  # torch.get_num_threads() of the main process
 
     @property
     def depths(self) -> list[int]:
@@ -164,7 +175,8 @@ def stage_table(result: RunResult) -> str:
                    f"{result.selected_test_acc:.4f})")
     crit = result.critical
     if crit and crit.get("fired"):
-        out.append(f"critical layer: stage {crit['critical_layer']} (best val acc {crit['best_val_acc']:.4f})")
+        acc = crit.get("reference_val_acc", crit.get("best_val_acc"))  # the critical stage's (older runs: the best)
+        out.append(f"critical layer: stage {crit['critical_layer']} (val acc {acc:.4f})")
     ft = result.finetune
     if ft:
         out.append(f"fine-tuned end to end ({ft.epochs} epochs): test acc {ft.test_acc_before:.4f} -> "

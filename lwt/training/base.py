@@ -85,6 +85,10 @@ class BaseModule(L.LightningModule):
         return self.readouts(x)[self.main_depth]
 
     def _step(self, batch, split: str) -> Tensor:
+        return self._readout_step(batch, split)[0]
+
+    def _readout_step(self, batch, split: str) -> tuple[Tensor, dict[int, Tensor]]:
+        """The summed loss of a batch and its logits at each depth, with metrics and losses logged."""
         x, y = batch
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -98,16 +102,18 @@ class BaseModule(L.LightningModule):
         self.log(f"{split}/acc", self.accuracy[f"{split}_{self.main_depth}"], on_step=False, on_epoch=True,
                  prog_bar=split != "test")
         self.log(f"{split}/loss", losses[self.main_depth], on_step=on_step, on_epoch=True, prog_bar=on_step)
-        return sum(losses.values())
+        return sum(losses.values()), outs
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")
 
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
+    def validation_step(self, batch, batch_idx) -> dict[int, Tensor]:
+        """Each depth's predicted classes (B,), the argmax the accuracy metric took: the per-image record
+        (lwt/training/predictions.py) gets them as the batch's outputs."""
+        return {d: logits.argmax(1) for d, logits in self._readout_step(batch, "val")[1].items()}
 
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
+    def test_step(self, batch, batch_idx) -> dict[int, Tensor]:
+        return {d: logits.argmax(1) for d, logits in self._readout_step(batch, "test")[1].items()}
 
     def make_optimizer(self, groups: list[dict]):
         """SGD over ``groups`` and its per-step scheduler (warm-up times the schedule) over this phase's steps."""

@@ -79,3 +79,49 @@ def evaluating(net: nn.Module, device: torch.device) -> Iterator[None]:
         net.to(home)
         for module, flag in flags:
             module.training = flag
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), else what the platform module says."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def cpu_isa() -> str:
+    """The host CPU's widest vector ISA, as ``AMX``, ``AVX-512-BF16``, ``AVX-512``, ``AVX2`` (/proc/cpuinfo
+    flags; else ATen's), followed by ``(ATen: X)`` when ATen dispatches to a lower level (ATEN_CPU_CAPABILITY
+    caps it, as the golden run does): the kernels float32 and bf16 results depend on."""
+    aten = torch.backends.cpu.get_cpu_capability()  # "AVX2", "AVX512", "DEFAULT", "VSX", "ZVECTOR", "SVE256", ...
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+    except OSError:
+        pass
+    levels = [("AMX", {"amx_tile"}), ("AVX-512-BF16", {"avx512_bf16"}), ("AVX-512", {"avx512f"}), ("AVX2", {"avx2"}),
+              ("AVX", {"avx"})]
+    hardware = next((name for name, need in levels if need <= flags), None)
+    named = {"AVX512": "AVX-512"}.get(aten, aten)
+    if hardware is None:
+        return named
+    ranks = [name for name, _ in levels]
+    lower = named == "DEFAULT" or (named in ranks and ranks.index(named) > ranks.index(hardware))
+    return f"{hardware} (ATen: {named})" if lower else hardware
+
+
+def provenance(t: TrainerConfig) -> dict:
+    """What a result records about where and how it computed: the resolved precision, the device (CPU model
+    or GPU name), the CPU's ISA, the torch version and the number of threads."""
+    device = pick_device(t.accelerator)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (
+        "Apple MPS" if device.type == "mps" else cpu_name())
+    return {"precision": resolve_precision(t), "device": f"{device.type}: {name}", "cpu_isa": cpu_isa(),
+            "torch_version": torch.__version__, "threads": torch.get_num_threads()}

@@ -16,6 +16,7 @@ from lwt.config import Config, ModelConfig, flatten, identity_differences, is_id
 from lwt.errors import LwtError
 from lwt.run.dir import RESULT, Phase, RunDir, atomic_write_json
 from lwt.run.result import StageRow
+from lwt.training.predictions import forget_rows
 
 
 def resume_config(run_dir: Path | str, experiment: str | None = None, overrides: list[str] = ()) -> Config:
@@ -93,6 +94,7 @@ def forget_stages(run_dir: Path, stage: int) -> None:
         phase = Phase.parse(folder.name)
         if phase is not None and (phase.kind == "finetune" or (phase.kind == "stage" and phase.stage >= stage)):
             shutil.rmtree(folder)
+    forget_rows(RunDir(run_dir), stage)  # their per-image rows, the ensemble's and fine-tuning's
     write_progress(run_dir, rows[:stage - 1], history[stage - 2] if stage > 1 else None, False, history[:stage - 1])
 
 

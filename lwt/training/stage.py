@@ -75,10 +75,14 @@ class StageModule(BaseModule):
         dm = self._trainer.datamodule if self._trainer is not None else None
         return dm.cached if isinstance(dm, PrefixCache) else ()
 
+    def from_prefix(self, h: Tensor) -> dict[int, Tensor]:
+        """The readout of the prefix's output ``h`` (B, C, H, W): block ``stage``, then its head."""
+        return {self.stage: self.head(self.block_fn(h))}
+
     def readouts(self, x: Tensor) -> dict[int, Tensor]:
-        return {self.stage: self.head(self.block_fn(self.prefix(x)))}
+        return self.from_prefix(self.prefix(x))
 
     def step_readouts(self, x: Tensor, split: str) -> dict[int, Tensor]:
         if split in self.cached_splits:  # x is already the prefix's output
-            return {self.stage: self.head(self.block_fn(x))}
+            return self.from_prefix(x)
         return self.readouts(x)

@@ -19,15 +19,17 @@ from lwt.run.dir import DGL, E2E, FINETUNE, Phase, RunDir, RunLock, git_revision
 from lwt.run.load import load_datamodule
 from lwt.run.result import FineTune, RunResult, StageRow
 from lwt.training.axes import clock_of, progress_bar
-from lwt.training.compute import check_lightning_options, resolve_precision
+from lwt.training.compute import check_lightning_options, provenance, resolve_precision
 from lwt.training.curriculum import Curriculum
 from lwt.training.dgl import DecoupledModule
 from lwt.training.e2e import EndToEndModule
 from lwt.training.evaluate import record_depth_choice, record_per_layer
+from lwt.training.flops import phase_train_flops
 from lwt.training.intervention import INIT, load_source
 from lwt.training.loggers import RunWandbLogger, log_run_end, make_loggers
 from lwt.training.plugins import check as check_plugins
 from lwt.training.plugins import user_callbacks
+from lwt.training.predictions import Predictions, record_ensemble, record_phase
 from lwt.training.prefix import PrefixCache, cache_wanted
 from lwt.training.resume import forget_stages, load_checkpoint, read_progress, restore_net, write_progress
 from lwt.training.stage import StageModule
@@ -125,30 +127,34 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers,
     elif copied:  # the copied blocks are evaluated (again, after a kill before stage j+1 finished)
         rows, history, finished = [], [], False
         for stage in range(1, copied + 1):
-            rows.append(evaluate_stage(cfg, net, dm, run_dir, curriculum, stage))
-            finished = curriculum.stage_done(stage, rows[-1].val_acc, copied=True)
+            seen = Predictions()
+            rows.append(evaluate_stage(cfg, net, dm, run_dir, curriculum, stage, seen))
+            finished = curriculum.stage_done(stage, rows[-1].val_acc, seen.val_correct(stage), copied=True)
             history.append(curriculum.state_dict())
     stage, carry = len(rows), {}  # carry: the last stage's cached prefix features (lwt/training/prefix.py)
     while not finished:
         stage += 1
         clock_of(loggers).begin(stage, rows)  # this stage's rows follow the earlier stages' on global_step
-        rows.append(train_stage(cfg, net, dm, run_dir, loggers, curriculum, stage, carry))
-        finished = curriculum.stage_done(stage, rows[-1].val_acc)  # val acc is reduced over DDP ranks
+        seen = Predictions()  # the stage's per-image validation correctness, on every DDP rank
+        rows.append(train_stage(cfg, net, dm, run_dir, loggers, curriculum, stage, carry, seen))
+        finished = curriculum.stage_done(stage, rows[-1].val_acc, seen.val_correct(stage))  # val acc: over all ranks
         history.append(curriculum.state_dict())
         if is_main_process():
             write_progress(run_dir, rows, history[-1], finished, history)
     decision = curriculum.critical.decision()
     if decision["fired"]:
-        print(f"[lwt] critical layer: stage {decision['critical_layer']} (val acc {decision['best_val_acc']:.4f}); "
-              f"{curriculum.critical.patience} later stage(s) did not beat it by "
-              f"{decision['history'][-1]['threshold']:.4f}", flush=True)
+        print(f"[lwt] critical layer: stage {decision['critical_layer']} (val acc "
+              f"{decision['reference_val_acc']:.4f}); {curriculum.critical.patience} later stage(s) were not "
+              "significantly more accurate on the same "
+              f"validation images (one-sided exact McNemar, alpha {decision['alpha']})", flush=True)
     return rows, decision
 
 
 def train_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, curriculum: Curriculum, stage: int,
-                carry: dict) -> StageRow:
+                carry: dict, seen: Predictions | None = None) -> StageRow:
     """Train, test and record greedy stage ``stage``. ``carry``: the previous stage's cached prefix features,
-    replaced in place by this stage's, so the next stage's cache is one block away."""
+    replaced in place by this stage's, so the next stage's cache is one block away. ``seen`` gets the stage's
+    per-image predictions."""
     curriculum.start_stage(stage)
     L.seed_everything(stage_seed(cfg.seed, stage), workers=True, verbose=False)
     budget = cfg.stage_epochs(stage)  # curriculum.stage_epochs[stage-1], else epochs_per_stage
@@ -156,7 +162,8 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, curri
     if cache_wanted(cfg.trainer, stage):  # the frozen prefix's output, computed once for this stage
         dm = PrefixCache(dm, net, stage, cfg.trainer, augment=cfg.data.augment, carry=carry)
     carry.clear()
-    (row,) = fit_and_test(cfg, module, dm, run_dir, loggers, [curriculum], budget, Phase("stage", stage), {stage: ""})
+    (row,) = fit_and_test(cfg, module, dm, run_dir, loggers, [curriculum], budget, Phase("stage", stage), {stage: ""},
+                          seen)
     row.stop_reason = curriculum.stop_reason[stage]
     if isinstance(dm, PrefixCache):  # hand the features on now, not when the trainer <-> datamodule cycle is
         carry.update(dm.handoff())   # collected: the next stage's cache is one block from them
@@ -165,43 +172,65 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, curri
     return row
 
 
-def evaluate_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, curriculum: Curriculum, stage: int) -> StageRow:
-    """A copied stage (curriculum.init_from): validated and tested as greedy stage ``stage``, not trained."""
+def evaluate_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, curriculum: Curriculum, stage: int,
+                   seen: Predictions | None = None) -> StageRow:
+    """A copied stage (curriculum.init_from): validated and tested as greedy stage ``stage``, not trained;
+    ``seen`` gets its per-image predictions."""
     curriculum.start_stage(stage)
     curriculum.stop_reason[stage] = INIT
     module = StageModule(net, stage, cfg.optim, dm.num_classes, 1)
+    seen = seen if seen is not None else Predictions()
     trainer = make_trainer(cfg.model_copy(update={"trainer": cfg.trainer.model_copy(update={"progress_bar": False})}),
-                           run_dir, [], [], 1, Phase("stage", stage))
+                           run_dir, [], [seen], 1, Phase("stage", stage))
     t0 = time.perf_counter()
     with signals_deferred():
         val = trainer.validate(module, datamodule=dm, verbose=False)[0]
         test = trainer.test(module, datamodule=dm, verbose=False)[0]
+    if is_main_process():
+        record_phase(run_dir, Phase("stage", stage), module.depths, seen, dm)
     row = StageRow(depth=stage, val_acc=val["val/acc"], test_acc=test["test/acc"], epochs=0, steps=0,
-                   seconds=round(time.perf_counter() - t0, 2), stop_reason=INIT)
+                   seconds=round(time.perf_counter() - t0, 2), stop_reason=INIT, train_flops=0)
     print(f"[lwt] stage {stage} (copied from {cfg.curriculum.init_from}): val acc {row.val_acc:.4f}, "
           f"test acc {row.test_acc:.4f}", flush=True)
     return row
 
 
 def fit_and_test(cfg: Config, module, dm, run_dir: RunDir, loggers, callbacks: list, epochs: int, phase: Phase,
-                 depths: dict[int, str] | None = None) -> list[StageRow]:
-    """Fit ``phase`` (from its checkpoint, if a killed attempt left one), test it, and return one result row
-    per depth; ``depths``: each depth and the suffix of its logged metrics (none for a greedy stage); default:
-    every depth of ``module`` trained in this one Trainer (e2e, dgl, finetune), read out by ``module``."""
+                 depths: dict[int, str] | None = None, seen: Predictions | None = None) -> list[StageRow]:
+    """Fit ``phase`` (from its checkpoint, if a killed attempt left one), test it, record its per-image
+    predictions (lwt/training/predictions.py) and return one result row per depth, the phase's training FLOPs
+    on the last (lwt/training/flops.py); ``depths``: each depth and the suffix of its logged metrics (none for
+    a greedy stage); default: every depth of ``module`` trained in this one Trainer (e2e, dgl, finetune), read
+    out by ``module``. ``seen``: the Predictions callback to use (the caller reads it after), else a new one."""
     depths = depths or {d: f"_depth{d}" for d in module.depths}
-    timer = EpochTimer()
-    trainer = make_trainer(cfg, run_dir, loggers, [*callbacks, timer], epochs, phase)
+    timer, seen = EpochTimer(), seen if seen is not None else Predictions()
+    trainer = make_trainer(cfg, run_dir, loggers, [*callbacks, timer, seen], epochs, phase)
     t0 = time.perf_counter()
     fit(cfg, trainer, module, dm, run_dir, phase)
+    if seen.val is None:  # a resumed phase with no epoch left to run: its last validation pass again, same weights
+        with signals_deferred():
+            trainer.validate(module, datamodule=dm, verbose=False)
     fitted = {d: (_metric(trainer, f"train/acc{s}"), _metric(trainer, f"val/acc{s}")) for d, s in depths.items()}
     t_test = time.perf_counter()
     with signals_deferred():
         test = trainer.test(module, datamodule=dm, verbose=False)[0]
     seconds = time.perf_counter() - t0
     rates = speed(timer, len(dm.train_set) * trainer.current_epoch, time.perf_counter() - t_test)
-    return [StageRow(depth=d, train_acc=fitted[d][0], val_acc=fitted[d][1], test_acc=test[f"test/acc{s}"],
+    if is_main_process():
+        record_phase(run_dir, phase, module.depths, seen, dm)
+    rows = [StageRow(depth=d, train_acc=fitted[d][0], val_acc=fitted[d][1], test_acc=test[f"test/acc{s}"],
                      epochs=trainer.current_epoch, steps=trainer.global_step, seconds=round(seconds, 2), **rates,
                      stop_reason="budget") for d, s in depths.items()]
+    rows[-1].train_flops = phase_train_flops(module, dm, trainer.current_epoch)
+    return rows
+
+
+def total_flops(mode: str, rows: list[StageRow], tuned: FineTune | None) -> int | None:
+    """Every phase's training FLOPs (a greedy stage's row each, e2e's and dgl's last row, fine-tuning's);
+    None when a phase has none (a stage an older lwt trained before the run was resumed)."""
+    phases = [r.train_flops for r in rows] if mode == "greedy" else [rows[-1].train_flops]
+    phases += [tuned.train_flops] if tuned else []
+    return None if None in phases else sum(phases)
 
 
 def speed(timer: EpochTimer, images: int, test_seconds: float) -> dict:
@@ -240,7 +269,8 @@ def finetune(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, rows: li
     print(f"[lwt] fine-tune: test acc {before.test_acc:.4f} -> {after.test_acc:.4f}", flush=True)
     return FineTune(epochs=ft.epochs, lr=optim.lr, stage_lr_gamma=ft.stage_lr_gamma, depth=depth,
                     test_acc_before=before.test_acc, test_acc_after=after.test_acc, val_acc_before=before.val_acc,
-                    val_acc_after=after.val_acc, train_acc_after=after.train_acc, seconds=after.seconds, depths=tuned)
+                    val_acc_after=after.val_acc, train_acc_after=after.train_acc, seconds=after.seconds,
+                    train_flops=after.train_flops, depths=tuned)
 
 
 def run(cfg: Config, overwrite: bool = False, resume: Path | str | None = None,
@@ -310,12 +340,15 @@ def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool
         model=cfg.model.name, dataset=cfg.data.name, num_classes=dm.num_classes, input_shape=list(dm.input_shape),
         train_images=len(dm.train_set), val_images=len(dm.val_set), test_images=len(dm.test_set),
         git_revision=revision, stages=rows, final_test_acc=tuned.test_acc_after if tuned else rows[-1].test_acc,
-        finetune=tuned, critical=decision, seconds=round(time.perf_counter() - start, 2), run_dir=str(run_dir))
+        finetune=tuned, critical=decision, seconds=round(time.perf_counter() - start, 2), run_dir=str(run_dir),
+        train_flops=total_flops(cfg.mode, rows, tuned), **provenance(cfg.trainer))
     if not main:
         return result, net  # the main process writes model.pt and result.json
     atomic_torch_save(net.state_dict(), run_dir.model)
-    record_per_layer(result, cfg, net, dm, loggers)  # analysis.per_layer: un-augmented train acc and gap
-    record_depth_choice(result, cfg, net, dm)  # the val-selected depth and the ensemble, beside the last stage
+    ensembles = record_per_layer(result, cfg, net, dm, loggers)  # analysis.per_layer: un-augmented train acc, gap
+    ensembles = record_depth_choice(result, cfg, net, dm, ensembles)  # the val-selected depth, the ensemble
+    if ensembles:  # greedy, dgl: the ensemble's per-image predictions beside the stages'
+        record_ensemble(run_dir, ensembles["val"].numpy(), ensembles["test"].numpy())
     log_run_end(loggers, result, run_dir, figure)  # W&B: depth series, stages table, depth figure, summary
     run_dir.write_result(result)
     return result, net

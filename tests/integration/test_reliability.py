@@ -18,6 +18,7 @@ import yaml
 
 from lwt.cli import main
 from lwt.config import load_config
+from lwt.run.per_image import read_per_image, write_per_image
 from lwt.run.result import RunResult, StageRow
 from lwt.training.curriculum import Curriculum
 from lwt.training.loggers import WANDB_ID, make_loggers, read_metrics
@@ -45,6 +46,11 @@ def stage_metrics(rows: list[StageRow]) -> list[dict]:
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(Path(run_dir) / "model.pt", weights_only=True)
+
+
+def per_image(run_dir: Path) -> bytes:
+    """The run's per-image predictions file (lwt.run.per_image): equal content, equal bytes."""
+    return (Path(run_dir) / "per_image.npz").read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +98,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics_and_weights(baseline
     # killed during stage 2: stage 1 is recorded as finished, stage 2's checkpoint is after its first epoch
     progress = json.loads((run_dir / "progress.json").read_text())
     assert [row["stage"] for row in progress["stages"]] == [1] and not progress["finished"]
+    assert read_per_image(run_dir).depths == [1]  # stage 1's row, written before progress.json named the stage
     assert torch.load(stage2, weights_only=True)["epoch"] == 0, "the kill came too late to resume mid-stage"
     assert not (run_dir / "result.json").exists()
 
@@ -105,6 +112,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics_and_weights(baseline
     assert stage_metrics(result.stages) == stage_metrics(expected.stages)
     ref, got = weights(expected.run_dir), weights(run_dir)
     assert all(torch.equal(ref[k], got[k]) for k in ref), "resumed weights differ from the uninterrupted run"
+    assert per_image(run_dir) == per_image(expected.run_dir)
     logged = [row for row in read_metrics(run_dir) if "stage" in row]
     assert {1, 2, 3} <= {row["stage"] for row in logged}  # the killed attempt's rows are kept
     # stage 2's rows (killed attempt and resumed one) lie after stage 1's on the curriculum-wide step
@@ -129,10 +137,12 @@ def test_resume_at_a_stage_boundary_matches_too(baseline, tmp_path, killed):
     for name in ["result.json", "model.pt", "checkpoints/stage3"] + (["checkpoints/stage2"] if killed ==
                                                                         "between stages" else []):
         shutil.rmtree(run_dir / name) if (run_dir / name).is_dir() else (run_dir / name).unlink()
+    write_per_image(run_dir, read_per_image(run_dir).below(2))  # what the killed run had recorded
     result = run(resume_config(run_dir), resume=run_dir)
     assert stage_metrics(result.stages) == stage_metrics(expected.stages)
     ref, got = weights(expected.run_dir), weights(run_dir)
     assert all(torch.equal(ref[k], got[k]) for k in ref)
+    assert per_image(run_dir) == per_image(expected.run_dir)
 
 
 # ---------------------------------------------------------------- reproducibility

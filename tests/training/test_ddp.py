@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+
+from lwt.run.per_image import read_per_image
+from lwt.run.result import RunResult
 
 SCRIPT = Path(__file__).parents[1] / "scripts" / "ddp_greedy.py"
 
@@ -37,3 +41,10 @@ def test_two_rank_greedy_curriculum_agrees_across_ranks(tiny, tmp_path):
     # the main process alone wrote the run directory
     run_dirs = list((tmp_path / "runs").glob("*/*/result.json"))
     assert len(run_dirs) == 1
+    # each rank validated and tested its share: the per-image rows, gathered, give the reduced accuracies
+    result, per_image = RunResult.read(run_dirs[0]), read_per_image(run_dirs[0].parent)
+    assert per_image.depths == result.depths
+    for row in result.stages:
+        for split in ("val", "test"):
+            correct = per_image.correct(split, row.depth)
+            assert float(np.float32(correct.sum() / correct.size)) == getattr(row, f"{split}_acc")

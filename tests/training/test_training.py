@@ -166,9 +166,10 @@ def test_plateau_ends_a_stage_early(tiny):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode_file", [GREEDY])
 def test_critical_layer_stops_the_curriculum_and_is_recorded(tiny, mode_file):
-    # min_gain=1.0 cannot be met, so stage 2 fails to pay and (patience 1) ends the curriculum there
+    # at alpha 1e-9 no gain on 256 validation images is significant, so stage 2 fails to pay and (patience 1)
+    # ends the curriculum there; the runner hands the curriculum each stage's per-image val correctness
     cfg = load_config(mode_file, tiny + ["curriculum.epochs_per_stage=1", "curriculum.critical_patience=1",
-                                         "curriculum.critical_min_gain=1.0", "model.width=16"])
+                                         "curriculum.critical_alpha=1e-9", "model.width=16"])
     result = run(cfg)
     assert len(result.stages) == 2
     crit = result.critical
