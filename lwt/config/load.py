@@ -243,9 +243,14 @@ def validate(cfg: Config) -> None:
         raise LwtError("curriculum.init_from and curriculum.init_blocks go together: a finished run's folder and how "
                        "many of its blocks start the curriculum, e.g. curriculum.init_from=runs/x/e2e/seed{seed} "
                        "curriculum.init_blocks=4")
-    if c.init_from is not None and cfg.mode != "greedy":
-        raise LwtError(f"curriculum.init_from starts a greedy curriculum from another run's blocks; mode={cfg.mode} "
-                       "has no curriculum (use mode=greedy)")
+    if c.init_from is not None and cfg.mode == "dgl":
+        raise LwtError("curriculum.init_from starts a greedy curriculum (mode=greedy) or end-to-end training of the "
+                       "blocks above the copied ones (mode=e2e, the swap test) from another run's blocks; mode=dgl "
+                       "does not take it")
+    layerwise = (cfg.optim.stage_lr_mult, cfg.optim.stage_lr_gamma, cfg.optim.stage_weight_decay)
+    if c.init_from is not None and cfg.mode == "e2e" and any(v is not None for v in layerwise):
+        raise LwtError("optim.stage_lr_mult / stage_lr_gamma / stage_weight_decay set per-block rules for E2E; with "
+                       "curriculum.init_from (mode=e2e) the copied blocks are frozen: give one or the other")
     if cfg.optim.stage_lr_mult is not None and cfg.optim.stage_lr_gamma is not None:
         raise LwtError("optim.stage_lr_mult and optim.stage_lr_gamma both set the layer-wise learning rates; give one")
 

@@ -240,9 +240,16 @@ def speed(timer: EpochTimer, images: int, test_seconds: float) -> dict:
             "eval_seconds": round(timer.val_seconds + test_seconds, 4)}
 
 
-def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> list[StageRow]:
+def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers,
+              source: dict | None = None) -> list[StageRow]:
+    """End to end; with ``source`` (curriculum.init_from, the swap test) blocks 1..j and their readout heads are
+    another run's, frozen, and blocks j+1..K train end to end on top of them."""
     epochs = cfg.e2e_epochs(net.num_blocks)
-    module = EndToEndModule(net, cfg.optim, dm.num_classes, epochs).use_speed_options(cfg.trainer)
+    frozen = 0
+    if source is not None:  # load_state_dict copies the values in: net shares no storage with the source
+        net.load_state_dict(source, strict=False)
+        frozen = cfg.curriculum.init_blocks
+    module = EndToEndModule(net, cfg.optim, dm.num_classes, epochs, frozen=frozen).use_speed_options(cfg.trainer)
     return fit_and_test(cfg, module, dm, run_dir, loggers, [], epochs, E2E)
 
 
@@ -327,7 +334,7 @@ def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool
         elif cfg.mode == "dgl":
             rows = train_dgl(cfg, net, dm, run_dir, loggers)
         else:
-            rows = train_e2e(cfg, net, dm, run_dir, loggers)
+            rows = train_e2e(cfg, net, dm, run_dir, loggers, source)
     except BaseException:
         # close the W&B run as failed: left open, the next run in this process (a sweep, a test) would
         # log into it instead of starting its own

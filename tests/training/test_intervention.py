@@ -69,5 +69,29 @@ def test_a_wrong_intervention_is_one_message_before_any_run_folder(tiny, e2e_run
     assert not out.exists()  # nothing was made
     with pytest.raises(LwtError, match="init_from and curriculum.init_blocks go together"):
         load_config(GREEDY, tiny + ["curriculum.init_blocks=2"])
-    with pytest.raises(LwtError, match="mode=e2e has no curriculum"):
-        load_config(E2E, tiny + [f"curriculum.init_from={e2e_run}", "curriculum.init_blocks=1"])
+    assert load_config(E2E, tiny + [f"curriculum.init_from={e2e_run}", "curriculum.init_blocks=1"])  # swap test
+
+
+@pytest.mark.slow
+def test_swap_test_trains_e2e_above_another_runs_frozen_blocks(tiny, e2e_run):
+    """mode=e2e with init_from: blocks 1..j (weights and BN statistics) stay the source's, the rest trains end to
+    end, and the copied depths read out as in the source run."""
+    source = load_run(e2e_run)
+    cfg = load_config(E2E, tiny + ["model.width=8", "seed=1", "trainer.max_epochs=1",
+                                   f"curriculum.init_from={e2e_run}", "curriculum.init_blocks=2"])
+    result = run(cfg)
+    trained, theirs = load_run(result.run_dir).net.state_dict(), source.net.state_dict()
+    frozen = [k for k in theirs if k.startswith(("blocks.0.", "blocks.1.", "aux_heads.0.", "aux_heads.1."))]
+    assert any("running_mean" in k for k in frozen)
+    for key in frozen:
+        assert torch.equal(trained[key], theirs[key]), f"{key} moved although it was copied and frozen"
+    above = [k for k in theirs if k.startswith(("blocks.2.", "blocks.3.", "classifier."))]
+    assert above and all(not torch.equal(trained[k], theirs[k]) for k in above if "num_batches" not in k)
+    assert [s.test_acc for s in result.stages[:2]] == [s.test_acc for s in source.result.stages[:2]]
+
+
+def test_init_from_is_refused_for_dgl_and_with_per_block_rules_in_e2e(tiny):
+    with pytest.raises(LwtError, match="mode=dgl does not take it"):
+        load_config(GREEDY, tiny + ["mode=dgl", "curriculum.init_from=x", "curriculum.init_blocks=1"])
+    with pytest.raises(LwtError, match="copied blocks are frozen"):
+        load_config(E2E, tiny + ["curriculum.init_from=x", "curriculum.init_blocks=1", "optim.stage_lr_gamma=0.5"])
