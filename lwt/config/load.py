@@ -178,7 +178,10 @@ def read_experiment(path: str | Path) -> dict:
     if not found.is_file():
         raise LwtError(f"experiment file not found: {found} (nor an experiment of that name; lwt's own: "
                        f"{', '.join(known_experiments()[:6])}, ...)")
-    raw = read_yaml(found) or {}
+    raw = read_yaml(found)
+    if raw is None or raw == {}:
+        raise LwtError(f"{found} is empty; an experiment file sets at least mode and model, e.g. mode: greedy and "
+                       "model: {name: belilovsky_k2}")
     if not isinstance(raw, dict):
         raise LwtError(f"{found} must hold a mapping of config keys")
     raw.setdefault("experiment", found.stem)
@@ -231,6 +234,17 @@ def validate(cfg: Config) -> None:
         raise LwtError("data.download=true downloads cifar10 and cifar100 only; an imagefolder tree (Tiny-ImageNet, "
                        "Imagenette, an ImageNet subset) is prepared once with `lwt data prepare NAME --root DIR` "
                        "(docs/data.md)")
+    if cfg.model.widths == []:
+        raise LwtError("model.widths=[] gives no block; give at least one width, e.g. model.widths=[64,128], or "
+                       "null for the preset's")
+    if not cfg.logging.out_dir.strip():
+        raise LwtError(f"logging.out_dir={cfg.logging.out_dir!r}: an empty out_dir would write into the working "
+                       "directory; give a folder, e.g. logging.out_dir=runs (the default)")
+    if cfg.data.name != "imagefolder":
+        for key in ("path", "classes"):
+            if getattr(cfg.data, key) is not None:
+                raise LwtError(f"data.{key}={getattr(cfg.data, key)!r} is an imagefolder key (data.name=imagefolder); "
+                               f"data.name={cfg.data.name} does not take it: leave data.{key} out (null)")
     m = cfg.optim.milestones
     if not all(0 < f <= 1 for f in m) or m != sorted(m):
         raise LwtError(f"optim.milestones={m}: fractions of the phase's budget, increasing, each in (0, 1], "
@@ -253,6 +267,12 @@ def validate(cfg: Config) -> None:
                        "curriculum.init_from (mode=e2e) the copied blocks are frozen: give one or the other")
     if cfg.optim.stage_lr_mult is not None and cfg.optim.stage_lr_gamma is not None:
         raise LwtError("optim.stage_lr_mult and optim.stage_lr_gamma both set the layer-wise learning rates; give one")
+    if cfg.trainer.match_flops_of is not None and cfg.mode == "greedy":
+        raise LwtError("trainer.match_flops_of sets the epoch budget of mode=e2e or mode=dgl from another run's "
+                       "training FLOPs; a greedy curriculum's budget is curriculum.epochs_per_stage")
+    if cfg.trainer.match_flops_of is not None and cfg.trainer.max_epochs is not None:
+        raise LwtError(f"trainer.match_flops_of and trainer.max_epochs={cfg.trainer.max_epochs} both set the epoch "
+                       "budget; give one")
 
 
 def check_stage_lists(cfg: Config, num_blocks: int) -> None:
@@ -263,6 +283,9 @@ def check_stage_lists(cfg: Config, num_blocks: int) -> None:
         if values is not None and len(values) != num_blocks:
             raise LwtError(f"{key} has {len(values)} entries but model.name={cfg.model.name!r} has {num_blocks} "
                            f"blocks (stages); give one value per block, e.g. {key}=[{', '.join(['1'] * num_blocks)}]")
+    if cfg.curriculum.max_stages is not None and cfg.curriculum.max_stages > num_blocks:
+        raise LwtError(f"curriculum.max_stages={cfg.curriculum.max_stages} is more than the {num_blocks} blocks "
+                       f"(stages) of model.name={cfg.model.name!r}; valid: 1 to {num_blocks}, or null for all")
     j, most = cfg.curriculum.init_blocks, min(num_blocks, cfg.curriculum.max_stages or num_blocks)
     if j is not None and j >= most:
         limit = f" and curriculum.max_stages={cfg.curriculum.max_stages}" if cfg.curriculum.max_stages else ""

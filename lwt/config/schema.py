@@ -145,6 +145,9 @@ class FinetuneConfig(Section):
 
 class TrainerConfig(Section):
     max_epochs: Count | None = F(None, "e2e, dgl budget; null: the greedy budget (stages x epochs_per_stage)")
+    # the compute-matched E2E arm: as many epochs as fit in the training FLOPs of another run (a greedy one)
+    match_flops_of: Str | None = F(None, "e2e, dgl: a finished run whose training FLOPs this run's budget matches "
+                                   "(whole epochs, at most its FLOPs); {seed}: this run's seed")
     accelerator: Str = F("auto", "Lightning's accelerator (cpu, gpu, auto)", how=True)
     # each device gets data.batch_size images per step, so the device count changes what is computed
     devices: Str | list[int] = F("auto", "\"auto\", a count (\"2\") or device ids ([0,1]); more than one: set strategy")
@@ -214,7 +217,8 @@ class Config(Section):
         return c.stage_epochs[stage - 1] if c.stage_epochs else c.epochs_per_stage
 
     def e2e_epochs(self, num_stages: int) -> int:
-        """E2E (and dgl) epoch budget: explicit, or the same total as the greedy curriculum."""
+        """E2E (and dgl) epoch budget: explicit, or the same total as the greedy curriculum (with
+        trainer.match_flops_of the budget is resolved when the run starts: lwt/training/matched.py)."""
         return self.trainer.max_epochs or sum(self.stage_epochs(k) for k in range(1, num_stages + 1))
 
 

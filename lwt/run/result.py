@@ -122,6 +122,9 @@ class RunResult(_Json):
     selected_test_acc: float | None = None
     ensemble_test_acc: float | None = None  # greedy, dgl: at the last stage
     train_flops: int | None = None  # every phase's training FLOPs, fine-tuning included (lwt/training/flops.py)
+    # trainer.match_flops_of (lwt/training/matched.py): {"run": the source folder, "train_flops": its FLOPs,
+    # "epochs": the budget chosen, "flops": that budget's training FLOPs}
+    flops_matched_to: dict | None = None
     # where and how it computed (lwt/training/compute.py provenance)
     precision: str | None = None  # trainer.precision resolved: bf16-mixed, 32-true, ...
     device: str | None = None  # "cpu: <model name>" or "cuda: <GPU name>"

@@ -54,13 +54,24 @@ def step_flops(module: BaseModule, x: Tensor, y: Tensor, from_features: bool = F
     return int(forward), int(counter.get_total_flops())
 
 
-def phase_train_flops(module: BaseModule, dm, epochs: int) -> int:
-    """The training FLOPs of a phase that ran ``epochs`` epochs of ``module`` on ``dm`` (the run's DataModule
-    or a greedy stage's PrefixCache, still set up): see the module docstring for what is counted."""
+def batch_flops(module: BaseModule, dm) -> tuple[int, int, int]:
+    """(one training step's FLOPs on the first training batch, that batch's size, training images) of
+    ``module`` on ``dm`` (the run's DataModule or a greedy stage's PrefixCache, set up)."""
     base = getattr(dm, "dm", dm)  # a PrefixCache's DataModule
     features = "train" in getattr(dm, "cached", ())
     data = dm.sets["train"] if features else base.train_set
     x, y = data[range(min(base.cfg.batch_size, len(data)))]  # the first batch of the training set
     x = x.float() if features else base.preprocess(x, train=False)  # un-augmented: same shape, no random draw
     _, per_batch = step_flops(module, x, y, from_features=features)
-    return per_batch * epochs * len(base.train_set) // len(x)
+    return per_batch, len(x), len(base.train_set)
+
+
+def train_flops(per_batch: int, batch: int, images: int, epochs: int) -> int:
+    """``epochs`` epochs over ``images`` training images at ``per_batch`` FLOPs per batch of ``batch``."""
+    return per_batch * epochs * images // batch
+
+
+def phase_train_flops(module: BaseModule, dm, epochs: int) -> int:
+    """The training FLOPs of a phase that ran ``epochs`` epochs of ``module`` on ``dm`` (the run's DataModule
+    or a greedy stage's PrefixCache, still set up): see the module docstring for what is counted."""
+    return train_flops(*batch_flops(module, dm), epochs)

@@ -18,6 +18,7 @@ from lwt.models import StagedNet, build_model, check_name
 from lwt.run.dir import DGL, E2E, FINETUNE, Phase, RunDir, RunLock, git_revision, is_main_process, write_errors_reported
 from lwt.run.load import load_datamodule
 from lwt.run.result import FineTune, RunResult, StageRow
+from lwt.training import matched
 from lwt.training.axes import clock_of, progress_bar
 from lwt.training.compute import check_lightning_options, provenance, resolve_precision
 from lwt.training.curriculum import Curriculum
@@ -240,25 +241,33 @@ def speed(timer: EpochTimer, images: int, test_seconds: float) -> dict:
             "eval_seconds": round(timer.val_seconds + test_seconds, 4)}
 
 
+def phase_module(cfg: Config, net: StagedNet, num_classes: int, epochs: int | None = None,
+                 source: dict | None = None) -> EndToEndModule | DecoupledModule:
+    """The module that trains mode e2e or dgl (dgl: up to curriculum.max_stages); ``epochs``: its budget, by
+    default the configured one; with ``source`` (e2e) blocks 1..curriculum.init_blocks are frozen."""
+    if cfg.mode == "dgl":
+        stages = min(net.num_blocks, cfg.curriculum.max_stages or net.num_blocks)
+        return DecoupledModule(net, cfg.optim, num_classes, epochs or cfg.e2e_epochs(stages), stages)
+    frozen = cfg.curriculum.init_blocks if source is not None else 0
+    return EndToEndModule(net, cfg.optim, num_classes, epochs or cfg.e2e_epochs(net.num_blocks), frozen=frozen)
+
+
 def train_e2e(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers,
-              source: dict | None = None) -> list[StageRow]:
+              source: dict | None = None, epochs: int | None = None) -> list[StageRow]:
     """End to end; with ``source`` (curriculum.init_from, the swap test) blocks 1..j and their readout heads are
-    another run's, frozen, and blocks j+1..K train end to end on top of them."""
-    epochs = cfg.e2e_epochs(net.num_blocks)
-    frozen = 0
+    another run's, frozen, and blocks j+1..K train end to end on top of them. ``epochs``: the budget resolved from
+    trainer.match_flops_of (lwt/training/matched.py), else the configured one."""
     if source is not None:  # load_state_dict copies the values in: net shares no storage with the source
         net.load_state_dict(source, strict=False)
-        frozen = cfg.curriculum.init_blocks
-    module = EndToEndModule(net, cfg.optim, dm.num_classes, epochs, frozen=frozen).use_speed_options(cfg.trainer)
-    return fit_and_test(cfg, module, dm, run_dir, loggers, [], epochs, E2E)
+    module = phase_module(cfg, net, dm.num_classes, epochs, source).use_speed_options(cfg.trainer)
+    return fit_and_test(cfg, module, dm, run_dir, loggers, [], module.max_epochs, E2E)
 
 
-def train_dgl(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers) -> list[StageRow]:
-    """Decoupled greedy: every stage at once (up to curriculum.max_stages), one row per stage."""
-    stages = min(net.num_blocks, cfg.curriculum.max_stages or net.num_blocks)
-    epochs = cfg.e2e_epochs(stages)
-    module = DecoupledModule(net, cfg.optim, dm.num_classes, epochs, stages).use_speed_options(cfg.trainer)
-    return fit_and_test(cfg, module, dm, run_dir, loggers, [], epochs, DGL)
+def train_dgl(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, epochs: int | None = None) -> list[StageRow]:
+    """Decoupled greedy: every stage at once (up to curriculum.max_stages), one row per stage; ``epochs`` as in
+    ``train_e2e``."""
+    module = phase_module(cfg, net, dm.num_classes, epochs).use_speed_options(cfg.trainer)
+    return fit_and_test(cfg, module, dm, run_dir, loggers, [], module.max_epochs, DGL)
 
 
 def finetune(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, rows: list[StageRow]) -> FineTune:
@@ -306,9 +315,12 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
     net = build_model(cfg.model, dm.num_classes, dm.input_shape)  # a resume rebuilds it identically
     check_stage_lists(cfg, net.num_blocks)
     source = load_source(cfg, net)  # curriculum.init_from: checked before the run folder is made
+    # trainer.match_flops_of: the e2e/dgl budget, resolved before the run folder is made (a resume keeps its own)
+    match = None if cfg.trainer.match_flops_of is None else matched.resolve(
+        cfg, phase_module(cfg, net, dm.num_classes, 1, source), dm, resume)
     run_dir = RunDir(resume) if resume is not None else RunDir.of(cfg)
     if not main:  # a DDP worker: the main process made the run directory and logs; this one only trains
-        return _train(cfg, dm, net, run_dir, [], main, source)
+        return _train(cfg, dm, net, run_dir, [], main, source, match=match)
     if resume is None:
         run_dir.refuse_foreign()  # before the lock: not even the lock file goes into a folder lwt did not make
     try:
@@ -316,25 +328,30 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
             if redo_stage is not None:
                 forget_stages(run_dir, redo_stage)
             run_dir = run_dir.reopen() if resume is not None else run_dir.prepare(cfg, overwrite)
-            return _train(cfg, dm, net, run_dir, make_loggers(cfg, run_dir), main, source, figure)
+            matched.save(run_dir, match)
+            return _train(cfg, dm, net, run_dir, make_loggers(cfg, run_dir), main, source, figure, match)
     except Interrupted as e:
         e.run_dir = run_dir
         raise
 
 
 def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool,
-           source: dict | None = None, figure: Figure | None = None) -> tuple[RunResult, StagedNet]:
+           source: dict | None = None, figure: Figure | None = None,
+           match: dict | None = None) -> tuple[RunResult, StagedNet]:
     start, revision = time.perf_counter(), git_revision()  # the code that trains, not the tree at the end
     decision, tuned = None, None
+    epochs = match["epochs"] if match else None
+    if match and main:
+        print(matched.describe(match), flush=True)
     try:
         if cfg.mode == "greedy":
             rows, decision = train_greedy(cfg, net, dm, run_dir, loggers, source)
             if cfg.finetune.epochs:
                 tuned = finetune(cfg, net, dm, run_dir, loggers, rows)
         elif cfg.mode == "dgl":
-            rows = train_dgl(cfg, net, dm, run_dir, loggers)
+            rows = train_dgl(cfg, net, dm, run_dir, loggers, epochs)
         else:
-            rows = train_e2e(cfg, net, dm, run_dir, loggers, source)
+            rows = train_e2e(cfg, net, dm, run_dir, loggers, source, epochs)
     except BaseException:
         # close the W&B run as failed: left open, the next run in this process (a sweep, a test) would
         # log into it instead of starting its own
@@ -348,7 +365,7 @@ def _train(cfg: Config, dm, net: StagedNet, run_dir: RunDir, loggers, main: bool
         train_images=len(dm.train_set), val_images=len(dm.val_set), test_images=len(dm.test_set),
         git_revision=revision, stages=rows, final_test_acc=tuned.test_acc_after if tuned else rows[-1].test_acc,
         finetune=tuned, critical=decision, seconds=round(time.perf_counter() - start, 2), run_dir=str(run_dir),
-        train_flops=total_flops(cfg.mode, rows, tuned), **provenance(cfg.trainer))
+        train_flops=total_flops(cfg.mode, rows, tuned), flops_matched_to=match, **provenance(cfg.trainer))
     if not main:
         return result, net  # the main process writes model.pt and result.json
     atomic_torch_save(net.state_dict(), run_dir.model)
