@@ -15,6 +15,7 @@ from torch import Tensor
 from lwt.config import DataConfig
 from lwt.data.augment import normalize
 from lwt.data.tensors import TensorPairs, batch_loader, split_indices
+from lwt.errors import LwtError
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -54,6 +55,9 @@ class InMemoryDataModule(L.LightningDataModule):
         self.train_set = TensorPairs(train_x[train_idx], train_y[train_idx])
         self.val_set = TensorPairs(train_x[val_idx], train_y[val_idx])
         keep = torch.arange(len(test_y))
+        if self.cfg.test_subset is not None and self.cfg.test_subset > len(test_y):
+            raise LwtError(f"data.test_subset={self.cfg.test_subset} is more than the test set's {len(test_y)} "
+                           f"images; valid: 1 to {len(test_y)}, or null for the full test set")
         if self.cfg.test_subset is not None:
             keep = torch.randperm(len(test_y), generator=torch.Generator().manual_seed(self.seed))
             keep = keep[: self.cfg.test_subset]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from pathlib import Path
 
 from lwt.errors import LwtError
@@ -73,6 +74,10 @@ def check(cfg) -> None:
         if key not in valid:
             raise LwtError(f"trainer.extra.{key} is not an argument of lightning.Trainer; valid: "
                            f"{', '.join(sorted(valid))}")
+    clip = (cfg.trainer.extra or {}).get("gradient_clip_val")
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not 0 <= clip < math.inf):
+        raise LwtError(f"trainer.extra.gradient_clip_val={clip!r} must be a finite number >= 0 (0 or null: no "
+                       "clipping), e.g. trainer.extra={gradient_clip_val: 1.0}")
 
 
 def user_callbacks(cfg) -> list:

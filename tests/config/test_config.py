@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lwt.config import load_config, parse_overrides
+from lwt.config import check_stage_lists, load_config, parse_overrides
 from lwt.errors import LwtError
 
 from conftest import EXPERIMENTS
@@ -84,6 +84,43 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("data: [unclosed\n")
     with pytest.raises(LwtError, match="not valid YAML"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("override, fragments", [
+    ("model.widths=[]", ["model.widths=[] gives no block", "at least one width"]),
+    ("data.classes=x.txt", ["data.classes='x.txt' is an imagefolder key", "data.name=cifar10 does not take it"]),
+    ("data.path=tree", ["data.path='tree' is an imagefolder key", "data.name=cifar10"]),
+    ("logging.out_dir=''", ["logging.out_dir=''", "an empty out_dir would write into the working directory"]),
+    ("logging.out_dir=' '", ["an empty out_dir would write into the working directory"]),
+])
+def test_values_that_would_be_ignored_or_misread_are_errors(override, fragments):
+    with pytest.raises(LwtError) as err:
+        load_config(GREEDY, [override])
+    assert "\n" not in str(err.value) and all(f in str(err.value) for f in fragments), str(err.value)
+
+
+def test_imagefolder_keys_belong_to_data_name_imagefolder(tmp_path):
+    assert load_config(GREEDY, ["data.name=imagefolder", "data.path=tree", "data.classes=c.txt"]).data.path == "tree"
+    with pytest.raises(LwtError, match="data.name=cifar100 does not take it"):
+        load_config(GREEDY, ["data.name=cifar100", "data.path=tree"])
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n", "{}\n"])
+def test_an_empty_experiment_file_is_an_error(tmp_path, text):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(LwtError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path} is empty; an experiment file sets at least mode and model, e.g. mode: greedy " \
+                             "and model: {name: belilovsky_k2}"
+
+
+def test_max_stages_above_the_network_depth_is_an_error():
+    cfg = load_config(GREEDY, ["curriculum.max_stages=5"])
+    with pytest.raises(LwtError) as err:
+        check_stage_lists(cfg, 4)
+    assert "curriculum.max_stages=5 is more than the 4 blocks" in str(err.value) and "valid: 1 to 4" in str(err.value)
+    check_stage_lists(load_config(GREEDY, ["curriculum.max_stages=4"]), 4)
 
 
 def test_parse_overrides_reads_yaml_scalars():

@@ -44,6 +44,20 @@ def test_cifar100_missing_or_corrupt_files_are_named(tmp_path):
         build_datamodule(cfg).setup("fit")
 
 
+def test_a_test_subset_larger_than_the_test_set_is_an_error_naming_its_size(tmp_path):
+    write_cifar100(tmp_path)  # 100 test images
+    cfg = load_config(None, ["data.name=cifar100", f"data.root={tmp_path}", "data.val_size=50",
+                             "data.test_subset=101"])
+    with pytest.raises(LwtError) as err:
+        build_datamodule(cfg).setup("fit")
+    assert str(err.value) == ("data.test_subset=101 is more than the test set's 100 images; valid: 1 to 100, or null "
+                              "for the full test set")
+    dm = build_datamodule(load_config(None, ["data.name=cifar100", f"data.root={tmp_path}", "data.val_size=50",
+                                             "data.test_subset=100"]))
+    dm.setup("fit")
+    assert len(dm.test_set) == 100
+
+
 @pytest.fixture(scope="module")
 def cifar10(data_root):
     return load_cifar("cifar10", data_root)

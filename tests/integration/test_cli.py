@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 
+from lwt.cli import build_parser, main
 from lwt.config import load_config
 from lwt.errors import LwtError
 from lwt.run.dir import MARKER
@@ -16,6 +18,25 @@ from lwt.training.train import run
 from conftest import EXPERIMENTS, ROOT
 
 GREEDY = str(EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml")
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command of the parser, nested ones (``data prepare``) included, found from the parser itself."""
+    found = [prefix]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found += _commands(child, (*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("command", _commands(build_parser()), ids=lambda c: " ".join(("lwt", *c)))
+def test_every_command_answers_help_with_its_usage(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*command, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr()
+    assert out.out.startswith(f"usage: {' '.join(('lwt', *command))}") and out.err == ""
 
 
 def lwt(*args):
@@ -53,3 +74,17 @@ def test_a_finished_run_is_not_overwritten_silently(tiny):
     with pytest.raises(LwtError, match=f"{run_dir} already holds a finished run"):  # how-keys: the same run
         run(how)
     assert json.loads((run_dir / "result.json").read_text()) == {"finished": True}
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["empty.yaml"], "empty.yaml is empty; an experiment file sets at least mode and model"),
+    ([GREEDY, "logging.out_dir=''"], "an empty out_dir would write into the working directory"),
+])
+def test_an_empty_experiment_or_out_dir_is_one_line_and_writes_nothing(args, fragment, tmp_path, monkeypatch,
+                                                                      capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    assert main(["train", *args, "logging.wandb=disabled"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lwt: error: ") and err.count("\n") == 1 and fragment in err, err
+    assert [p.name for p in tmp_path.iterdir()] == ["empty.yaml"]

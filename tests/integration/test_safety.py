@@ -228,6 +228,12 @@ def test_a_sweep_skips_and_reports_runs_another_process_is_training(workers, tin
     ("trainer.devices='[0,1]'", "`devices` selected with `CPUAccelerator` should be an int > 0"),
     ("data.train_subset=60000", "data.train_subset=60000 is more than the 49744 training images left after "
                                 "data.val_size=256 (of 50000)"),
+    ("data.test_subset=10001", "data.test_subset=10001 is more than the test set's 10000 images; valid: 1 to 10000"),
+    ("curriculum.max_stages=9", "curriculum.max_stages=9 is more than the 4 blocks (stages) of "
+                                "model.name='belilovsky_k2'; valid: 1 to 4"),
+    ("trainer.extra={gradient_clip_val: -1}", "trainer.extra.gradient_clip_val=-1 must be a finite number >= 0"),
+    ("data.classes=c.txt", "data.classes='c.txt' is an imagefolder key"),
+    ("model.widths=[]", "at least one width"),
 ])
 def test_bad_values_are_one_line_before_the_run_folder_exists(override, fragment, tiny, tmp_path, capsys):
     line = lwt_error(capsys, "train", GREEDY, *tiny, override)

@@ -100,6 +100,51 @@ def test_malformed_table_is_one_clear_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "remedies_cpu.csv: missing column(s)" in err and "final_test_acc" in err
 
 
+def _cut_csv(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    return "".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2] + "\n"  # the last row torn mid-way
+
+
+def _long_row(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    lines[2] = lines[2].rstrip("\n") + ",0.5,extra\n"
+    return "".join(lines)
+
+
+def _bad_number(text: str) -> str:
+    header, *rows = text.splitlines(keepends=True)
+    cells = rows[1].split(",")
+    cells[header.split(",").index("final_test_acc")] = "0.5x"
+    return "".join([header, rows[0], ",".join(cells), *rows[2:]])
+
+
+@pytest.mark.parametrize("name, edit, fragments", [
+    ("remedies_cpu.csv", _cut_csv, ["remedies_cpu.csv, line 7:", "field(s) where the header has", "lwt results"]),
+    ("remedies_cpu.csv", _long_row, ["remedies_cpu.csv, line 3:", "field(s) where the header has"]),
+    ("remedies_cpu.csv", _bad_number, ["remedies_cpu.csv, line 3: column final_test_acc holds '0.5x'",
+                                       "valid: a number or empty"]),
+    ("remedies_cpu.csv", lambda t: t.replace("final_test_acc", "final_acc", 1),
+     ["remedies_cpu.csv: missing column(s) final_test_acc"]),
+    ("remedies_cpu_runs.jsonl", lambda t: t.replace("\n", "\n{\"run_dir\": \"x\", \"conf", 1),
+     ["remedies_cpu_runs.jsonl, line 2: not JSON"]),
+    ("remedies_cpu_runs.jsonl", lambda t: t + "[1, 2]\n", ["remedies_cpu_runs.jsonl, line 7: not a run record"]),
+])
+def test_a_damaged_table_is_refused_naming_the_file_and_line(tmp_path, capsys, name, edit, fragments):
+    """A torn, padded or hand-edited table (or its archive) is one line naming the file, the line and what is
+    wrong, never a verdict computed without the rows it lost; the document is left as it was."""
+    _remedies(tmp_path)
+    path = tmp_path / name
+    path.write_text(edit(path.read_text()))
+    out = tmp_path / "claims.md"
+    out.write_text("before\n")
+    assert main(["claims", "--results", str(tmp_path), "--claims", str(CLAIMS_FILE), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lwt: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert all(f in err for f in fragments), err
+    assert out.read_text() == "before\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "claims.md", "remedies_cpu.csv", "remedies_cpu_runs.jsonl"]
+
+
 def test_the_claims_file_is_found_by_default():
     """lwt's own experiments/claims.yaml, in a checkout as in a wheel (where experiments/ is package data)."""
     assert load_claims() == SPEC

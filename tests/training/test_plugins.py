@@ -80,6 +80,9 @@ def test_user_callback_logger_and_trainer_arguments_from_the_config(tiny, user_p
     ("logging.loggers=[{class_path: lightning.pytorch.callbacks.EarlyStopping}]", "is not a lightning.pytorch"),
     ("trainer.extra={max_epochs: 3}", "use curriculum.epochs_per_stage / trainer.max_epochs"),
     ("trainer.extra={gradient_clip: 3}", "is not an argument of lightning.Trainer; valid: accumulate_grad_batches"),
+    ("trainer.extra={gradient_clip_val: -1}", "trainer.extra.gradient_clip_val=-1 must be a finite number >= 0"),
+    ("trainer.extra={gradient_clip_val: .inf}", "gradient_clip_val=inf must be a finite number >= 0"),
+    ("trainer.extra={gradient_clip_val: big}", "gradient_clip_val='big' must be a finite number >= 0"),
 ])
 def test_bad_callbacks_loggers_and_trainer_arguments_fail_when_a_run_is_built(override, fragment):
     cfg = load_config(GREEDY, [override])  # reading a config imports nothing it names

@@ -88,27 +88,56 @@ class Table:
         return Measure(value, [(1.0, value, n)] if "test_acc" in column else [])
 
 
-def _read_csv(path: Path, needed: list[str]) -> list[dict]:
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in needed if c not in (reader.fieldnames or [])]
-        if missing:
-            raise LwtError(f"{path}: missing column(s) {', '.join(missing)}; a table from `lwt results` has "
-                           f"{', '.join(needed)}")
-        return list(reader)
+REGENERATE = "regenerate it with `lwt results`"
+
+
+def _read_csv(path: Path, needed: list[str], numeric: list[str]) -> list[dict]:
+    """The table's rows; LwtError naming the file and line for a missing column, a row with more or fewer fields
+    than the header (a truncated or hand-edited table) or a ``numeric`` column that holds no number."""
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            missing = [c for c in needed if c not in header]
+            if missing:
+                raise LwtError(f"{path}: missing column(s) {', '.join(missing)}; a table from `lwt results` has "
+                               f"{', '.join(needed)}")
+            check = [c for c in header if c in numeric or c.startswith(("test_acc_stage", "gap_depth"))]
+            rows = []
+            for row in reader:
+                line = reader.line_num
+                if None in row or None in row.values():
+                    given = len(header) + len(row.get(None) or []) - sum(v is None for v in row.values())
+                    raise LwtError(f"{path}, line {line}: {given} field(s) where the header has {len(header)}; "
+                                   f"a truncated or hand-edited table? {REGENERATE}")
+                for column in check:
+                    text = row[column]
+                    try:
+                        float(text) if text != "" else None
+                    except ValueError:
+                        raise LwtError(f"{path}, line {line}: column {column} holds {text!r}; valid: a number or "
+                                       f"empty") from None
+                rows.append(row)
+            return rows
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise LwtError(f"{path} is not a CSV table ({e}); {REGENERATE}") from None
 
 
 def _records(archive: Path) -> list[dict]:
     out = []
-    for line in sorted(archive.read_text().splitlines()) if archive.exists() else []:
-        if not line.strip():
-            continue
+    try:
+        text = archive.read_text() if archive.exists() else ""
+    except UnicodeDecodeError as e:
+        raise LwtError(f"{archive} is not a text file ({e}); {REGENERATE}") from None
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    for n, line in sorted(lines, key=lambda x: x[1]):
         try:
             record = json.loads(line)
-            record["config"]  # noqa: B018 -- every record has one
-        except (ValueError, KeyError, TypeError):
-            raise LwtError(
-                f"{archive}: a line is not a run record {{\"config\": ...}} as `lwt results` writes") from None
+        except ValueError as e:
+            raise LwtError(f"{archive}, line {n}: not JSON ({e}); {REGENERATE}") from None
+        if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+            raise LwtError(f"{archive}, line {n}: not a run record {{\"config\": {{...}}, ...}} as `lwt results` "
+                           f"writes it; {REGENERATE}")
         out.append(record)
     return out
 
@@ -137,7 +166,8 @@ def load_table(results: Path, claim: Claim, min_epochs: int) -> Table | None:
         return None
     extra = [c for c in (claim.across, claim.factor, claim.dose) if c]
     metric = [claim.metric] if claim.type not in ("saturation", "descriptive") else []
-    rows = _read_csv(path, [*NEEDED, *metric, *extra])
+    numeric = [*metric, *(c for c in (claim.across,) if c), "test_images", "critical_layer"]
+    rows = _read_csv(path, [*NEEDED, *metric, *extra], numeric)
     archive = path.with_name(f"{claim.table}_runs.jsonl")
     records = _records(archive)
     by_dir = {r.get("run_dir") or (r.get("result") or {}).get("run_dir") or "": r for r in records}
