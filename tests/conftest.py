@@ -58,3 +58,16 @@ def tiny(data_root, tmp_path) -> list[str]:
         f"data.root={data_root}", "data.train_subset=512", "data.val_size=256", "data.test_subset=500",
         "logging.wandb=disabled", "trainer.progress_bar=false", f"logging.out_dir={tmp_path / 'runs'}",
     ]
+
+
+def lwt_error(capsys, argv: list[str]) -> str:
+    """Run `lwt ARGV` in this process (main() is the console script's body); return its one error line."""
+    from lwt.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.startswith("lwt: error: ")]
+    assert len(lines) == 1, err
+    return lines[0]

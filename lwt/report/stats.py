@@ -19,14 +19,11 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 
-@dataclass(frozen=True)
-class Summary:
-    """Mean, sample SD and 95 % t-interval half-width of n values; SD and interval are None when n < 2."""
+class _Interval:
+    """``lo`` and ``hi`` of an interval ``mean`` +- ``half`` (None where there is no interval)."""
 
-    n: int
     mean: float | None
-    std: float | None
-    half: float | None  # t_{0.975, n-1} * std / sqrt(n)
+    half: float | None
 
     @property
     def lo(self) -> float | None:
@@ -35,6 +32,16 @@ class Summary:
     @property
     def hi(self) -> float | None:
         return None if self.half is None else self.mean + self.half
+
+
+@dataclass(frozen=True)
+class Summary(_Interval):
+    """Mean, sample SD and 95 % t-interval half-width of n values; SD and interval are None when n < 2."""
+
+    n: int
+    mean: float | None
+    std: float | None
+    half: float | None  # t_{0.975, n-1} * std / sqrt(n)
 
 
 def summarize(values: list[Any], level: float = 0.95) -> Summary:
@@ -96,7 +103,7 @@ def noise_var(terms_per_seed: list[list[Term]]) -> float | None:
 
 
 @dataclass(frozen=True)
-class Effect:
+class Effect(_Interval):
     """The mean over n seeds of a paired effect, its SD over seeds and the test set's variance bound.
 
     SE = sqrt(SD^2 / n + test_var) with the Welch-Satterthwaite degrees of freedom (the test term is known: its
@@ -140,13 +147,6 @@ class Effect:
         """The half-width the test set alone allows (the normal quantile: its noise is known, not estimated)."""
         return None if self.test_var is None else float(norm.ppf(0.5 + self.level / 2)) * math.sqrt(self.test_var)
 
-    @property
-    def lo(self) -> float | None:
-        return None if self.half is None else self.mean - self.half
-
-    @property
-    def hi(self) -> float | None:
-        return None if self.half is None else self.mean + self.half
 
     def p_greater(self, x: float = 0.0) -> float | None:
         """One-sided p of H0: effect <= x (against effect > x)."""

@@ -16,7 +16,6 @@ import pytest
 import torch
 import yaml
 
-from lwt.cli import main
 from lwt.config import load_config
 from lwt.run.per_image import read_per_image, write_per_image
 from lwt.run.result import RunResult, StageRow
@@ -25,7 +24,7 @@ from lwt.training.loggers import WANDB_ID, make_loggers, read_metrics
 from lwt.training.resume import read_progress, resume_config, write_progress
 from lwt.training.train import run
 
-from conftest import EXPERIMENTS, ROOT
+from conftest import EXPERIMENTS, ROOT, lwt_error
 from datafiles import TREE_CLASSES, write_image_tree
 
 GREEDY = str(EXPERIMENTS / "cifar10" / "belilovsky_k2_greedy.yaml")
@@ -61,15 +60,6 @@ def baseline(data_root, tmp_path_factory):
     return cfg, run(cfg)
 
 
-def lwt_error(capsys, argv: list[str]) -> str:
-    """Run `lwt ARGV` in this process (main() is the console script's body); return its one error line."""
-    code = main(argv)
-    out, err = capsys.readouterr()
-    assert code == 2, (out, err)
-    assert "Traceback" not in out + err
-    lines = [line for line in err.splitlines() if line.startswith("lwt: error: ")]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 # ---------------------------------------------------------------- resume after SIGKILL

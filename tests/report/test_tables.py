@@ -19,7 +19,7 @@ from lwt.report.tables import check_precision
 from lwt.run.per_image import read_archive, read_per_image, to_bytes
 from lwt.training.train import run
 
-from conftest import GREEDY
+from conftest import GREEDY, lwt_error
 
 ONE_STAGE = ["model.width=16", "curriculum.max_stages=1", "curriculum.epochs_per_stage=1", "analysis.per_layer=false",
              "data.train_subset=256", "data.val_size=128", "data.test_subset=200", "logging.wandb=disabled",
@@ -40,19 +40,13 @@ def runs(data_root, tmp_path_factory):
     return out, [first, second]
 
 
-def error_line(capsys, argv: list[str]) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("lwt: error: ")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 @pytest.mark.slow
 def test_runs_of_different_precision_are_pooled_only_when_allowed(runs, tmp_path, capsys):
     out, results = runs
     table = tmp_path / "results" / "mixed.csv"
-    line = error_line(capsys, ["results", str(out), "--out", str(table)])
+    line = lwt_error(capsys, ["results", str(out), "--out", str(table)])
     assert "the cell experiment=belilovsky_k2_greedy mode=greedy model=belilovsky_k2 dataset=cifar10" in line
     assert "32-true (greedy seed 0); bf16-mixed (greedy seed 1)" in line and "--allow-mixed-precision" in line
     assert not table.parent.exists()  # nothing written

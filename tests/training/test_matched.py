@@ -14,14 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from lwt.cli import main
 from lwt.config import load_config
 from lwt.errors import LwtError
 from lwt.run.result import RunResult
 from lwt.training.flops import batch_flops, train_flops
 from lwt.training.train import phase_module, run
 
-from conftest import EXPERIMENTS, GREEDY, ROOT, build_tiny
+from conftest import EXPERIMENTS, GREEDY, ROOT, build_tiny, lwt_error
 
 E2E = EXPERIMENTS / "cifar10" / "belilovsky_k2_e2e.yaml"
 SMALL = ["model.width=8"]
@@ -107,14 +106,6 @@ def test_a_killed_matched_run_resumes_with_its_budget(tiny, tmp_path):
     assert result.train_flops == train_flops(*per_epoch, 6) == result.flops_matched_to["flops"]
 
 
-def one_error(capsys, argv: list[str]) -> str:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    assert code == 2, (out, err)
-    assert "Traceback" not in out + err
-    lines = [line for line in err.splitlines() if line.startswith("lwt: error: ")]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.mark.parametrize("extra, fragment", [
@@ -127,7 +118,7 @@ def test_errors_are_one_line_and_leave_no_run_folder(tiny, tmp_path, capsys, ext
     source = fake_source(tmp_path / "old", None) if "@old" in extra else tmp_path / "nowhere"
     extra = [e for e in extra if e != "@old"]
     path = GREEDY if "mode=greedy" in extra else E2E
-    line = one_error(capsys, ["train", str(path), *tiny, *SMALL, f"trainer.match_flops_of={source}", *extra])
+    line = lwt_error(capsys, ["train", str(path), *tiny, *SMALL, f"trainer.match_flops_of={source}", *extra])
     assert fragment in line
     assert not (tmp_path / "runs").exists()
 
