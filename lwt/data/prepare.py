@@ -97,18 +97,28 @@ def check_md5(path: Path, a: Archive, md5: str | None) -> None:
                        f"download it again from {a.url}, or pass --md5 {got} if you trust this copy")
 
 
+def check_member(archive: Path, name: str, into: Path) -> None:
+    """LwtError unless archive member ``name`` is a relative path that stays inside ``into`` once unpacked."""
+    parts = name.replace("\\", "/").split("/")
+    inside = (into / name).resolve().is_relative_to(into.resolve())
+    if name.startswith(("/", "\\")) or ".." in parts or (parts[0][1:2] == ":") or "\0" in name or not inside:
+        raise LwtError(f"{archive}: refused, it holds an unsafe member {name!r} (it points outside the archive's "
+                       "folder); nothing was unpacked")
+
+
 def unpack(path: Path, into: Path, folder: str) -> Path:
     """Unpack a .tar.gz/.tgz or .zip into ``into``; returns ``into / folder``, which it must hold."""
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as z:
                 for name in z.namelist():  # zipfile strips these too; refusing says the archive is suspect
-                    if name.startswith(("/", "\\")) or ".." in Path(name).parts:
-                        raise LwtError(f"{path}: member {name!r} points outside the archive's folder; refused")
+                    check_member(path, name, into)
                 z.extractall(into)
         else:
             with tarfile.open(path) as t:
-                t.extractall(into, filter="data")  # refuses absolute paths, '..', links out, devices
+                for name in t.getnames():
+                    check_member(path, name, into)
+                t.extractall(into, filter="data")  # also refuses links out and devices
     except tarfile.FilterError as e:  # an absolute path, '..', a link out of the folder, a device file
         raise LwtError(f"{path}: refused, it holds an unsafe member ({e}); is it the right archive?") from None
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
@@ -137,22 +147,37 @@ def check_cifar(name: str, tree: Path) -> str:
     return f"{layout.num_classes} classes, {counts[0]:,} train and {counts[1]:,} test images"
 
 
+def plain_name(name: str) -> bool:
+    """One file or folder name: no path separator, not ``.`` or ``..``, no NUL."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in ("/", "\\", "\0", os.sep))
+
+
 def refolder_tiny_val(tree: Path) -> None:
     """``val/images/*.JPEG`` + ``val/val_annotations.txt`` -> ``val/<wnid>/images/*.JPEG`` + per-class boxes."""
     notes = tree / "val" / "val_annotations.txt"
     if not notes.is_file():
         raise LwtError("the archive lacks tiny-imagenet-200/val/val_annotations.txt; is it Tiny-ImageNet-200?")
     classes = {p.name for p in (tree / "train").iterdir() if p.is_dir()} if (tree / "train").is_dir() else set()
-    boxes: dict[str, list[str]] = {}
-    for n, line in enumerate(notes.read_text().splitlines(), 1):
+    rows, seen = [], set()
+    for n, line in enumerate(notes.read_text().splitlines(), 1):  # all checked before anything is moved
         parts = line.split()
         if not parts:
             continue
-        if len(parts) < 2 or parts[1] not in classes:
+        if len(parts) < 2 or not plain_name(parts[1]) or parts[1] not in classes:
             raise LwtError(f"val_annotations.txt:{n}: expected 'image wnid box' with a wnid of train/, got {line!r}")
+        if not plain_name(parts[0]):
+            raise LwtError(f"val_annotations.txt:{n}: image name {parts[0]!r} is not a plain file name (no path "
+                           "separators, not '.' or '..'); refused, nothing was moved")
         image = tree / "val" / "images" / parts[0]
-        if not image.is_file():
+        if image.is_symlink() or not image.is_file():
             raise LwtError(f"val_annotations.txt:{n} names {parts[0]}, which is not in val/images/")
+        if parts[0] in seen:
+            raise LwtError(f"val_annotations.txt:{n} names {parts[0]} a second time")
+        seen.add(parts[0])
+        rows.append(parts)
+    boxes: dict[str, list[str]] = {}
+    for parts in rows:
+        image = tree / "val" / "images" / parts[0]
         target = tree / "val" / parts[1] / "images"
         target.mkdir(parents=True, exist_ok=True)
         os.rename(image, target / parts[0])

@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -30,8 +31,8 @@ from lwt.run.result import RunResult
 RESULT = "result.json"
 MARKER = ".lwt-run"  # written first into every run folder lwt makes
 LOCK = ".lwt.lock"
-# what a run folder may hold before its run starts: a sweep worker's log, the lock, the writability probe
-BEFORE_START = {LOCK, "train.log", ".write-test"}
+# what a run folder may hold before its run starts: the lock, the writability probe
+BEFORE_START = {LOCK, ".write-test"}
 # a full disk, a quota, permissions, a read-only or failing file system: the user's to fix, then resume
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG, errno.EIO}
 _UMASK = os.umask(0o022)
@@ -161,20 +162,47 @@ class RunDir:
     def status(self) -> Literal["new", "unfinished", "finished"]:
         return "finished" if self.result.is_file() else "unfinished" if self.config.is_file() else "new"
 
-    def is_lwt_run(self) -> bool:
-        """A folder lwt made for a run: its marker, or (a run folder without one) config.yaml + meta.json."""
+    def marker_run(self) -> str:
+        """What the marker must name: ``<experiment>/<run_name>``, the folder's place under out_dir."""
+        return f"{self.path.parent.name}/{self.path.name}"
+
+    def write_marker(self) -> None:
+        """The marker lwt writes first into a run folder it makes: the run it belongs to and a random id."""
+        atomic_write_json(self.path / MARKER, {"lwt_run": self.marker_run(), "id": secrets.token_hex(16),
+                                               "note": "a run folder written by lwt; `lwt train --overwrite` "
+                                                       "may delete it"})
+
+    def marker_problem(self) -> str | None:
+        """None when the folder holds lwt's marker naming this run; else why it is not an lwt run folder. Only
+        the marker counts: files that merely carry lwt's names (config.yaml, meta.json) prove nothing."""
         if self.path.is_symlink() or not self.path.is_dir():
-            return False
-        return (self.path / MARKER).is_file() or (self.config.is_file() and self.meta.is_file())
+            return "it is not a folder"
+        marker = self.path / MARKER
+        if marker.is_symlink() or not marker.is_file():
+            return f"it has no {MARKER} marker"
+        try:
+            data = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            return f"its {MARKER} is not lwt's marker"
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str) or len(data["id"]) != 32 \
+                or any(c not in "0123456789abcdef" for c in data["id"]):
+            return f"its {MARKER} is not lwt's marker"
+        if data.get("lwt_run") != self.marker_run():
+            return f"its {MARKER} names another run ({str(data.get('lwt_run'))[:100]!r})"
+        return None
+
+    def is_lwt_run(self) -> bool:
+        """A folder lwt made for this run: its marker, written first, names the run (``marker_problem``)."""
+        return self.marker_problem() is None
 
     def refuse_foreign(self) -> set[str]:
         """The names in the folder beyond what it holds before its run starts; LwtError unless lwt made it
         (called before the lock too, so that not even the lock file is put into someone else's folder)."""
         found = {e.name for e in self.path.iterdir()} - BEFORE_START if self.path.is_dir() else set()
-        if found and not self.is_lwt_run():
+        if found and (why := self.marker_problem()):
             raise LwtError(f"{self.path} holds files lwt did not write ({', '.join(sorted(found)[:3])}"
-                           f"{', ...' if len(found) > 3 else ''}); lwt writes a run only into a new folder or its "
-                           "own run folder, and --overwrite deletes only those. Set run_name=... or "
+                           f"{', ...' if len(found) > 3 else ''}) and {why}; lwt writes a run only into a new folder "
+                           "or its own run folder, and --overwrite deletes only those. Set run_name=... or "
                            "logging.out_dir=...")
         return found
 
@@ -190,9 +218,11 @@ class RunDir:
             raise LwtError(f"{self.path} holds an unfinished run; continue it with `lwt train --resume "
                            f"{self.path}`, or pass --overwrite to start it over")
         if overwrite and foreign:
+            if why := self.marker_problem():  # checked again under the lock, right before deleting
+                raise LwtError(f"{self.path} is not an lwt run folder ({why}); --overwrite deletes only those")
             _clear(self.path)
         _check_writable(self.path)
-        atomic_write_text(self.path / MARKER, "a run folder written by lwt; `lwt train --overwrite` may delete it\n")
+        self.write_marker()
         save_config(cfg, self.config)
         atomic_write_json(self.meta, {"git_revision": git_revision(), "argv": sys.argv})
         return self

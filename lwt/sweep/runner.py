@@ -10,6 +10,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from lwt.errors import LwtError, RunLocked
 from lwt.run.dir import locked_by
@@ -100,17 +101,24 @@ def _train_here(r: Run) -> bool | str:
     return False
 
 
+def worker_log(r: Run) -> Path:
+    """Where a ``--workers`` subprocess's output goes: ``<sweep folder>/logs/<experiment>@<run_name>.log``, a
+    file the sweep owns, never inside a run folder (another process may hold the run). ``@`` cannot occur in
+    a name, so no two runs share a log and no log lands in a run folder."""
+    return r.run_dir.parent.parent / "logs" / f"{r.experiment}@{r.run_dir.name}.log"
+
+
 def _train_subprocess(r: Run, env: dict) -> bool | str:
     resume = ["--resume", str(r.run_dir)] if r.status() == "partial" else []
-    r.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(r.run_dir / "train.log", "a") as log:
+    path = worker_log(r)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as log:
         proc = subprocess.run([sys.executable, "-m", "lwt", *r.train_args(), *resume], stdout=log,
                               stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0 and (pid := locked_by(r.run_dir)):
         return pid  # another sweep took the run between the check before the start and the child's lock
     if proc.returncode != 0:
-        print(f"lwt: {r.id} exited with status {proc.returncode}; see {r.run_dir / 'train.log'}",
-              file=sys.stderr, flush=True)
+        print(f"lwt: {r.id} exited with status {proc.returncode}; see {path}", file=sys.stderr, flush=True)
     return proc.returncode == 0
 
 

@@ -181,6 +181,69 @@ def test_tiny_imagenet_zip_without_annotations_is_refused(data_root, tmp_path):
     assert [p.name for p in (tmp_path / "root").iterdir()] == []  # the staging folder is gone
 
 
+def annotated_zip(path: Path, rows: list[str], members: tuple[str, ...] = ()) -> None:
+    """A small tiny-imagenet-200.zip of placeholder images whose val_annotations.txt holds ``rows``."""
+    with zipfile.ZipFile(path, "w") as z:
+        for wnid in TINY_WNIDS:
+            z.writestr(f"tiny-imagenet-200/train/{wnid}/images/{wnid}_0.JPEG", b"jpeg")
+        z.writestr("tiny-imagenet-200/val/images/val_0.JPEG", b"jpeg")
+        z.writestr("tiny-imagenet-200/val/val_annotations.txt", "\n".join(rows) + "\n")
+        for name in members:
+            z.writestr(name, b"evil")
+
+
+def prepare_error(capsys, root: Path, archive: Path) -> str:
+    assert main(["data", "prepare", "tiny-imagenet", "--root", str(root), "--archive", str(archive),
+                 "--md5", "none"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lwt: error: ") and "Traceback" not in err[0], err
+    return err[0]
+
+
+@pytest.mark.parametrize("image, wnid", [
+    ("../../../../../outside/keep.JPEG", TINY_WNIDS[0]),  # from val/images/ up out of the staging folder and --root
+    ("{outside}/keep.JPEG", TINY_WNIDS[0]),  # an absolute path
+    ("sub/val_0.JPEG", TINY_WNIDS[0]),
+    ("sub\\val_0.JPEG", TINY_WNIDS[0]),
+    ("..", TINY_WNIDS[0]),
+    (".", TINY_WNIDS[0]),
+    ("val_0.JPEG", "../../../../../outside"),
+    ("val_0.JPEG", ".."),
+])
+def test_val_annotations_naming_paths_are_refused_and_nothing_outside_root_is_touched(tmp_path, capsys, image,
+                                                                                      wnid):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.JPEG").write_text("the user's file")
+    root, archive = tmp_path / "root", tmp_path / "tiny-imagenet-200.zip"
+    image = image.format(outside=outside)
+    annotated_zip(archive, [f"val_0.JPEG\t{TINY_WNIDS[0]}\t0\t0\t1\t1", f"{image}\t{wnid}\t0\t0\t1\t1"])
+    before = snapshot(outside)
+    line = prepare_error(capsys, root, archive)
+    assert "val_annotations.txt:2" in line and (repr(image) in line or image in line or wnid in line)
+    assert snapshot(outside) == before and (outside / "keep.JPEG").read_text() == "the user's file"
+    assert [p.name for p in root.iterdir()] == []  # nothing moved into place, the staging folder is gone
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+@pytest.mark.parametrize("member", ["../../outside/evil.txt", "tiny-imagenet-200/../../outside/evil.txt",
+                                    "/tmp/lwt-evil-member.txt"])
+def test_archive_members_that_lead_out_of_the_target_folder_are_refused(tmp_path, capsys, kind, member):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root, archive = tmp_path / "root", tmp_path / f"tiny-imagenet-200.{kind}"
+    if kind == "zip":
+        annotated_zip(archive, [f"val_0.JPEG\t{TINY_WNIDS[0]}\t0\t0\t1\t1"], members=(member,))
+    else:
+        with tarfile.open(archive, "w:gz") as tar:
+            add_bytes(tar, f"tiny-imagenet-200/train/{TINY_WNIDS[0]}/images/a.JPEG", b"jpeg")
+            add_bytes(tar, member, b"evil")
+    line = prepare_error(capsys, root, archive)
+    assert repr(member) in line or member in line
+    assert list(outside.iterdir()) == [] and not Path("/tmp/lwt-evil-member.txt").exists()
+    assert [p.name for p in root.iterdir()] == []
+
+
 def test_imagenette_tgz_loads(data_root, tmp_path):
     archive = tmp_path / "imagenette2-160.tgz"
     with tarfile.open(archive, "w:gz") as tar:

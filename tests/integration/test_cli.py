@@ -12,7 +12,7 @@ import pytest
 from lwt.cli import build_parser, main
 from lwt.config import load_config
 from lwt.errors import LwtError
-from lwt.run.dir import MARKER
+from lwt.run.dir import RunDir
 from lwt.training.train import run
 
 from conftest import EXPERIMENTS, ROOT
@@ -66,7 +66,7 @@ def test_a_finished_run_is_not_overwritten_silently(tiny):
     cfg = load_config(GREEDY, tiny)
     run_dir = ROOT / cfg.logging.out_dir / cfg.experiment / cfg.run_name
     run_dir.mkdir(parents=True)
-    (run_dir / MARKER).write_text("")  # a folder lwt made for a run (else it would refuse it as foreign)
+    RunDir(run_dir).write_marker()  # a folder lwt made for a run (else it would refuse it as foreign)
     (run_dir / "result.json").write_text(json.dumps({"finished": True}))
     with pytest.raises(LwtError, match="already holds a finished run.*--overwrite"):
         run(cfg)

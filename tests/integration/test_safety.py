@@ -126,6 +126,28 @@ def test_overwrite_refuses_a_folder_lwt_did_not_make(tiny, tmp_path, capsys):
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("marker", [
+    None,  # no marker: config.yaml + meta.json alone prove nothing
+    "",
+    "my notes",
+    '{"lwt_run": "other_experiment/other_run", "id": "0123456789abcdef0123456789abcdef"}',  # another run's
+    '{"lwt_run": "{run}", "id": "not-a-random-id"}',
+])
+def test_overwrite_refuses_a_folder_with_lwt_file_names_but_no_valid_marker(tiny, tmp_path, capsys, marker):
+    cfg = load_config(GREEDY, tiny)
+    folder = tmp_path / "runs" / cfg.experiment / cfg.run_name
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("my: settings\n")
+    (folder / "meta.json").write_text('{"mine": true}\n')
+    if marker is not None:
+        (folder / MARKER).write_text(marker.replace("{run}", f"{cfg.experiment}/{cfg.run_name}"))
+    before = snapshot(tmp_path)
+    for extra in ([], ["--overwrite"]):
+        line = lwt_error(capsys, "train", GREEDY, *tiny, *extra)
+        assert "holds files lwt did not write" in line and "--overwrite deletes only" in line and MARKER in line
+    assert snapshot(tmp_path) == before
+
+
 @pytest.mark.slow
 def test_overwrite_empties_only_the_lwt_run_folder(finished, tmp_path, capsys):
     argv, run_dir, _ = finished

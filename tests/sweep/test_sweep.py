@@ -357,6 +357,31 @@ seeds: [0, 1]
     assert "--update: no archive" in capsys.readouterr().err
 
 
+def test_a_worker_log_goes_to_the_sweep_folder_never_into_a_run_folder(tmp_path, monkeypatch, capsys):
+    """A --workers subprocess writes its output under the sweep's own logs/ folder, not into the run folder
+    (another process may own it), and a failure names that log."""
+    from lwt.sweep import runner
+
+    path = tmp_path / "w.yaml"
+    path.write_text(f"base: {GREEDY}\nseeds: [0, 1]\n")
+    sweep = load_sweep(path, overrides=[f"logging.out_dir={tmp_path / 'runs'}"])
+
+    def child(argv, stdout, **kw):  # the child fails before it has taken the run's lock
+        stdout.write("child output\n")
+        return subprocess.CompletedProcess(argv, 3)
+
+    monkeypatch.setattr(runner.subprocess, "run", child)
+    logs = []
+    for r in sweep.runs:
+        assert runner._train_subprocess(r, dict(os.environ)) is False
+        assert not r.run_dir.exists()  # nothing was written into (or created as) the run folder
+        log = runner.worker_log(r)
+        assert log.parent == sweep.out_dir / "logs" and log.read_text() == "child output\n"
+        assert f"lwt: {r.id} exited with status 3; see {log}" in capsys.readouterr().err
+        logs.append(log)
+    assert len(set(logs)) == 2
+
+
 def test_workers_auto_is_one_single_thread_worker_per_core_without_a_gpu(capsys):
     """--workers auto (the default): the measured CPU winner (docs/scaling.md), never more workers than runs."""
     import torch
