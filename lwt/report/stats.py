@@ -18,6 +18,8 @@ from typing import Any
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
+from lwt.run.critical import holm as critical_holm
+
 
 class _Interval:
     """``lo`` and ``hi`` of an interval ``mean`` +- ``half`` (None where there is no interval)."""
@@ -252,10 +254,9 @@ def tost_margin(effect: Effect, alpha: float = 0.05, target: float = 0.8) -> flo
 
 
 def holm(pvalues: list[float], alpha: float = 0.05) -> list[float]:
-    """Holm-adjusted p-values over a family of tests (statsmodels ``multipletests``)."""
-    from statsmodels.stats.multitest import multipletests
-
-    return [float(p) for p in multipletests(pvalues, alpha=alpha, method="holm")[1]] if pvalues else []
+    """Holm-adjusted p-values over a family of tests (lwt.run.critical.holm, the one implementation; checked
+    against statsmodels' ``multipletests`` in the tests). ``alpha`` does not change adjusted p-values."""
+    return [float(p) for p in critical_holm(pvalues)] if pvalues else []
 
 
 def sign_test(diffs: list[float]) -> float | None:

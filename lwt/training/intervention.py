@@ -22,8 +22,9 @@ from lwt.models import StagedNet
 INIT = "init_from"  # the stop_reason of a stage that was copied, not trained
 
 
-def source_path(cfg: Config) -> Path:
-    return Path(cfg.curriculum.init_from.replace("{seed}", str(cfg.seed)))
+def seeded_path(template: str, seed: int) -> Path:
+    """A run folder named in the config, ``{seed}`` replaced by this run's seed (so a sweep pairs seeds)."""
+    return Path(template.replace("{seed}", str(seed)))
 
 
 def load_source(cfg: Config, net: StagedNet) -> dict[str, torch.Tensor] | None:
@@ -34,7 +35,7 @@ def load_source(cfg: Config, net: StagedNet) -> dict[str, torch.Tensor] | None:
         return None
     from lwt.run.load import load_run  # a finished run's network (LwtError when it is not one)
 
-    path, j = source_path(cfg), cfg.curriculum.init_blocks
+    path, j = seeded_path(cfg.curriculum.init_from, cfg.seed), cfg.curriculum.init_blocks
     source = load_run(path)
     ours, theirs = flatten(to_dict(cfg.model)), flatten(to_dict(source.cfg.model))
     differ = [f"model.{k}={theirs[k]!r} (this run: {ours[k]!r})" for k in ours

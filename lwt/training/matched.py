@@ -20,12 +20,9 @@ from lwt.run.dir import RESULT, RunDir, atomic_write_json
 from lwt.run.result import RunResult
 from lwt.training.base import BaseModule
 from lwt.training.flops import batch_flops, train_flops
+from lwt.training.intervention import seeded_path
 
 MATCH = "flops_match.json"  # in the run folder: the resolved budget, what a resume reads
-
-
-def source_path(cfg: Config) -> Path:
-    return Path(cfg.trainer.match_flops_of.replace("{seed}", str(cfg.seed)))
 
 
 def resolve(cfg: Config, module: BaseModule, dm, resume: Path | str | None = None) -> dict | None:
@@ -39,7 +36,7 @@ def resolve(cfg: Config, module: BaseModule, dm, resume: Path | str | None = Non
         saved = _saved(RunDir(resume) / MATCH)
         if saved is not None:
             return saved
-    path = source_path(cfg)
+    path = seeded_path(cfg.trainer.match_flops_of, cfg.seed)
     if not (path / RESULT).is_file():
         raise LwtError(f"trainer.match_flops_of={path}: no finished run there (it holds no {RESULT}); train that "
                        "run first, or give its folder, <logging.out_dir>/<experiment>/<run_name>")
@@ -48,11 +45,9 @@ def resolve(cfg: Config, module: BaseModule, dm, resume: Path | str | None = Non
         raise LwtError(f"trainer.match_flops_of={path}: its {RESULT} has no train_flops: trained before lwt "
                        "counted FLOPs; retrain it")
     per_batch, batch, images = batch_flops(module, dm)
-    epochs = max(1, budget * batch // max(1, per_batch * images))  # then exact, in train_flops' integer rounding
-    while epochs > 1 and train_flops(per_batch, batch, images, epochs) > budget:
-        epochs -= 1
-    while train_flops(per_batch, batch, images, epochs + 1) <= budget:
-        epochs += 1
+    # the largest e with train_flops(e) = floor(per_batch * images * e / batch) <= budget, i.e. with
+    # per_batch * images * e < (budget + 1) * batch
+    epochs = max(1, ((budget + 1) * batch - 1) // max(1, per_batch * images))
     return {"run": str(path), "train_flops": budget, "epochs": epochs,
             "flops": train_flops(per_batch, batch, images, epochs)}
 
