@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -15,7 +16,7 @@ from lwt.errors import Interrupted, LwtError, on_signal
 # max-pool after every block but the last), greedy and end to end on the same 4,000 CIFAR-10 images, each on an
 # annealed (cosine) budget long enough for its validation accuracy to flatten: greedy 8 epochs per stage, E2E
 # 16 epochs. Learning rates: the protocol's validation choices (greedy 0.1, E2E 0.02). 2,000 test images.
-# Sized for under 5 minutes on 2 CPU cores (README: measured time and numbers).
+# Sized for under 5 minutes on 2 CPU cores (docs/usage.md: measured time and numbers).
 DEMO_NET = "simple_cnn"
 # CIFAR-10 is downloaded with torchvision if it is not under the data root (offline: one clear message).
 DEMO_OVERRIDES = ["data.download=true", "data.train_subset=4000", "data.val_size=1000", "data.test_subset=2000",
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redo-stage", type=int, metavar="K",
                    help="with --resume: forget greedy stages K, K+1, ... (rows and checkpoints) and retrain them, "
                         "e.g. when a finished stage's checkpoint is damaged")
+    add_allow_class_path(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("config", help="the config schema (every key) or an experiment's resolved config",
@@ -154,20 +156,28 @@ def build_parser() -> argparse.ArgumentParser:
     from lwt import bench, sweep  # each verb's options live with its code
     from lwt.data import cli as data_cli
     from lwt.models import listing
-    from lwt.report import claims, figures
+    from lwt.report import claims, figures, wandb_runs
     from lwt.report import tables as results
     from lwt.sweep import tune
 
     listing.add_subparser(sub)
 
     sweep.add_subparser(sub)
+    add_allow_class_path(sub.choices["sweep"])
     tune.add_subparser(sub)
     claims.add_subparser(sub)
     results.add_subparser(sub)
     figures.add_subparser(sub)
+    wandb_runs.add_subparser(sub)  # lwt wandb export | dashboard | artifact
     bench.add_subparser(sub)
     data_cli.add_subparser(sub)
     return parser
+
+
+def add_allow_class_path(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-class-path", action="store_true",
+                   help="let trainer.callbacks / logging.loggers import classes outside lwt, lightning, "
+                        "pytorch_lightning and torch (importing a class runs its module's code)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         getattr(args, trailing).extend(extra)
+    allow = os.environ.get("LWT_ALLOW_CLASS_PATH")  # --allow-class-path: for this command and its sweep workers
+    if getattr(args, "allow_class_path", False):
+        os.environ["LWT_ALLOW_CLASS_PATH"] = "1"
     main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
@@ -193,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if allow is None:
+            os.environ.pop("LWT_ALLOW_CLASS_PATH", None)
+        else:
+            os.environ["LWT_ALLOW_CLASS_PATH"] = allow
 
 
 def interrupted_line(e: Interrupted) -> str:

@@ -1,6 +1,6 @@
 """``lwt gap | probe | cka | critical``: measurements on finished run directories. Each prints a table, writes its
-JSON and figure into the (first) run folder and attaches both to its W&B run (``--wandb``); long ones draw a progress
-bar (``--quiet``: none). ``add_parsers`` adds them to ``lwt``; heavy imports wait until a command runs.
+JSON and figure into the (first) run folder and logs both as a W&B analysis run (``--wandb``); long ones draw a
+progress bar (``--quiet``: none). ``add_parsers`` adds them to ``lwt``; heavy imports wait until a command runs.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ TRAIN, VAL, TEST = dict(linestyle="--", marker="o"), dict(linestyle=":", marker=
 
 def cmd_per_depth(args) -> int:
     """``lwt gap`` / ``lwt probe``: measure a finished run, print the table, write its JSON and figure into the
-    run folder and attach both to the run's W&B run."""
+    run folder and log both as a W&B analysis run in the training run's group."""
     from lwt.analysis.gap import gap_of_run, gap_table
     from lwt.analysis.probes import probe_table, probes_of_run
     from lwt.analysis.style import MODES, arch_label
@@ -155,8 +155,8 @@ def add_parsers(sub) -> None:
         p.set_defaults(func=cmd_per_depth)
 
     p = sub.add_parser("cka", help="linear CKA between every block of two finished runs, with a heatmap")
-    p.add_argument("run_a", help="first run directory (rows; the JSON and figure are written here, and logged "
-                                 "to its W&B run)")
+    p.add_argument("run_a", help="first run directory (rows; the JSON and figure are written here, and its "
+                                 "W&B group gets the analysis run)")
     p.add_argument("run_b", help="second run directory (columns), trained on the same data")
     p.add_argument("overrides", nargs="*", help="analysis.cka_samples=, analysis.seed=, data.root=, ...")
     p.add_argument("--out", help="figure path stem (default: RUN_A/cka_<other>); .png and .pdf are written")

@@ -9,8 +9,6 @@ un-augmented train accuracy and gap, so saturation and early-layer overfitting r
 
 from __future__ import annotations
 
-import numpy as np
-
 from lwt.console import format_table
 from lwt.errors import LwtError
 from lwt.run.critical import ALPHA, critical_test
@@ -49,11 +47,6 @@ def rule(decision: dict) -> str | None:
     return None if decision.get("min_gain") is None else f"min gain {decision['min_gain']}"
 
 
-def paired_critical(per_image, alpha: float = ALPHA) -> dict:
-    """``critical_test`` on a run's per-image predictions (``depths``, ``val_correct`` (D, N) bool)."""
-    return critical_test(np.asarray(per_image.val_correct, dtype=bool), list(per_image.depths), alpha)
-
-
 def critical_report(result: RunResult, per_image=None, alpha: float = ALPHA) -> dict:
     """The report; ``per_image``: the run's per-image predictions (lwt.run.per_image), whose validation
     correctness gives L* by the paired test, or None (the curve and the online rule's record only)."""
@@ -64,7 +57,7 @@ def critical_report(result: RunResult, per_image=None, alpha: float = ALPHA) -> 
     decision = result.critical or {}
     history = {h["stage"]: h for h in decision.get("history", [])}
     clean = {r.depth: r for r in result.per_layer or []}
-    paired = paired_critical(per_image, alpha) if per_image is not None else None
+    paired = None if per_image is None else critical_test(per_image.val_correct, per_image.depths, alpha)
     beyond = {c["depth"]: c["p_holm"] for c in paired["candidates"][-1]["deeper"]} if paired else {}
     curve = []
     for i, s in enumerate(stages):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from lwt.analysis.style import DEPTH_LABEL, MODES, STYLE, legend_outside, method_of  # noqa: E402
 from lwt.run.result import RunResult  # noqa: E402
 
 
@@ -28,8 +30,6 @@ def depth_figure(results: list[RunResult], out_stem: Path, title: str | None = N
                  train: bool = False) -> list[Path]:
     """Test accuracy vs depth, a line per result (greedy: after each stage; E2E: per-block readouts); PNG + PDF.
     ``train``: also each result's un-augmented train accuracy per depth (``per_layer``), dashed, same colour."""
-    from lwt.analysis.style import DEPTH_LABEL, MODES, legend_outside, method_of
-
     fig, ax = plt.subplots(figsize=(5.4 if train else 3.4, 2.6), dpi=150)
     for r in results:
         style = MODES[method_of({"mode": r.mode, "experiment": r.experiment})]
@@ -72,8 +72,6 @@ def draw_cka(ax, matrix: list[list[float]], depths_a: list[int], depths_b: list[
              colorbar: bool = True):
     """A CKA matrix (rows: A's depths, columns: B's) on ``ax``, fixed 0-1 colour scale, with its colour bar
     (unless ``colorbar=False``: several panels share one); returns the image."""
-    import numpy as np
-
     values = np.asarray(matrix, dtype=float)  # (len(depths_a), len(depths_b))
     im = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="magma", origin="lower")
     ax.grid(False)  # grid lines would cut through the cells
@@ -92,8 +90,6 @@ def depth_series_figure(depths: list[int], series: dict[str, tuple[list[float | 
                         title: str | None = None, ylabel: str = "accuracy (%)") -> list[Path]:
     """Per-depth series of one run (label -> (values in [0, 1] or None, matplotlib line style)) as lines in %, the
     x label the figures' (``DEPTH_LABEL``): ``lwt gap`` / ``probe`` / ``critical``'s figures. PNG + PDF."""
-    from lwt.analysis.style import DEPTH_LABEL, STYLE, legend_outside
-
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(4.6, 2.4))
         for label, (values, style) in series.items():

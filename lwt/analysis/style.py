@@ -17,8 +17,7 @@ import matplotlib
 
 COLUMN_IN = 3.4  # a paper column, inches; full width is 2 columns
 
-# Okabe & Ito's colour-blind-safe palette; each training method
-# has ONE colour in every figure, and no other quantity (dataset, architecture) is ever drawn in those colours.
+# Okabe & Ito's colour-blind-safe palette: each training method has ONE colour in every figure
 OKABE_ITO = {"orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73", "yellow": "#F0E442",
              "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7", "black": "#000000"}
 MODES = {  # method -> how it is drawn and named
@@ -63,7 +62,6 @@ STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fonts
          "ytick.labelsize": 6, "lines.linewidth": 1.2, "lines.markersize": 3, "axes.grid": True, "grid.alpha": 0.3,
          "savefig.dpi": 200, "figure.dpi": 200, "pdf.fonttype": 42,
          "axes.prop_cycle": matplotlib.cycler(color=list(OKABE_ITO.values()))}
-
 
 
 @functools.lru_cache(maxsize=64)
@@ -130,6 +128,5 @@ def legend_outside(ax, **kwargs) -> None:
 
 
 def dataset_label(row: dict) -> str:
-    if row.get("dataset") == "imagefolder":
-        return "Tiny-ImageNet subset"
-    return {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}.get(str(row.get("dataset")), str(row.get("dataset")))
+    dataset = str(row.get("dataset"))
+    return {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagefolder": "Tiny-ImageNet subset"}.get(dataset, dataset)

@@ -4,8 +4,9 @@ process, back to back, on the same models and real CIFAR-10 batches; prints rati
 Sections: (a) greedy.py, a greedy stage with cached / recomputed prefix / a naive loop; (b, c) e2e.py, E2E
 through Lightning / a bare loop, and the data path's share of a step; (d) memory.py, peak memory of a greedy
 stage / E2E; (e) floor.py, a stage against its floor (block + head alone) and what its evaluation costs; (f)
-cpu.py, opt-in (``--sections cpu``): CPU settings for sweeps. Throughputs are the best of alternating rounds:
-other load on the machine only slows a round.
+cpu.py, opt-in (``--sections cpu``): CPU settings for sweeps; (g) views.py, opt-in (``--sections views``):
+augmented training from cached views (trainer.prefix_views) per stage against the floor. Throughputs are the
+best of alternating rounds: other load on the machine only slows a round.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ TARGETS = {  # what lwt's speed and memory must reach: (result key, comparison, 
     "lwt cached stage / floor (belilovsky_k2 stage 3)": ("floor.training.lwt_over_floor", ">=", 0.8),
     "stage 4 wall time, recompute / incremental": ("floor.evaluation.stage_recompute_over_incremental", ">=", 1.0),
     "stage 4 eval prefix cost / one block's forward": ("floor.evaluation.build_over_block", "<=", 1.1),
+    # augmented training from cached views (trainer.prefix_views), the views' build amortised over the stage
+    "stage 3 with view cache / floor, build amortised": ("views.by_stage.3.amortised.over_floor", ">=", 0.85),
+    "stage 4 with view cache / floor, build amortised": ("views.by_stage.4.amortised.over_floor", ">=", 0.85),
 }
-SECTIONS = ("greedy", "e2e", "memory", "floor")  # the default; "cpu" only when asked for
-ALL_SECTIONS = (*SECTIONS, "cpu")
+SECTIONS = ("greedy", "e2e", "memory", "floor")  # the default; "views" and "cpu" only when asked for
+ALL_SECTIONS = (*SECTIONS, "views", "cpu")
 
 
 def add_subparser(sub) -> None:
@@ -39,7 +43,7 @@ def add_subparser(sub) -> None:
     p.add_argument("--quick", action="store_true", help="fewer steps and rounds, 1 memory stage (2 cores: ~14 min)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--sections", default=",".join(SECTIONS),
-                   help=f"comma-separated subset of {','.join(ALL_SECTIONS)} (default: all but cpu)")
+                   help=f"comma-separated subset of {','.join(ALL_SECTIONS)} (default: all but views, cpu)")
     p.add_argument("--out", default="runs/bench/bench.json", help="JSON output (default: runs/bench/bench.json)")
     p.add_argument("--data-root", help="where cifar-10-batches-py is (default: $LWT_DATA_DIR, else ./data)")
     add_quiet_flag(p)
@@ -65,6 +69,10 @@ def table(result: dict) -> str:
         lines.append(f"  peak memory delta ({m['kind']}), MiB: E2E {m['e2e_bytes'] / 2**20:.0f}; stages {per}")
     if f:
         lines += floor_lines(f)
+    if result.get("views"):
+        from lwt.bench.views import lines as views_lines
+
+        lines += views_lines(result["views"])
     if result.get("cpu"):
         from lwt.bench.cpu import lines as cpu_lines
 
@@ -101,8 +109,15 @@ def floor_lines(f: dict) -> list[str]:
 
 def pick_device(name: str):
     """``--device``; a CUDA device asked for where there is none falls back to the CPU, said in one line."""
+    import re
+
     import torch
 
+    from lwt.errors import LwtError
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
+        raise LwtError(f"--device {name!r} is not a device lwt bench measures on; valid: auto, cpu, cuda, "
+                       "cuda:N (a GPU's index)")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -115,7 +130,7 @@ def pick_device(name: str):
 def cmd_bench(args) -> int:
     import torch
 
-    from lwt.bench import cpu, e2e, floor, greedy, memory
+    from lwt.bench import cpu, e2e, floor, greedy, memory, views
     from lwt.bench.common import FULL, QUICK
     from lwt.console import advance, bar, set_quiet
     from lwt.errors import LwtError
@@ -137,7 +152,7 @@ def cmd_bench(args) -> int:
     set_quiet(args.quiet)
     # one unit per measured round (a memory child process, a CPU-settings section): the ETA assumes they cost alike
     units = {"greedy": size.rounds, "e2e": size.e2e_rounds, "memory": 1 + len(size.memory_stages or [None]),
-             "floor": 2 * size.floor_rounds + size.eval_rounds, "cpu": 1}
+             "floor": 2 * size.floor_rounds + size.eval_rounds, "views": 2 * size.floor_rounds, "cpu": 1}
     with bar(sum(units[s] for s in sections), "bench", unit="round"):
         if "greedy" in sections:
             result["greedy"] = greedy.run(size, device)
@@ -147,6 +162,8 @@ def cmd_bench(args) -> int:
             result["memory"] = memory.run(size.memory_stages, str(device))
         if "floor" in sections:
             result["floor"] = floor.run(size, device)
+        if "views" in sections:
+            result["views"] = views.run(size, device)
         if "cpu" in sections:
             result["cpu"] = cpu.run(rounds=1 if args.quick else 2)
             advance(1, "cpu")

@@ -5,6 +5,7 @@ and override text (``format_value`` writes what ``parse_overrides`` reads)."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -12,38 +13,15 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from lwt.config.files import find_file, known_experiments
+from lwt.config.files import find_file, known_experiments, read_bytes, read_data
+from lwt.config.files import load_yaml as load_yaml  # lwt.config.load_yaml
 from lwt.config.schema import Config, is_identity, rule_text, section_of, type_text
 from lwt.errors import LwtError
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, but a key given twice in one mapping is an error (PyYAML keeps the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *base` merges: the keys written beside it override the base's on purpose
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.YAMLError(f"key '{key}' appears twice in one mapping (line {key_node.start_mark.line + 1}); "
-                                     "give it once")
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-def load_yaml(text: str):
-    """YAML as lwt reads every file it is given (experiments, sweeps): safe, and duplicate keys refused."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)
-
-
 def read_yaml(path: Path):
-    """A YAML file's data (``load_yaml``); LwtError naming the file if it is not valid YAML."""
-    try:
-        return load_yaml(path.read_text())
-    except yaml.YAMLError as e:
-        raise LwtError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    """A YAML file's data (``load_yaml``: duplicate keys refused); LwtError naming the file if it is not valid YAML."""
+    return read_data(path, "yaml", top=None)
 
 
 EXPECTED = {"int_type": "int", "float_type": "float", "bool_type": "bool", "string_type": "str",
@@ -188,6 +166,46 @@ def read_experiment(path: str | Path) -> dict:
     return drop_retired(raw)
 
 
+def saved_keys_problem(raw: dict, section: type[BaseModel] = Config, prefix: str = "") -> tuple[list[str], list[str]]:
+    """The keys of the schema that a saved config lacks, and the keys it holds that the schema does not know
+    (each as a dotted key, in schema order)."""
+    missing, unknown = [], []
+    for name, info in section.model_fields.items():
+        if name not in raw:
+            missing.append(prefix + name)
+        elif (inner := section_of(info.annotation)) is not None and isinstance(raw[name], dict):
+            more = saved_keys_problem(raw[name], inner, f"{prefix}{name}.")
+            missing, unknown = missing + more[0], unknown + more[1]
+    unknown += [prefix + str(k) for k in raw if k not in section.model_fields]
+    return missing, unknown
+
+
+def load_saved_config(path: Path, sha256: str | None = None) -> Config:
+    """The config a run folder's ``config.yaml`` holds, exactly: read without following a link, and never
+    completed from the schema's defaults (they may have changed since the run started), so a missing or unknown
+    key, or a file whose sha256 is not the one recorded when it was written (``sha256``, from meta.json), is one
+    LwtError naming the file and what to do."""
+    path = Path(path)
+    fix = ("a resume runs the config the run started with; put back the run's own config.yaml, or start the run "
+           "over with --overwrite")
+    data = read_bytes(path, follow=False)
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise LwtError(f"{path}: its sha256 is not the one meta.json recorded when the run started (it was "
+                       f"truncated or edited); {fix}")
+    raw = read_data(path, "yaml", follow=False, what="the run's resolved config")
+    missing, unknown = saved_keys_problem(drop_retired(raw))
+    if missing or unknown:
+        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+        lacks = f"lacks {', '.join(missing[:3])}{more}"
+        knows = f"holds unknown {', '.join(unknown[:3])}{' (and more)' if len(unknown) > 3 else ''}"
+        raise LwtError(f"{path}: {'; '.join([lacks] * bool(missing) + [knows] * bool(unknown))}; lwt does not fill "
+                       f"a saved config from today's defaults: {fix}")
+    try:
+        return _checked(raw)
+    except LwtError as e:
+        raise LwtError(f"{path}: {e}; {fix}") from None
+
+
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     """Read an experiment file, apply overrides, validate. The experiment name defaults to the file stem."""
     return config_from(read_experiment(path) if path is not None else {}, overrides)
@@ -225,6 +243,9 @@ def _checked(raw: dict) -> Config:
     return cfg
 
 
+BATCH_MAX = 2**31 - 1  # torch indexes a batch with 32-bit (some kernels) or 64-bit integers
+
+
 def validate(cfg: Config) -> None:
     """Checks across keys, and names: the schema has checked types and each key's range."""
     for key in ("experiment", "run_name", "sweep"):
@@ -234,6 +255,11 @@ def validate(cfg: Config) -> None:
         raise LwtError("data.download=true downloads cifar10 and cifar100 only; an imagefolder tree (Tiny-ImageNet, "
                        "Imagenette, an ImageNet subset) is prepared once with `lwt data prepare NAME --root DIR` "
                        "(docs/data.md)")
+    for key in ("data.batch_size", "data.eval_batch_size", "analysis.probe_batch_size"):
+        section, name = key.split(".")
+        if getattr(getattr(cfg, section), name) > BATCH_MAX:
+            raise LwtError(f"{key}={getattr(getattr(cfg, section), name)} is larger than any batch torch can index; "
+                           f"valid: 1 to {BATCH_MAX} (a batch larger than the data is one batch of all of it)")
     if cfg.model.widths == []:
         raise LwtError("model.widths=[] gives no block; give at least one width, e.g. model.widths=[64,128], or "
                        "null for the preset's")
@@ -308,5 +334,12 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+def config_text(cfg: Config) -> str:
+    """config.yaml's text: every key of the schema, in schema order."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
 def save_config(cfg: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    """A plain (non-atomic) write, for files outside a run folder; a run folder's config.yaml is written by
+    lwt.run.dir.RunDir.prepare, atomically, with its sha256 in meta.json."""
+    Path(path).write_text(config_text(cfg))

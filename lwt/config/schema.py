@@ -19,7 +19,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from lwt.errors import LwtError
 
@@ -93,6 +93,10 @@ class ModelConfig(Section):
     batch_norm: bool | None = F(None, "batch norm after each conv; null: the preset's choice")
     widths: list[Count] | None = F(None, "simple_cnn: one conv width per block")
     pooling: Literal["max", "space_to_depth"] = F("max", "simple_cnn: how blocks downsample")
+    # a remedy (accelerated downsampling): halve the maps sooner, so the shallow blocks that greedy fits first see
+    # fewer positions and the deep ones work on smaller, more separable maps
+    downsample_at: list[Count] | None = F(None, "simple_cnn: the blocks (1-based) whose output is halved; null: "
+                                          "where the width grows")
     stage_grouping: Literal["unit", "pool"] = F("unit", "a stage per conv layer / residual block, or per resolution")
     # a remedy: regularize the early blocks that overfit their local problem; frozen blocks are in eval mode
     stage_dropout: list[Fraction] | None = F(None, "dropout on a block's output while it trains, per block")
@@ -100,10 +104,12 @@ class ModelConfig(Section):
 
 
 class OptimConfig(Section):
-    lr: Positive = F(0.1, "SGD learning rate")
-    momentum: Fraction = F(0.9, "SGD momentum", rule="in [0, 1) (0: plain SGD)")
-    weight_decay: NonNegative = F(5e-4, "L2 weight decay")
-    nesterov: bool = F(False, "Nesterov momentum")
+    # one optimizer per greedy stage (or DGL stage), restarted each stage; e2e: one for the whole network
+    name: Literal["sgd", "adamw"] = F("sgd", "sgd (momentum, nesterov) or adamw (torch's default betas)")
+    lr: Positive = F(0.1, "learning rate")
+    momentum: Fraction = F(0.9, "sgd: momentum", rule="in [0, 1) (0: plain SGD)")
+    weight_decay: NonNegative = F(5e-4, "weight decay (sgd: L2 in the gradient; adamw: decoupled)")
+    nesterov: bool = F(False, "sgd: Nesterov momentum (needs momentum > 0)")
     # a function of the optimizer step, scaled to the phase's budget: a 3-epoch stage anneals as a 50-epoch one
     schedule: Literal["step", "cosine", "constant"] = F("step", "step: lr * gamma^(milestones passed); cosine")
     milestones: list[Float] = F([0.3, 0.6, 0.9], "step: increasing fractions of the phase's budget, in (0, 1]")
@@ -114,6 +120,15 @@ class OptimConfig(Section):
     stage_lr_mult: list[Positive] | None = F(None, "block k trains at lr * mult_k, one per block; null: 1.0")
     stage_lr_gamma: Positive | None = F(None, "mult_k = gamma ** (K - k), K blocks: < 1 slows early blocks")
     stage_weight_decay: list[NonNegative] | None = F(None, "a weight decay per block; null: weight_decay")
+
+    @model_validator(mode="after")
+    def _nesterov_needs_sgd_momentum(self) -> OptimConfig:
+        if self.nesterov and self.name != "sgd":
+            raise LwtError(f"optim.nesterov=true is SGD's; optim.name={self.name} does not take it: leave it false, "
+                           "or set optim.name=sgd")
+        if self.nesterov and self.momentum == 0:
+            raise LwtError("optim.nesterov=true needs momentum: set optim.momentum in (0, 1), e.g. 0.9")
+        return self
 
 
 class CurriculumConfig(Section):
@@ -128,6 +143,10 @@ class CurriculumConfig(Section):
                                                             rule="in (0, 1)")
     max_stages: Count | None = F(None, "train only the first N stages; null: all blocks")
     stage_epochs: list[Count] | None = F(None, "one epoch budget per block, overriding epochs_per_stage")
+    # a remedy (SegProp-style): the network's own upper layers stay on the loss path of every greedy stage
+    stage_head: Literal["aux", "network"] = F("aux", "greedy: stage k trains block k through its aux head (aux), or "
+                                              "with blocks k+1..K and the classifier as its trained head (network; "
+                                              "lwt/training/segprop.py)")
     # the intervention of docs/protocol.md: blocks 1..j of another (e.g. E2E) run, frozen, then greedy from j+1
     init_from: Str | None = F(None, "a finished run of the same network; {seed}: this run's seed")
     init_blocks: Count | None = F(None, "init_from: its blocks 1..N (and their read-out heads) start the curriculum, "
@@ -159,6 +178,10 @@ class TrainerConfig(Section):
     prefix_cache_dtype: Literal["float32", "bfloat16", "float16"] = F("float32", "the cache's storage dtype")
     prefix_cache_gb: Positive | None = F(None, "memory the cache may use", how=True,
                                          rule="positive (or null: half the memory available)")
+    # greedy, augmented: V augmented views of each training image through the frozen prefix once per stage
+    prefix_views: Count | None = F(None, "greedy + data.augment: cache this many augmented views per training "
+                                   "image, epoch e trains on view e mod V; null: fresh augmentation every batch",
+                                   rule="1 or more (or null: off)")
     compile: bool = F(False, "torch.compile the block a greedy stage trains (the prefix runs uncompiled)", how=True)
     channels_last: bool = F(False, "NHWC activations: faster convolutions on GPUs and (measured) AVX2 CPUs", how=True)
     log_every_n_steps: Count = F(20, "metrics logged every n optimizer steps", how=True)
@@ -173,6 +196,10 @@ class TrainerConfig(Section):
 class LoggingConfig(Section):
     wandb: Literal["offline", "online", "disabled"] = F("offline", "W&B (offline: no account, no network)", how=True)
     project: Str = F("lwt", "W&B project", how=True)
+    entity: Str | None = F(None, "W&B entity (team or user); null: your default entity (or WANDB_ENTITY)", how=True)
+    notes: Str | None = F(None, "the W&B run's notes; null: the experiment file's first comment line", how=True)
+    log_model: bool | Literal["all"] = F(False, "W&B model artifacts: true: the final model; all: also each "
+                                         "phase's checkpoint", how=True)
     out_dir: Str = F("runs", "run folders go to <out_dir>/<experiment>/<run_name>", how=True)
     lr_monitor: bool = F(True, "log every optimizer's learning rate at every logged step", how=True)
     loggers: list[dict] | None = F(None, "more Lightning loggers, [{class_path:, init_args:}]", how=True)

@@ -1,10 +1,9 @@
 """ImageNet subsets (ImageFolder or Tiny-ImageNet trees) as uint8 tensors in memory.
 
-The first run decodes every image once (RGB, short side resized to ``data.image_size``, centre
-square kept) and saves the result, with per-channel mean/std of the training images, as one tensor
-file under ``$LWT_CACHE_DIR`` (default ``./data/cache``). Later runs load that file in about a second
-instead of decoding tens of thousands of JPEGs. The cache is keyed on the tree's absolute path, the
-classes, the image size and the number of files, so a changed tree or class list builds a new one.
+The first run decodes every image once (RGB, short side resized to ``data.image_size``, centre square) and
+saves it with the training images' per-channel mean/std as one file under ``$LWT_CACHE_DIR`` (default
+``./data/cache``), keyed on the tree's path, the classes, the image size and the number of files; later runs
+load it in about a second.
 """
 
 from __future__ import annotations
@@ -66,10 +65,8 @@ def decode_all(files: list[Path], size: int) -> Tensor:
 
 
 def channel_stats(x: Tensor, chunk: int = 2048) -> tuple[Tensor, Tensor]:
-    """Per-channel mean and std of uint8 (N, 3, H, W) images in [0, 1] units, as float32 (3,).
-
-    Summed in float64 chunks so a 100k-image set never needs a float copy of itself.
-    """
+    """Per-channel mean and std of uint8 (N, 3, H, W) images in [0, 1] units, as float32 (3,); summed in
+    float64 chunks, so a 100k-image set never needs a float copy of itself."""
     total = torch.zeros(x.shape[1], dtype=torch.float64)
     squares = torch.zeros_like(total)
     for start in range(0, len(x), chunk):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -76,7 +76,7 @@ def ci_text(s: Summary, scale: float = 100.0, digits: int = 2, n_shown: int | No
 # spread of the per-seed differences does not contain it and averaging over seeds does not shrink it. An effect's
 # variance is therefore SD^2 / n (seeds) + Var_test (the test set), and its interval is never narrower than the
 # test set allows. Without per-image outputs Var_test is bounded from the accuracies alone (``noise_var``);
-# with them, ``bootstrap_paired`` resamples seeds and images together.
+# with them it is estimated image by image, and ``bootstrap`` resamples seeds and images together.
 
 Term = tuple[float, float, int | None]  # (coefficient, test accuracy p, test images N) of one accuracy in an effect
 
@@ -106,19 +106,43 @@ def noise_var(terms_per_seed: list[list[Term]]) -> float | None:
 
 @dataclass(frozen=True)
 class Effect(_Interval):
-    """The mean over n seeds of a paired effect, its SD over seeds and the test set's variance bound.
+    """The mean over n seeds of a paired effect, its SD over seeds and the test set's variance (a bound from the
+    accuracies, or estimated from per-image outputs).
 
     SE = sqrt(SD^2 / n + test_var) with the Welch-Satterthwaite degrees of freedom (the test term is known: its
     df are infinite), as metrology combines an estimated and a known variance; and the interval is never narrower
     than the seeds' own t-interval (n - 1 df): the half-width is the larger of the two, and each p-value the
     larger of the two tests' (so a p-value and the interval always agree). It is never narrower than the test
-    set's own normal interval either, since the t quantile exceeds the normal one."""
+    set's own normal interval either, since the t quantile exceeds the normal one. With per-image outputs,
+    ``boot`` holds the sorted replicates of the seeds-and-images bootstrap (``bootstrap``): the interval is
+    widened to hold its percentile interval too, and each p-value is at least the bootstrap's."""
 
     n: int
     mean: float | None
     sd: float | None
     test_var: float | None  # None: unknown (a test-set size is missing)
     level: float = 0.95
+    boot: Any = field(default=None, compare=False, repr=False)  # sorted bootstrap replicates, or None
+
+    @property
+    def per_image(self) -> bool:
+        """Whether the test-set term came from per-image outputs (else it is the bound of ``noise_var``)."""
+        return self.boot is not None
+
+    def _boot_q(self, q: float) -> float:
+        import numpy as np
+
+        return float(np.quantile(self.boot, q))
+
+    @property
+    def lo(self) -> float | None:
+        lo = super().lo
+        return lo if lo is None or self.boot is None else min(lo, self._boot_q((1 - self.level) / 2))
+
+    @property
+    def hi(self) -> float | None:
+        hi = super().hi
+        return hi if hi is None or self.boot is None else max(hi, self._boot_q((1 + self.level) / 2))
 
     @cached_property
     def se(self) -> float | None:
@@ -149,18 +173,20 @@ class Effect(_Interval):
         """The half-width the test set alone allows (the normal quantile: its noise is known, not estimated)."""
         return None if self.test_var is None else float(norm.ppf(0.5 + self.level / 2)) * math.sqrt(self.test_var)
 
-
     def p_greater(self, x: float = 0.0) -> float | None:
         """One-sided p of H0: effect <= x (against effect > x)."""
-        return None if self.se is None else self._p(self.mean - x)
+        return None if self.se is None else self._p(self.mean - x, 1.0, x)
 
     def p_less(self, x: float = 0.0) -> float | None:
         """One-sided p of H0: effect >= x (against effect < x)."""
-        return None if self.se is None else self._p(x - self.mean)
+        return None if self.se is None else self._p(x - self.mean, -1.0, x)
 
-    def _p(self, distance: float) -> float:
-        return max(float(student_t.sf(distance / se, df)) if se > 0 else float(distance <= 0)
-                   for se, df in self._tests())
+    def _p(self, distance: float, sign: float, x: float) -> float:
+        p = max(float(student_t.sf(distance / se, df)) if se > 0 else float(distance <= 0)
+                for se, df in self._tests())
+        if self.boot is not None:  # the share of bootstrap replicates on H0's side of x
+            p = max(p, float((sign * (self.boot - x) <= 0).mean()))
+        return p
 
     def sd_per_seed(self, n: int | None = None) -> float | None:
         """sqrt(SD^2 + n test_var): the per-seed SD whose SD / sqrt(n) is this effect's SE at n seeds, what a power
@@ -171,13 +197,28 @@ class Effect(_Interval):
         return math.sqrt(self.sd ** 2 + n * self.test_var)
 
 
-def paired_effect(diffs: list[float], terms_per_seed: list[list[Term]] | None = None, level: float = 0.95) -> Effect:
+def paired_effect(diffs: list[float], terms_per_seed: list[list[Term]] | None = None, level: float = 0.95,
+                  images=None) -> Effect:
     """The ``Effect`` of per-seed paired differences; ``terms_per_seed`` the accuracies each one is made of (see
-    ``noise_var``), None for no test-set term."""
+    ``noise_var``), None for no test-set term. ``images``: per seed, its difference image by image, an (N,)
+    array that averages to it (a correct/incorrect indicator of A minus B's, or the same combination of indicators
+    as the effect of accuracies), or None where a seed has none. Where every seed has one, on the same N images,
+    Var_test is estimated, not bounded: the variance over images of the seeds' mean difference, / N (what
+    resampling the test images gives), and ``bootstrap`` resamples seeds and images together."""
     xs = [float(d) for d in diffs]
     if not xs:
         return Effect(0, None, None, None, level)
     sd = statistics.stdev(xs) if len(xs) > 1 else None
+    if len(xs) > 1 and images is not None and all(x is not None for x in images) and \
+            len({len(x) for x in images}) == 1:
+        import numpy as np
+
+        d = np.asarray(images, dtype=float)
+        if d.ndim != 2 or d.shape[0] != len(xs) or d.shape[1] < 2:
+            raise ValueError(f"per-image differences must be a (seeds, images) array with {len(xs)} rows; got "
+                             f"shape {d.shape}")
+        test_var = float(d.mean(axis=0).var(ddof=1) / d.shape[1])
+        return Effect(len(xs), statistics.mean(xs), sd, test_var, level, boot=bootstrap(d))
     test_var = 0.0 if terms_per_seed is None else noise_var(terms_per_seed)
     return Effect(len(xs), statistics.mean(xs), sd, test_var, level)
 
@@ -253,9 +294,9 @@ def tost_margin(effect: Effect, alpha: float = 0.05, target: float = 0.8) -> flo
     return float(d) * sd
 
 
-def holm(pvalues: list[float], alpha: float = 0.05) -> list[float]:
+def holm(pvalues: list[float]) -> list[float]:
     """Holm-adjusted p-values over a family of tests (lwt.run.critical.holm, the one implementation; checked
-    against statsmodels' ``multipletests`` in the tests). ``alpha`` does not change adjusted p-values."""
+    against statsmodels' ``multipletests`` in the tests)."""
     return [float(p) for p in critical_holm(pvalues)] if pvalues else []
 
 
@@ -334,24 +375,26 @@ def slope(depths: list[float], values: list[float]) -> tuple[float, list[float]]
     return float(linregress(depths, values).slope), [(d - mean) / sxx for d in depths]
 
 
-def bootstrap_paired(correct_a, correct_b, n_boot: int = 2000, level: float = 0.95, seed: int = 0):
-    """Per-image outputs: the mean over seeds and images of A - B and its percentile interval, resampling seeds
-    and images together (seed s of A with seed s of B, image i of A with image i of B), so the interval holds
-    both sources of noise and the image-by-image correlation of A and B instead of a bound on it.
-    ``correct_a``, ``correct_b``: (seeds, images) arrays of 0/1 (correct or not). Returns (mean, lo, hi)."""
+BOOT = 2000  # bootstrap replicates: the 2.5 % and 97.5 % quantiles rest on 50 replicates each
+
+
+def bootstrap(diff, n_boot: int = BOOT, seed: int = 0):
+    """Sorted replicates of the mean of ``diff`` ((seeds, images): seed s's per-image differences A - B, image i
+    of A against image i of B), a hierarchical bootstrap: each replicate draws the seeds with replacement, then
+    the test images with replacement, one draw for every seed drawn -- the seeds share one test set, so its
+    sampling error is shared too, and resampling the images of each seed apart would average it away. Seeded:
+    the same outputs give the same replicates."""
     import numpy as np
 
-    a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
-    if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(f"per-image outputs of A and B must be (seeds, images) arrays of one shape; got "
-                         f"{a.shape} and {b.shape}")
-    diff = a - b  # (S, N)
+    d = np.asarray(diff, dtype=float)
+    s, n = d.shape
     rng = np.random.default_rng(seed)
-    s, n = diff.shape
-    stats = np.empty(n_boot)
-    for i in range(n_boot):
-        rows = rng.integers(0, s, s)
-        cols = rng.integers(0, n, n)
-        stats[i] = diff[rows][:, cols].mean()
-    tail = (1 - level) / 2 * 100
-    return float(diff.mean()), float(np.percentile(stats, tail)), float(np.percentile(stats, 100 - tail))
+    out = np.empty(n_boot)
+    for start in range(0, n_boot, 100):  # 100 replicates at a time
+        k = min(100, n_boot - start)
+        seeds = rng.multinomial(s, np.full(s, 1 / s), size=k) / s  # (k, S): how often each seed was drawn, / S
+        drawn = rng.integers(0, n, size=(k, n)) + n * np.arange(k)[:, None]  # the images drawn, per replicate
+        images = np.bincount(drawn.ravel(), minlength=k * n).reshape(k, n) / n  # (k, N): how often, / N
+        out[start:start + k] = (seeds * (images @ d.T)).sum(axis=1)
+    out.sort()
+    return out

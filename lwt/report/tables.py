@@ -1,49 +1,35 @@
 """Run directories -> tables: ``lwt results runs/ [--sweep NAME] [--out results/NAME.csv] [--update]``.
 
-``NAME.csv``, a row per ``result.json`` found (with the ``config.yaml`` beside it): experiment, mode, model,
-dataset, the identity keys whose values differ between the runs, seed, the metrics, ``test_acc_stage{k}`` and,
-when the run measured them (analysis.per_layer), ``train_acc_depth{k}`` and ``gap_depth{k}``, seconds and git
-revision, and where some run recorded them its provenance (``precision``, ``device``, ``cpu_isa``,
-``torch_version``, ``threads``). The metrics are ``lwt.run.result.RunResult``'s, named and defined there
-(``final_test_acc``, ``selected_depth``, ``selected_test_acc``, ``ensemble_test_acc``, ``train_flops``), with
-``best_val_acc`` (the best over the stages) and ``critical_layer`` (where the criterion fired). A metric a run
-predates is an empty cell (missing, never zero); a table with no run that has it has no such column.
+- ``NAME.csv``: a row per ``result.json`` (with its ``config.yaml``): the identity keys that differ between
+  runs, seed, ``RunResult``'s metrics, per-depth accuracies, seconds, git revision and provenance. A metric a
+  run predates is an empty cell, never zero; a metric no run has gets no column.
+- ``NAME_mean.csv``: a row per group of runs that differ only by seed: ``M_mean``, ``M_std``, ``M_n`` and the
+  95 % Student-t interval ``M_ci95_lo`` / ``M_ci95_hi`` (none from one run); depths are listed per seed, never
+  averaged. ``NAME_paired.csv``: E2E minus greedy by seed (lwt.report.paired).
+- ``NAME_runs.jsonl``: each run's ``result.json`` and flat config (run folders rarely outlive their machine),
+  per-image predictions copied to ``NAME_per_image/``; ``--update`` starts from it.
 
-``NAME_mean.csv``, a row per group of runs that differ only by seed: for each continuous metric ``M``,
-``M_mean``, ``M_std`` (sample SD), ``M_n`` (runs that have it) and ``M_ci95_lo`` / ``M_ci95_hi``, the 95 %
-Student-t interval over seeds (lwt.report.stats); with one run, SD and interval are empty, never made up. Depths
-(``critical_layer``, ``selected_depth``) are listed per seed, never averaged: ``critical_layer_per_seed`` is
-``"4, 1, -"`` in the order of the ``seeds`` column (``-``: none). ``NAME_paired.csv``: E2E minus greedy by seed
-(lwt.report.paired). The printed Markdown shows accuracies in % as mean ± 95 % half-width, and the paired table.
-
-``NAME_runs.jsonl`` archives each run's ``result.json`` and flat config, a line per run (committed with the
-tables; run folders rarely outlive their machine); ``--update`` computes the tables from it, a run found on disk
-added or replacing the archived one of the same sweep, experiment and run name. A run's per-image predictions
-(``per_image.npz``, lwt.run.per_image) are copied to ``NAME_per_image/`` and named in its line (``per_image``),
-so paired tests on the same images need no run folder either; lwt.run.per_image.read_archive reads them back.
-
-Runs computed in different precisions (``trainer.precision`` resolved: bf16-mixed, 32-true; ``unknown`` for
-runs that predate the record) are never pooled into one cell of ``NAME_mean.csv`` or one paired difference of
-``NAME_paired.csv``: ``lwt results`` refuses, naming the cell, unless ``--allow-mixed-precision`` is given.
+Runs of different precisions (``unknown`` for runs that predate the record) are never pooled into one cell
+unless ``--allow-mixed-precision`` is given.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import sys
 from pathlib import Path
 
 import yaml
 
-from lwt.config import flatten, is_identity
+from lwt.config import Config, flatten, is_identity, to_dict
 from lwt.console import cell, to_csv
 from lwt.errors import LwtError
 from lwt.report.paired import paired_markdown, paired_table
 from lwt.report.rows import ID_COLUMNS, group_columns, groups, rounded, value_key
 from lwt.report.stats import Summary, ci_text, summarize
+from lwt.run.archive import read_archive, run_key, write_archive  # noqa: F401 (read_archive: re-exported)
 from lwt.run.dir import RESULT, RunDir, atomic_write_text
-from lwt.run.per_image import archive_run, prune_archive
-from lwt.run.result import RunResult
+from lwt.run.per_image import archive_run
 
 SHOWN_APART = ("experiment", "mode", "model.name", "data.name", "seed")  # identity keys with their own columns
 METRICS = ["final_test_acc", "best_val_acc", "critical_layer"]  # every table has these columns
@@ -72,45 +58,29 @@ def find_runs(root: Path, sweep: str | None = None) -> list[dict]:
     return runs
 
 
-def run_key(run: dict) -> tuple:
-    """Identifies a run across machines: (sweep, experiment, run name), not its folder."""
-    res, cfg = run["result"], run["config"]
-    return res.sweep or cfg.get("sweep"), res.experiment or cfg.get("experiment"), res.run_name or run["dir"].name
-
-
-def write_archive(path: Path, runs: list[dict]) -> None:
-    """A line per run; ``per_image`` (a run's per-image file under ``NAME_per_image/``) only where it has one,
-    and the files no line names any more are deleted."""
-    lines = []
-    for r in runs:
-        record = {"run_dir": str(r["dir"]), "result": r["result"].to_json(), "config": r["config"]}
-        if r.get("per_image"):
-            record["per_image"] = r["per_image"]
-        lines.append(json.dumps(record, sort_keys=True) + "\n")
-    atomic_write_text(path, "".join(lines))
-    prune_archive(path, {r["per_image"] for r in runs if r.get("per_image")})
-
-
-def read_archive(path: Path) -> list[dict]:
+def read_update_archive(path: Path) -> list[dict]:
     if not path.is_file():
         raise LwtError(f"--update: no archive {path} to update (it is written by `lwt results ... --out` "
                        f"next to the table); run without --update first, or check --out")
-    runs = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        try:
-            record = json.loads(line)
-            runs.append({"result": RunResult.from_json(record["result"]), "config": record["config"],
-                         "dir": Path(record["run_dir"]), "per_image": record.get("per_image")})
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise LwtError(f"{path}, line {n}: not an lwt results archive record ({e})") from None
-    return runs
+    return read_archive(path)
+
+
+@functools.cache
+def _defaults() -> dict:
+    return flatten(to_dict(Config()))
+
+
+def config_value(config: dict, key: str):
+    """``key``'s value in a run's flat config; a key the run predates reads as the schema's default (a key is
+    added with the default that keeps the old behaviour), so old and new runs of one setting group together."""
+    return config[key] if key in config else _defaults().get(key)
 
 
 def varying_keys(runs: list[dict]) -> list[str]:
     """The identity keys (lwt.config.is_identity) whose values differ between ``runs``."""
     keys = sorted({k for r in runs for k in r["config"]})
     return [k for k in keys if is_identity(k) and k not in SHOWN_APART
-            and len({value_key(r["config"].get(k)) for r in runs}) > 1]
+            and len({value_key(config_value(r["config"], k)) for r in runs}) > 1]
 
 
 def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:
@@ -128,7 +98,7 @@ def run_rows(runs: list[dict]) -> tuple[list[str], list[dict]]:
         vals = [s.val_acc for s in res.stages if s.val_acc is not None]
         row = {c: getattr(res, c) or cfg.get({"model": "model.name", "dataset": "data.name"}.get(c, c))
                for c in ID_COLUMNS}
-        row.update({k: cfg.get(k) for k in varying})
+        row.update({k: config_value(cfg, k) for k in varying})
         row.update({
             "seed": cfg.get("seed") if res.seed is None else res.seed, "run_name": res.run_name or r["dir"].name,
             "final_test_acc": res.final_test_acc, "best_val_acc": max(vals) if vals else None,
@@ -243,7 +213,7 @@ def to_markdown(columns: list[str], rows: list[dict]) -> str:
 def cmd_results(args) -> int:
     out = Path(args.out or f"results/{args.sweep or Path(args.dir).resolve().name}.csv")
     archive = out.with_name(f"{out.stem}_runs.jsonl")
-    archived = read_archive(archive) if args.update else []
+    archived = read_update_archive(archive) if args.update else []
     found = find_runs(Path(args.dir), args.sweep)
     if not found and not archived:
         raise LwtError(f"no finished runs (result.json) under {args.dir}"

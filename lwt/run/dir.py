@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -22,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
+from pydantic import BaseModel, ConfigDict
 
-from lwt.config import Config, flatten, identity_differences, save_config, to_dict
+from lwt.config import Config, flatten, identity_differences, to_dict
+from lwt.config.files import file_problem, read_data, read_model
+from lwt.config.load import config_text, load_saved_config
 from lwt.errors import LwtError, RunLocked
 from lwt.run.result import RunResult
 
@@ -33,6 +37,24 @@ MARKER = ".lwt-run"  # written first into every run folder lwt makes
 LOCK = ".lwt.lock"
 # what a run folder may hold before its run starts: the lock, the writability probe
 BEFORE_START = {LOCK, ".write-test"}
+# the files lwt reads or appends to in a run folder: each must be a plain file (never a symbolic link, never a
+# folder) before lwt opens it, so that nothing outside the folder is read, written or truncated through it
+RUN_FILES = (LOCK, MARKER, "config.yaml", "meta.json", "progress.json", RESULT, "per_image.npz", "metrics.jsonl",
+             "model.pt", "wandb_id.txt", "flops_match.json")
+SCHEMA_VERSION = 1  # of meta.json and the files it vouches for; meta.json records it
+
+
+class Meta(BaseModel):
+    """meta.json: what wrote the run (git revision, command line, each resume's), and ``config_sha256``, the
+    sha256 of config.yaml as written, which a resume checks (folders written before it lack both)."""
+
+    model_config = ConfigDict(extra="allow")
+    schema_version: int | None = None
+    git_revision: str | None = None
+    argv: list[str] | None = None
+    config_sha256: str | None = None
+    resumes: list[dict] = []
+
 # a full disk, a quota, permissions, a read-only or failing file system: the user's to fix, then resume
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG, errno.EIO}
 _UMASK = os.umask(0o022)
@@ -181,8 +203,8 @@ class RunDir:
         if marker.is_symlink() or not marker.is_file():
             return f"it has no {MARKER} marker"
         try:
-            data = json.loads(marker.read_text())
-        except (OSError, ValueError):
+            data = read_data(marker, "json", top=None, follow=False)
+        except LwtError:
             return f"its {MARKER} is not lwt's marker"
         if not isinstance(data, dict) or not isinstance(data.get("id"), str) or len(data["id"]) != 32 \
                 or any(c not in "0123456789abcdef" for c in data["id"]):
@@ -206,10 +228,27 @@ class RunDir:
                            "logging.out_dir=...")
         return found
 
+    def check_files(self) -> None:
+        """LwtError naming the first of lwt's files in the folder (``RUN_FILES``, ``checkpoints/<phase>/
+        last.ckpt`` and their folders) that is a symbolic link or no plain file (a folder where a file belongs):
+        lwt never opens such a file, so nothing outside the folder is read or written through it."""
+        found = [(self.path / name, False) for name in RUN_FILES] + [(self.path / "checkpoints", True)]
+        if file_problem(self.path / "checkpoints", folder=True) is None and (self.path / "checkpoints").is_dir():
+            for phase in sorted((self.path / "checkpoints").iterdir()):
+                found += [(phase, True), (phase / "last.ckpt", False)]
+        for path, folder in found:
+            if why := file_problem(path, folder):
+                raise LwtError(f"{path}: {why}; lwt opens the files of a run folder only as plain files, never "
+                               "through a link, so that it touches nothing outside the folder: remove it (or put "
+                               "lwt's own file back) and run again")
+
     def prepare(self, cfg: Config, overwrite: bool = False) -> RunDir:
-        """Check the folder (made and locked by ``lock``), write the marker, config.yaml and meta.json.
-        ``overwrite`` empties it first, but only if it is an lwt run folder."""
+        """Check the folder (made and locked by ``lock``), write the marker, config.yaml (atomically) and
+        meta.json (with config.yaml's sha256). ``overwrite`` empties it first, but only if it is an lwt run
+        folder."""
         foreign = self.refuse_foreign()
+        if not overwrite:
+            self.check_files()
         if self.status() == "finished" and not overwrite:
             raise LwtError(f"{self.path} already holds a finished run ({RESULT}); pass --overwrite to replace it "
                            "or set run_name=... to keep both")
@@ -223,17 +262,31 @@ class RunDir:
             _clear(self.path)
         _check_writable(self.path)
         self.write_marker()
-        save_config(cfg, self.config)
-        atomic_write_json(self.meta, {"git_revision": git_revision(), "argv": sys.argv})
+        text = config_text(cfg).encode()
+        atomic_write_bytes(self.config, text)
+        atomic_write_json(self.meta, {"schema_version": SCHEMA_VERSION, "git_revision": git_revision(),
+                                      "argv": sys.argv, "config_sha256": hashlib.sha256(text).hexdigest()})
         return self
+
+    def read_meta(self) -> Meta:
+        """meta.json, typed; LwtError naming the file when it is no JSON mapping of meta.json's shape."""
+        return read_model(self.meta, Meta, what="lwt's meta.json (git revision, command line, config.yaml's sha256)")
+
+    def saved_config(self) -> Config:
+        """config.yaml as the run wrote it (``lwt.config.load.load_saved_config``): every file of the folder a
+        plain file, the config complete and, where meta.json recorded one, of the recorded sha256."""
+        self.check_files()
+        sha = self.read_meta().config_sha256 if self.meta.is_file() else None
+        return load_saved_config(self.config, sha)
 
     def reopen(self) -> RunDir:
         """The folder of a resumed run, checked writable; meta.json records each resume."""
+        self.check_files()
         _check_writable(self.path)
         try:
-            meta = json.loads(self.meta.read_text())
-        except (OSError, ValueError):
-            meta = {}  # only informational: a damaged meta.json must not block a resume
+            meta = self.read_meta().model_dump(exclude_none=True)
+        except LwtError:
+            meta = {}  # informational beyond the sha256, which resume_config has checked: rewritten afresh
         meta.setdefault("resumes", []).append({"git_revision": git_revision(), "argv": sys.argv})
         atomic_write_json(self.meta, meta)
         return self
@@ -243,7 +296,8 @@ class RunDir:
         ``key: saved there, cfg's now``; empty when they agree or there is no config.yaml."""
         if not self.config.is_file():
             return []
-        saved, wanted = flatten(yaml.safe_load(self.config.read_text()) or {}), flatten(to_dict(cfg))
+        saved = read_data(self.config, "yaml", follow=False, empty_ok=True) or {}
+        saved, wanted = flatten(saved), flatten(to_dict(cfg))
         return [f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in identity_differences(wanted, saved)]
 
     def read_result(self) -> RunResult:
@@ -285,7 +339,18 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         _check_writable(self.run_dir, probe=False)
-        fd = os.open(self.run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        path = self.run_dir / LOCK
+        try:  # never through a link: a lock planted as a link must not truncate the file it points to
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+        except OSError as e:
+            why = ("is a symbolic link" if e.errno == errno.ELOOP else "is a folder" if e.errno == errno.EISDIR
+                   else f"cannot be opened ({e.strerror})")
+            raise LwtError(f"{path}: {why}; lwt's lock must be a plain file it makes itself, so that it touches "
+                           "nothing outside the run folder: remove it and run again") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise LwtError(f"{path}: {file_problem(path)}; lwt's lock must be a plain file it makes itself: remove "
+                           "it and run again")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -308,9 +373,12 @@ class RunLock:
 def locked_by(run_dir: Path) -> str | None:
     """The pid holding ``run_dir``'s lock, or None when no process holds it (nothing is created)."""
     path = Path(run_dir) / LOCK
-    if not path.is_file():
+    if file_problem(path) or not path.is_file():
+        return None  # no lock, or none lwt made (RunLock refuses it)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
         return None
-    fd = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return None

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from lwt.config import Config, is_identity, load_config
+from lwt.config.files import file_problem
 from lwt.data import build_datamodule
 from lwt.errors import LwtError
 from lwt.models import StagedNet, build_model, readout
@@ -39,6 +40,9 @@ def open_run(run_dir: str | Path, overrides: list[str] = ()) -> FinishedRun:
     if not run_dir.is_dir():
         raise LwtError(f"run directory not found: {run_dir}")
     for name in ("result.json", "config.yaml", "model.pt"):
+        if why := file_problem(run_dir / name):  # never read through a link planted in the run folder
+            raise LwtError(f"{run_dir / name}: {why}; lwt reads a run folder's files only as plain files, never "
+                           "through a link: put the run's own file back")
         if not (run_dir / name).is_file():
             raise LwtError(f"{run_dir} holds no {name}, so it is not a finished lwt run "
                            "(result.json and model.pt are written when `lwt train` completes)")

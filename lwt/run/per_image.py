@@ -229,12 +229,6 @@ def has_per_image(run_dir: Path | str) -> bool:
     return (Path(run_dir) / FILE).is_file()
 
 
-def stage_val_correct(run_dir: Path | str, stage: int) -> np.ndarray:
-    """(N_val,) bool: which validation images greedy stage ``stage`` got right, readable as soon as the stage
-    ended (an online rule for the critical layer can pair stage k with stage j on the same images)."""
-    return read_per_image(run_dir).correct("val", stage)
-
-
 # ---------------------------------------------------------------- results/NAME_per_image/
 
 

@@ -4,14 +4,20 @@ Rows are keyed by ``depth``, 1-based (greedy stage k trains block k: its row is 
 carries ``stage`` (= ``depth``) for readers that key rows by stage, and a row with ``stage`` alone reads as that
 depth.
 A field a run predates reads as None (missing, never zero). ``results/*_runs.jsonl`` archive the same records.
+Before the dataclasses are built, a record is checked against their fields with pydantic (``check``), so a file
+of the wrong shape (a string where a number belongs, a row that is no mapping) is one error naming the field;
+the dataclasses keep the values exactly as read, so a record written back is the record read.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
+from functools import cache
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
+
+from lwt.config.files import read_data, shape_error
 from lwt.console import format_table
 from lwt.errors import LwtError
 
@@ -26,10 +32,40 @@ class _Json:
         return asdict(self, dict_factory=_record)
 
     @classmethod
+    def check(cls, d: dict) -> None:
+        """ValueError naming the first field of ``d`` whose value has the wrong type for ``cls`` (pydantic)."""
+        try:
+            _adapter(cls).validate_python(_with_depths(d))
+        except ValidationError as e:
+            raise ValueError(shape_error(e)) from None
+
+    @classmethod
     def from_json(cls, d: dict):
         """The fields of ``cls`` that ``d`` holds (the others keep their defaults), nested records typed."""
         d = {"depth": d.get("stage"), **d}
         return cls(**{f.name: _load(f.name, d[f.name]) for f in fields(cls) if f.name in d})
+
+
+@cache
+def _adapter(cls) -> TypeAdapter:
+    return TypeAdapter(cls)
+
+
+ROWS = ("stages", "depths", "per_layer")
+
+
+def _with_depths(d):
+    """A copy of a record whose rows (``stages``, ``depths``, ``per_layer``, fine-tuning's) each carry ``depth``
+    (older rows carry ``stage`` alone), for ``check``."""
+    if not isinstance(d, dict):
+        return d
+    out = {"depth": d.get("stage"), **d} if "stage" in d else dict(d)
+    for key in ROWS:
+        if isinstance(out.get(key), list):
+            out[key] = [_with_depths(row) for row in out[key]]
+    if isinstance(out.get("finetune"), dict):
+        out["finetune"] = _with_depths(out["finetune"])
+    return out
 
 
 def _load(name: str, value):
@@ -58,6 +94,10 @@ class StageRow(_Json):
     # training FLOPs of the phase that trained this row (lwt/training/flops.py): a greedy stage's own; e2e and
     # dgl train every depth in one phase, whose FLOPs are on its last row; a copied stage: 0
     train_flops: int | None = None
+    # the most memory the phase's process held, in MiB: CUDA, torch.cuda.max_memory_allocated over this phase
+    # alone (reset when it starts); CPU, the process's peak resident set (getrusage ru_maxrss) at the phase's end,
+    # which never decreases, so a later phase's is at least an earlier one's
+    peak_memory_mb: float | None = None
 
 
 @dataclass(kw_only=True)
@@ -151,15 +191,16 @@ class RunResult(_Json):
             raise ValueError("it has no stages")
         if not all(isinstance(s, dict) and isinstance(s.get("test_acc"), (int, float)) for s in stages):
             raise ValueError("a stage has no test accuracy")
+        cls.check(d)
         return super().from_json(d)
 
     @classmethod
     def read(cls, path: Path) -> RunResult:
-        """A complete run's result.json, or one LwtError saying what is wrong with it."""
+        """A complete run's result.json (a plain file, never read through a link), or one LwtError saying what is
+        wrong with it."""
+        data = read_data(path, "json", top=None, follow=False, what="a finished lwt run's result")
         try:
-            return cls.from_json(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as e:
-            raise LwtError(f"{path} cannot be read as JSON ({e}); it is not a finished lwt run's result") from None
+            return cls.from_json(data)
         except (ValueError, TypeError) as e:
             raise LwtError(f"{path} is not a complete lwt run's result: {e}") from None
 

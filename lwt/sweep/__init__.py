@@ -36,6 +36,7 @@ last checkpoint (``lwt train --resume``), the others start.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from lwt.errors import LwtError
 from lwt.sweep.select import select
@@ -62,7 +63,7 @@ def dry_run(sweep: Sweep, runs: list[Run]) -> None:
     width = max(len(r.id) for r in runs)
     for r in runs:
         status = r.status()
-        if status == "done" and r.folder.differences(r.cfg):
+        if status in ("done", "archived") and r.differences():
             status = "done, other config"
         axes = " ".join(f"{k}={v}" for k, v in r.axes.items() if k != "experiment")
         extra = " ".join(r.base.overrides)
@@ -70,15 +71,19 @@ def dry_run(sweep: Sweep, runs: list[Run]) -> None:
 
 
 def cmd_sweep(args) -> int:
-    from lwt.sweep.export import export_jobs, export_wandb
+    from lwt.sweep.export import export_jobs, export_wandb, job_resources
     from lwt.sweep.runner import execute
 
+    if (args.gpus is not None or args.time is not None) and args.export != "jobs":
+        raise LwtError("--gpus and --time size the SLURM script of --export jobs; add --export jobs")
+    resources = job_resources(args.gpus or "1", args.time or "24:00:00") if args.export == "jobs" else {}
     sweep = load_sweep(args.file, args.variant, args.overrides, args.name)
+    sweep.attach_archive(Path(args.archive or f"results/{sweep.name}_runs.jsonl"))
     runs = select(sweep.runs, sweep, args.select) if args.select else sweep.runs
     if args.export:
         if args.select:
             raise LwtError("--export writes the whole sweep; leave out --select")
-        paths = (export_wandb if args.export == "wandb" else export_jobs)(sweep)
+        paths = export_wandb(sweep) if args.export == "wandb" else export_jobs(sweep, **resources)
         print(f"{len(sweep.runs)} runs exported: " + ", ".join(map(str, paths)))
         return 0
     if args.dry_run:
@@ -104,11 +109,18 @@ def add_subparser(sub) -> None:
     p.add_argument("--variant", help="a named variant of the sweep file (e.g. cpu)")
     p.add_argument("--name", help="sweep name (default: the file's name:, else its stem; _<variant> appended)")
     p.add_argument("--dry-run", action="store_true", help="list the runs (name, status, overrides); train nothing")
+    p.add_argument("--archive", metavar="JSONL",
+                   help="the sweep's run archive (default results/<name>_runs.jsonl, written by `lwt results`): "
+                        "the runs it holds count as finished where their folders are gone (trained elsewhere)")
     p.add_argument("--workers", default="auto",
                    help="train N runs at once in `python -m lwt train` subprocesses, 1: in this process; auto "
                         "(default): one single-thread worker per CPU core without a GPU, else 1 (docs/scaling.md)")
     p.add_argument("--export", choices=["wandb", "jobs"],
                    help="write a W&B sweep config, or a job list + SLURM array script, into the sweep's folder")
+    p.add_argument("--gpus", metavar="N",
+                   help="--export jobs: GPUs per SLURM job (default 1); a job trains N runs at once, one per GPU")
+    p.add_argument("--time", metavar="[D-]HH:MM:SS",
+                   help="--export jobs: each SLURM job's time limit (default 24:00:00); requeued when it runs out")
     p.add_argument("--select", nargs="+", metavar="AXIS=VALUE",
                    help="only the runs with these axis values (experiment=, grid/zip keys, seed=)")
     p.set_defaults(func=cmd_sweep)

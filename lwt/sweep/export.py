@@ -3,51 +3,99 @@ array script (``--export jobs``). Both reproduce `lwt sweep`'s run names and run
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lwt.errors import LwtError
 from lwt.run.dir import atomic_write_text
 from lwt.sweep.spec import Sweep, display_path
 
+CPUS_PER_RUN = 8  # data loading and the prefix cache of one run; each run's SLURM task gets this many
 
-def export_jobs(sweep: Sweep) -> list[Path]:
+_TIME = re.compile(r"(\d+-)?\d{1,2}:\d{2}:\d{2}")
+
+
+def job_resources(gpus: str, time: str) -> dict:
+    """``--gpus N`` and ``--time [D-]HH:MM:SS`` of ``--export jobs``, checked: ``{"gpus": int, "time": str}``."""
+    if not gpus.isdigit() or int(gpus) < 1:
+        raise LwtError(f"--gpus {gpus}: give the GPUs per SLURM job as a whole number of at least 1")
+    if not _TIME.fullmatch(time) or any(int(part) >= 60 for part in time.split(":")[1:]):
+        raise LwtError(f"--time {time}: give a SLURM time limit as HH:MM:SS or D-HH:MM:SS (e.g. 24:00:00, "
+                       "2-00:00:00)")
+    return {"gpus": int(gpus), "time": time}
+
+
+def export_jobs(sweep: Sweep, gpus: int = 1, time: str = "24:00:00") -> list[Path]:
     """``jobs.txt``: one ``lwt train`` command per run (line i = run i); ``run_dirs.txt``: its run directory;
-    ``jobs.sbatch``: a SLURM array whose task i runs line i unless that run has finished."""
+    ``jobs.sbatch``: a SLURM array of ceil(runs / gpus) jobs. Job j holds ``gpus`` GPUs and trains lines
+    (j-1)*gpus+1 .. j*gpus at once, each as its own ``srun`` step on one GPU of its own (a GPU never trains two
+    runs), and skips a line whose run has finished. The jobs ask for ``--requeue`` and SIGUSR1 90 s before
+    their time limit, what Lightning's SLURM plugin needs to requeue a job that runs out of time; a requeued
+    or resubmitted job continues each started run with ``--resume``."""
     out = sweep.out_dir
     out.mkdir(parents=True, exist_ok=True)
     jobs, dirs, script = out / "jobs.txt", out / "run_dirs.txt", out / "jobs.sbatch"
     atomic_write_text(jobs, "".join(shlex.join(["lwt", *r.train_args()]) + "\n" for r in sweep.runs))
     atomic_write_text(dirs, "".join(display_path(r.run_dir.resolve()) + "\n" for r in sweep.runs))
     n = len(sweep.runs)
+    tasks = -(-n // gpus)
     atomic_write_text(script, f"""#!/bin/bash
-# SLURM array for the lwt sweep '{sweep.name}' ({display_path(sweep.path)}): {n} runs.
-# Task i runs line i of {jobs.name} (one `lwt train` command per line) unless the run directory on
-# line i of {dirs.name} holds a result.json; a run started by an earlier task continues (--resume). So
+# SLURM array for the lwt sweep '{sweep.name}' ({display_path(sweep.path)}): {n} runs, {gpus} per job.
+# Job j trains lines (j-1)*{gpus}+1 .. j*{gpus} of {jobs.name} (one `lwt train` command per line) at once,
+# each as an srun step with one GPU of its own, and skips a line whose run directory (the same line of
+# {dirs.name}) holds a result.json; a run started by an earlier job continues (--resume). So
 # resubmitting the array after a partial sweep trains only what is missing.
+# --requeue and --signal: 90 s before the time limit SLURM sends SIGUSR1 to the srun steps, and Lightning's
+# SLURM plugin (auto_requeue) requeues the job, which then resumes its runs from their last checkpoints.
 # Submit from the lwt checkout (the paths are relative to it), with lwt installed in the job's environment:
 #   sbatch {display_path(script)}
-# Adjust the resources below to your cluster.
+# Made by `lwt sweep ... --export jobs --gpus {gpus} --time {time}`; export again to change GPUs or time.
+# Adjust the partition, account or CPUs below to your cluster.
 #SBATCH --job-name=lwt-{sweep.name}
-#SBATCH --array=1-{n}
-#SBATCH --gres=gpu:1
-#SBATCH --cpus-per-task=8
-#SBATCH --time=24:00:00
+#SBATCH --array=1-{tasks}
+#SBATCH --ntasks={gpus}
+#SBATCH --cpus-per-task={CPUS_PER_RUN}
+#SBATCH --gres=gpu:{gpus}
+#SBATCH --time={time}
+#SBATCH --requeue
+#SBATCH --signal=SIGUSR1@90
 #SBATCH --output={display_path(out)}/slurm-%A_%a.out
 set -euo pipefail
-line=$(sed -n "${{SLURM_ARRAY_TASK_ID}}p" {shlex.quote(display_path(jobs))})
-run_dir=$(sed -n "${{SLURM_ARRAY_TASK_ID}}p" {shlex.quote(display_path(dirs))})
-if [ -f "$run_dir/result.json" ]; then
-    echo "task $SLURM_ARRAY_TASK_ID: $run_dir is finished; nothing to do"
-    exit 0
-fi
-if [ -f "$run_dir/config.yaml" ]; then  # started by an earlier (killed or preempted) task: continue it
-    line="$line --resume $(printf %q "$run_dir")"
-fi
-echo "task $SLURM_ARRAY_TASK_ID: $line"
-eval "$line"
+runs={n}
+per_job={gpus}
+first=$(( (SLURM_ARRAY_TASK_ID - 1) * per_job + 1 ))
+last=$(( first + per_job - 1 ))
+if [ "$last" -gt "$runs" ]; then last=$runs; fi
+
+train() {{  # line $1 of {jobs.name}, as one srun step: one task, one GPU
+    local i=$1 line run_dir
+    line=$(sed -n "${{i}}p" {shlex.quote(display_path(jobs))})
+    run_dir=$(sed -n "${{i}}p" {shlex.quote(display_path(dirs))})
+    if [ -f "$run_dir/result.json" ]; then
+        echo "run $i: $run_dir is finished; nothing to do"
+        return 0
+    fi
+    if [ -f "$run_dir/config.yaml" ]; then  # started by an earlier (killed, preempted or requeued) job
+        line="$line --resume $(printf %q "$run_dir")"
+    fi
+    echo "run $i: $line"
+    eval "srun --ntasks=1 --cpus-per-task={CPUS_PER_RUN} --gres=gpu:1 --exact $line"
+}}
+
+pids=()
+for i in $(seq "$first" "$last"); do
+    train "$i" &
+    pids+=($!)
+done
+status=0
+for pid in "${{pids[@]}}"; do
+    wait "$pid" || status=1
+done
+exit $status
 """)
     return [jobs, dirs, script]
 

@@ -28,17 +28,18 @@ def check_finished_runs(sweep: Sweep, runs: list[Run]) -> None:
     """A finished run is only skipped if it was trained with the config asked for now: running the same
     sweep with other overrides must not pass off old results as new ones."""
     for r in runs:
-        if r.status() == "done":
-            diff = r.folder.differences(r.cfg)
+        if r.finished():
+            diff = r.differences()
             if diff:
-                raise LwtError(f"{r.run_dir} holds a finished run trained with another config ({diff[0]}"
+                where = r.run_dir if r.status() == "done" else f"the run archive's line for {r.id}"
+                raise LwtError(f"{where} holds a finished run trained with another config ({diff[0]}"
                                f"{f', and {len(diff) - 1} more' if len(diff) > 1 else ''}); run this sweep "
                                "under another name with --name NAME, or delete that run directory")
 
 
 def prepare_data(runs: list[Run]) -> None:
-    """Check (or download, or cache) each dataset the runs need once, before the first run: missing data
-    stops the sweep with one message instead of failing every run, and parallel workers find caches built."""
+    """Check (or download, or cache) each dataset once before the first run: missing data stops the sweep
+    with one message, and parallel workers find caches built."""
     from lwt.data import build_datamodule
 
     seen = set()
@@ -102,9 +103,8 @@ def _train_here(r: Run) -> bool | str:
 
 
 def worker_log(r: Run) -> Path:
-    """Where a ``--workers`` subprocess's output goes: ``<sweep folder>/logs/<experiment>@<run_name>.log``, a
-    file the sweep owns, never inside a run folder (another process may hold the run). ``@`` cannot occur in
-    a name, so no two runs share a log and no log lands in a run folder."""
+    """A ``--workers`` subprocess's log: ``<sweep folder>/logs/<experiment>@<run_name>.log``, never inside a
+    run folder (another process may hold the run); ``@`` cannot occur in a name, so no two runs share one."""
     return r.run_dir.parent.parent / "logs" / f"{r.experiment}@{r.run_dir.name}.log"
 
 
@@ -123,10 +123,8 @@ def _train_subprocess(r: Run, env: dict) -> bool | str:
 
 
 def auto_workers(todo: int) -> int:
-    """``--workers auto``. Without a CUDA GPU: one single-thread ``lwt train`` process per CPU core, as two
-    single-thread workers trained more images per second than one two-thread worker on the 2-core machine
-    (docs/scaling.md, ``lwt bench --sections cpu``); at most one per run to train and one per 4 GiB of
-    available memory (each holds its data and caches). With a GPU: 1, the runs sharing it one at a time."""
+    """``--workers auto``: with a CUDA GPU 1; else one single-thread process per CPU core (faster than fewer
+    threaded ones, docs/scaling.md), at most one per run and one per 4 GiB of available memory."""
     import torch
 
     from lwt.training.prefix import GB, available_bytes
@@ -137,10 +135,9 @@ def auto_workers(todo: int) -> int:
 
 
 def cpu_defaults(todo: list[Run]) -> list[str]:
-    """The CPU sweep's measured defaults (docs/scaling.md, ``lwt bench --sections cpu``): NHWC activations
-    (``trainer.channels_last=true``, +19-25 % images/s on the 2-core AVX2 machine), added to each run that
-    does not set it. It changes float rounding, not what is trained (a "how" key: names and resume checks
-    ignore it); config.yaml records it. Returns the overrides added."""
+    """The CPU sweep's measured default (docs/scaling.md): ``trainer.channels_last=true`` (+19-25 % images/s),
+    added to each run that does not set it; a "how" key that names and resume checks ignore. Returns the
+    overrides added."""
     added = ["trainer.channels_last=true"]
     for r in todo:
         if not any(o.startswith("trainer.channels_last=") for o in r.overrides):
@@ -150,11 +147,10 @@ def cpu_defaults(todo: list[Run]) -> list[str]:
 
 
 def execute(sweep: Sweep, runs: list[Run], workers: int | None = 1) -> int:
-    """Train every run of ``runs`` that has no result.json; 0 when none failed: all finished at the end, or
-    skipped because another process holds their lock (it is training them). ``workers``: runs at once
-    (None: ``auto_workers``)."""
+    """Train every run of ``runs`` that has no result.json, ``workers`` at once (None: ``auto_workers``); 0 when
+    none failed (a run another process holds is skipped: that process trains it)."""
     check_finished_runs(sweep, runs)
-    todo = [r for r in runs if r.status() != "done"]
+    todo = [r for r in runs if not r.finished()]
     cpu_added = []
     if workers is None:
         workers = auto_workers(len(todo))
@@ -164,8 +160,10 @@ def execute(sweep: Sweep, runs: list[Run], workers: int | None = 1) -> int:
             cpu_added = cpu_defaults(todo)
     prepare_data(todo)
     progress = Progress(sweep, len(runs), len(runs) - len(todo), workers)
+    archived = sum(r.status() == "archived" for r in runs)
+    skipped = f"skipped; {archived} of them in the run archive" if archived else "skipped"
     print(f"[sweep {sweep.name}] {len(runs)} runs under {sweep.out_dir}: {len(runs) - len(todo)} finished "
-          f"(skipped), {len(todo)} to train" + (f" with {workers} workers" if workers > 1 else "")
+          f"({skipped}), {len(todo)} to train" + (f" with {workers} workers" if workers > 1 else "")
           + (f"; CPU defaults {' '.join(cpu_added)} unless a run sets them" if cpu_added else ""), flush=True)
 
     def one(r: Run, env: dict | None) -> None:

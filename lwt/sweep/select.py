@@ -62,9 +62,7 @@ def _canon(value: Any) -> Any:
             except ValueError:
                 return parsed
         value = parsed
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return value
 

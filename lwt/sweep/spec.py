@@ -10,11 +10,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WrapValidator
 
-from lwt.config import Config, check_stage_lists, parse_overrides
-from lwt.config.files import find_file
+from lwt.config import Config, check_stage_lists, flatten, identity_differences, parse_overrides, to_dict
+from lwt.config.files import find_file, read_data
 from lwt.config.load import config_from, format_value, read_experiment, read_yaml, run_name_of
 from lwt.errors import LwtError
+from lwt.run.archive import read_archive, run_key
 from lwt.run.dir import RunDir
+from lwt.run.result import RunResult
 
 ROOT = Path(__file__).resolve().parents[2]  # the lwt checkout: relative base paths may start here
 # Set by the sweep for every run; an axis or a fixed override may not set them.
@@ -38,6 +40,7 @@ class Run:
     overrides: list[str]  # everything `lwt train <base>` needs to reproduce this run
     cfg: Config
     num_stages: int
+    archived: dict | None = None  # its line in the sweep's run archive (``Sweep.attach_archive``), if any
 
     @property
     def experiment(self) -> str:
@@ -56,8 +59,33 @@ class Run:
         return self.folder.path
 
     def status(self) -> str:
-        """The folder's status in the sweep's words: ``done`` (finished), ``partial`` (resume it) or ``todo``."""
-        return {"finished": "done", "unfinished": "partial", "new": "todo"}[self.folder.status()]
+        """The folder's status in the sweep's words: ``done`` (finished), ``partial`` (resume it), ``todo``, or
+        ``archived`` (no folder here, but the sweep's run archive holds its result: trained on another machine)."""
+        status = {"finished": "done", "unfinished": "partial", "new": "todo"}[self.folder.status()]
+        return "archived" if status == "todo" and self.archived else status
+
+    def finished(self) -> bool:
+        return self.status() in ("done", "archived")
+
+    def result(self) -> RunResult:
+        """Its result: the folder's ``result.json``, else its archive line's."""
+        return self.archived["result"] if self.status() == "archived" else self.folder.read_result()
+
+    def record(self) -> dict:
+        """Its run archive line (``lwt.run.archive``) once finished: its folder's result and flat config, else the
+        line it was found in."""
+        if self.status() == "archived":
+            return self.archived
+        config = read_data(self.folder.config, "yaml", follow=False)
+        return {"result": self.folder.read_result(), "config": flatten(config), "dir": self.run_dir}
+
+    def differences(self) -> list[str]:
+        """Identity keys on which the finished run (its folder, else its archive line) and this run's config
+        disagree (``RunDir.differences``)."""
+        if self.status() != "archived":
+            return self.folder.differences(self.cfg)
+        saved, wanted = self.archived["config"], flatten(to_dict(self.cfg))
+        return [f"{k}: {saved[k]!r} there, {wanted[k]!r} now" for k in identity_differences(wanted, saved)]
 
     def train_args(self) -> list[str]:
         return ["train", display_path(self.base.path), *self.overrides]
@@ -75,6 +103,16 @@ class Sweep:
     seeds: list[int]
     cli_overrides: list[str] = field(default_factory=list)  # the command line's: after the file's and the base's
     runs: list[Run] = field(default_factory=list)
+
+    def attach_archive(self, path: Path) -> int:
+        """Mark the runs that ``path`` (a run archive, ``results/NAME_runs.jsonl``) holds, so they count as
+        finished where their folders are gone; returns how many. No file: none."""
+        if not path.is_file():
+            return 0
+        lines = {run_key(r)[1:]: r for r in read_archive(path) if run_key(r)[0] == self.name}
+        for r in self.runs:
+            r.archived = lines.get((r.experiment, r.cfg.run_name))
+        return sum(r.archived is not None for r in self.runs)
 
     @property
     def out_dir(self) -> Path:
@@ -277,9 +315,7 @@ def load_sweep(path: str | Path, variant: str | None = None, overrides: list[str
     sweep = Sweep(name=sweep_name, path=path, variant=variant, bases=bases, overrides=spec.overrides or [],
                   grid=spec.grid or {}, zip=spec.zip or {}, seeds=spec.seeds or [0],
                   cli_overrides=_validated(Overrides, list(overrides), "overrides"))
-    _check_axes(sweep, where)
-    sweep.runs = expand(sweep)
-    return sweep
+    return _expanded(sweep, where)
 
 
 def build_sweep(name: str, where: str, experiments: list[str], grid: dict[str, list], seeds: list[int],
@@ -294,16 +330,15 @@ def build_sweep(name: str, where: str, experiments: list[str], grid: dict[str, l
                   grid=_validated(Axes, grid, f"{where}: --grid", "."), zip={},
                   seeds=_validated(Seeds, list(seeds), f"{where}: --seeds"),
                   cli_overrides=_validated(Overrides, list(overrides), f"{where}: overrides"))
-    _check_axes(sweep, f"{where}: ")
-    sweep.runs = expand(sweep)
-    return sweep
+    return _expanded(sweep, f"{where}: ")
 
 
 def _keys(overrides: list[str]) -> list[str]:
     return [item.partition("=")[0].strip() for item in overrides]
 
 
-def _check_axes(sweep: Sweep, where: str) -> None:
+def _expanded(sweep: Sweep, where: str) -> Sweep:
+    """``sweep`` with its runs, after checking its axes against its fixed overrides."""
     both = set(sweep.grid) & set(sweep.zip)
     if both:
         raise LwtError(f"{where}grid and zip both vary {sorted(both)[0]}; an axis belongs to one of them")
@@ -320,6 +355,8 @@ def _check_axes(sweep: Sweep, where: str) -> None:
                            "(in the file, a base entry or on the command line)")
     if "experiment" in axes:
         raise LwtError(f"{sweep.path}: 'experiment' cannot be an axis; list several bases instead")
+    sweep.runs = expand(sweep)
+    return sweep
 
 
 def expand(sweep: Sweep) -> list[Run]:

@@ -34,6 +34,7 @@ edge of a grid is not an optimum, and an experiment file should not take it as o
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import statistics
 import sys
@@ -43,8 +44,13 @@ from typing import Any
 
 import yaml
 
+from lwt.console import to_csv
 from lwt.errors import LwtError
+from lwt.run.archive import merge_archive
+from lwt.run.dir import atomic_write_text
 from lwt.run.result import RunResult
+from lwt.sweep import build_sweep, dry_run
+from lwt.sweep.runner import execute
 from lwt.sweep.spec import format_value
 
 LAYERWISE = ("greedy", "dgl")
@@ -196,13 +202,12 @@ def choose(points: list[dict]) -> dict:
 
 
 def tune_table(runs: list, keys: list[str], tunings: dict[str, Tuning] | None = None) -> tuple[list[str], list[dict]]:
-    """One row per (experiment, grid point), in the order of ``runs``: val acc (mean over seeds; the choice's
-    input), test accuracies (shown only), per seed values, the round that added the point; ``chosen`` marks
-    each experiment's choice and ``optimum`` says whether it is inside its grid (``tunings``: the grown
-    grids, default the values in ``runs``)."""
+    """A row per (experiment, grid point), in the order of ``runs``: the seeds' mean val accuracy (the choice's
+    input), test accuracies (shown only), per-seed values, the round that added the point, the choice marked
+    (``mark_choices``)."""
     points: dict[tuple, dict] = {}
     for r in runs:
-        result = r.folder.read_result()
+        result = r.result()
         point = points.setdefault((r.experiment, *(repr(r.axes[k]) for k in keys)), {
             "experiment": r.experiment, "mode": r.cfg.mode, **{k: r.axes[k] for k in keys}, "_val": [], "_test": [],
             "_selected": [], "seeds": [], "base": r.base.label})
@@ -277,13 +282,13 @@ def _markdown(columns: list[str], rows: list[dict]) -> str:
 
 
 def grow(sweep, experiments: list[str], seeds: list[int], overrides: list[str], max_extend: int,
-         train=None) -> tuple[list, dict[str, Tuning]]:
-    """Train ``sweep`` (``train(runs)``: execute them; None: train nothing, as --dry-run), then, while an
-    experiment's choice sits on an edge of its grid and fewer than ``max_extend`` rounds have run, widen that
-    experiment's grid past the edge and train the new points as runs of the same sweep. An experiment whose
-    points are not all finished (--dry-run) is not extended. Returns every run and the grown grids."""
-    from lwt.sweep import build_sweep
-
+         train=None, archive: Path | None = None) -> tuple[list, dict[str, Tuning]]:
+    """Train ``sweep`` (``train``: None for --dry-run), then, while an experiment's choice sits on an edge of
+    its grid (all its points finished) and fewer than ``max_extend`` rounds have run, widen its grid past the
+    edge and train the new points as runs of the same sweep. Returns every run and the grown grids.
+    ``archive``: the tune's run archive; the runs it holds count as finished (trained on another machine)."""
+    if archive is not None:
+        sweep.attach_archive(archive)
     tunings = {e: Tuning(e, dict(sweep.grid)) for e in experiments}
     runs = {e: [r for r in sweep.runs if r.base.label == e] for e in experiments}
     keys = list(sweep.grid)
@@ -295,7 +300,7 @@ def grow(sweep, experiments: list[str], seeds: list[int], overrides: list[str], 
             train(everything)
         grown = []
         for e, tuning in tunings.items():
-            if any(r.status() != "done" for r in runs[e]):
+            if not all(r.finished() for r in runs[e]):
                 continue
             grid = tuning.next_grid(tune_table(runs[e], keys)[1], max_extend)
             if grid is None:
@@ -305,6 +310,8 @@ def grow(sweep, experiments: list[str], seeds: list[int], overrides: list[str], 
             except LwtError as err:  # a value the config refuses (a fraction above 1): the edge stays
                 tuning.stuck = f"the value beyond cannot be trained ({err})"
                 continue
+            if archive is not None:
+                wider.attach_archive(archive)
             tuning.grow(grid)
             runs[e] = wider.runs
             grown.append(e)
@@ -313,11 +320,6 @@ def grow(sweep, experiments: list[str], seeds: list[int], overrides: list[str], 
 
 
 def cmd_tune(args) -> int:
-    from lwt.console import to_csv
-    from lwt.run.dir import atomic_write_text
-    from lwt.sweep import build_sweep
-    from lwt.sweep.runner import execute
-
     experiments = [x for x in args.items if not ("=" in x and not Path(x).is_file())]
     overrides = [x for x in args.items if x not in experiments]
     if not experiments:
@@ -337,10 +339,10 @@ def cmd_tune(args) -> int:
         check_ordered(grid)
     name = args.name or "_".join(Path(e).stem for e in experiments)
     sweep = build_sweep(f"tune_{name}", "lwt tune", experiments, grid, seeds, overrides)
+    out = Path(args.out or f"results/tune/{name}.csv")
+    archive = out.with_name(f"{out.stem}_runs.jsonl")
     if args.dry_run:
-        from lwt.sweep import dry_run
-
-        runs, _ = grow(sweep, experiments, seeds, overrides, max_extend)
+        runs, _ = grow(sweep, experiments, seeds, overrides, max_extend, archive=archive)
         dry_run(sweep, runs)
         if max_extend:
             print(f"(points beyond an edge are added once the grid's points are finished: up to {max_extend} "
@@ -350,16 +352,18 @@ def cmd_tune(args) -> int:
         raise LwtError(f"--workers {args.workers} must be at least 1")
 
     def train(runs: list) -> None:
-        if execute(sweep, runs, args.workers) != 0:
+        failed = execute(sweep, runs, args.workers) != 0
+        # every finished point is archived at once, so a tune cut short goes on from it on another machine
+        out.parent.mkdir(parents=True, exist_ok=True)
+        merge_archive(archive, [r.record() for r in runs if r.finished()])
+        if failed:
             raise LwtError("some grid points failed (see above); rerun the same command to retry them")
 
     # --print-choice: stdout carries only the chosen overrides, so training's chatter goes to stderr
     with contextlib.redirect_stdout(sys.stderr) if args.print_choice else contextlib.nullcontext():
-        runs, tunings = grow(sweep, experiments, seeds, overrides, max_extend, train)
+        runs, tunings = grow(sweep, experiments, seeds, overrides, max_extend, train, archive)
     keys = list(sweep.grid)
     columns, rows = tune_table(runs, keys, tunings)
-    out = Path(args.out or f"results/tune/{name}.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, to_csv(columns, rows))
     chosen = [r for r in rows if r["chosen"]]
     at_edge = [r for r in chosen if r["optimum"] == "edge"]
@@ -385,8 +389,6 @@ def cmd_tune(args) -> int:
 
 
 def add_subparser(sub) -> None:
-    import argparse
-
     p = sub.add_parser("tune", help="train a grid of runs per experiment and choose by validation accuracy",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("items", nargs="+", metavar="EXP_OR_OVERRIDE",

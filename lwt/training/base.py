@@ -116,10 +116,15 @@ class BaseModule(L.LightningModule):
         return {d: logits.argmax(1) for d, logits in self._readout_step(batch, "test")[1].items()}
 
     def make_optimizer(self, groups: list[dict]):
-        """SGD over ``groups`` and its per-step scheduler (warm-up times the schedule) over this phase's steps."""
+        """The optimizer of ``optim.name`` over ``groups`` (SGD, or AdamW with torch's default betas; a group's own
+        ``lr`` / ``weight_decay`` override these) and its per-step scheduler (warm-up times the schedule) over
+        this phase's steps."""
         o = self.optim_cfg
-        opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
-                              nesterov=o.nesterov)
+        if o.name == "adamw":
+            opt = torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay)
+        else:
+            opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+                                  nesterov=o.nesterov)
         if self._trainer is None:  # built outside a Trainer (to inspect its param groups): no budget, no schedule
             return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
         steps = max(1, int(self.trainer.estimated_stepping_batches))  # max_epochs x batches per epoch

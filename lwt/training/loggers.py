@@ -5,6 +5,9 @@ cannot reach the server falls back to offline with a warning: training never wai
 the curriculum-wide ``global_step`` and ``global_epoch`` (lwt/training/axes.py), W&B's x-axis; a greedy run's
 ``test/acc`` and ``test/loss`` are plotted against ``stage``, the per-depth series of ``log_run_end`` against
 ``depth``.
+
+``identity(cfg, job_type)`` is what every W&B run of lwt is filed under (training, analyses, ``lwt wandb export``):
+its name, tags, notes, job type and ``group``, the comparison a dashboard groups by (docs/wandb.md).
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import secrets
 import socket
 import string
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import yaml
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
@@ -26,6 +32,7 @@ from lwt.config import Config, flatten, to_dict
 from lwt.run.dir import atomic_write_text
 from lwt.run.result import RunResult
 from lwt.training.axes import attach_clock
+from lwt.training.state import peak_memory_mb, reset_peak_memory
 
 WANDB_ID = "wandb_id.txt"
 METRICS = "metrics.jsonl"
@@ -34,6 +41,100 @@ PROBE_TIMEOUT_S = 5.0
 # past it, wandb raises and the run falls back to offline. WANDB_INIT_TIMEOUT, if set, wins.
 INIT_TIMEOUT_S = 30.0
 DEPTH_KEYS = ("test_acc", "val_acc", "train_acc")  # StageRow fields logged as depth/<key>
+DEPTH_SERIES = tuple(f"depth/{k}" for k in (*DEPTH_KEYS, "gap"))  # + depth/gap, analysis.per_layer's
+MODES = ("greedy", "e2e", "dgl")
+BEST = {"val/acc": "max"}  # metric -> what its summary keeps (W&B keeps the last value of the others)
+SUMMARY = ("final_test_acc", "best_val_acc", "selected_depth", "selected_test_acc", "ensemble_test_acc",
+           "critical_layer", "train_flops")  # the end-of-run summary (log_run_end, and `lwt wandb export`)
+
+
+def family(experiment: str) -> str:
+    """The experiment's name without its mode: ``s2d_cnn_greedy`` and ``s2d_cnn_e2e`` are both ``s2d_cnn``."""
+    return "_".join(t for t in experiment.split("_") if t not in MODES) or experiment
+
+
+def group_of(cfg: Config) -> str:
+    """The comparison a run belongs to: ``[<sweep>/]<dataset>/<family>/seed<seed>``, the config with the mode taken
+    out, so the greedy, E2E and DGL runs of one experiment family, dataset and seed (and the analyses of each)
+    share it."""
+    return "/".join([*([cfg.sweep] if cfg.sweep else []), cfg.data.name, family(cfg.experiment), f"seed{cfg.seed}"])
+
+
+def purpose(cfg: Config) -> str | None:
+    """``logging.notes``, else the first comment line of the experiment file the run came from (found by its
+    name among lwt's experiments, the one whose data and model the run has), else None."""
+    if cfg.logging.notes:
+        return cfg.logging.notes
+    from lwt.config.files import experiments_dir
+
+    for path in sorted(experiments_dir().rglob(f"{cfg.experiment}.yaml")):
+        try:
+            text = path.read_text()
+            raw = yaml.safe_load(text) or {}
+            data, model = raw.get("data") or {}, raw.get("model") or {}
+            same = data.get("name", "cifar10") == cfg.data.name and model.get("name") == cfg.model.name
+        except Exception:  # not an experiment (a sweep file of the same name, unreadable YAML): not the run's
+            continue
+        if same:
+            first = next((ln.lstrip("#").strip() for ln in text.splitlines() if ln.startswith("#")), "")
+            return first or None
+    return None
+
+
+def claims_of(sweep: str | None) -> list[str]:
+    """The claims (experiments/claims.yaml) whose table is the sweep's own, e.g. C1 for sweep gap_cpu."""
+    if not sweep:
+        return []
+    from lwt.config.files import experiments_dir
+
+    try:
+        claims = (yaml.safe_load((experiments_dir() / "claims.yaml").read_text()) or {}).get("claims") or {}
+        return [name for name, claim in claims.items() if isinstance(claim, dict) and claim.get("table") == sweep]
+    except Exception:  # no claims file (a trimmed install), or one lwt claims would refuse: no claim tags
+        return []
+
+
+def identity(cfg: Config, job_type: str = "train") -> dict:
+    """The W&B run's name, group, job type (train, analysis, tune), tags and notes: the same for live logging,
+    analyses and `lwt wandb export`. A run of a sweep named ``tune_*`` (``lwt tune``) has job type tune."""
+    if job_type == "train" and (cfg.sweep or "").startswith("tune_"):
+        job_type = "tune"
+    tags = [f"mode:{cfg.mode}", f"model:{cfg.model.name}", f"dataset:{cfg.data.name}",
+            *([f"sweep:{cfg.sweep}"] if cfg.sweep else []), *(f"claim:{c}" for c in claims_of(cfg.sweep))]
+    return dict(name=f"{cfg.experiment}/{cfg.run_name}", group=group_of(cfg), job_type=job_type,
+                tags=[t[:64] for t in tags], notes=purpose(cfg))  # W&B refuses tags over 64 characters
+
+
+def define_axes(run, greedy: bool) -> None:
+    """lwt's x-axes on a W&B run, declared before its first row: ``global_step`` for every metric, ``stage`` for a
+    greedy run's test/acc and test/loss, ``depth`` for the end-of-run depth series (the rest: define_step_metric)."""
+    run.define_metric("global_step")
+    # Exact names, not globs: Lightning declares the glob "*" (x = trainer/global_step), and wandb-core
+    # picks among overlapping globs in no fixed order; an exact name always wins over a glob (so every
+    # other metric gets its exact x = global_step in log_metrics). step_sync off for stage and depth:
+    # wandb would copy the last `stage` into the fine-tuned test row, which has none.
+    if greedy:  # only greedy stages log `stage`; elsewhere test/acc would have no x value
+        run.define_metric("stage")
+        for key in ("test/acc", "test/loss"):
+            run.define_metric(key, step_metric="stage", step_sync=False)
+    run.define_metric("depth")
+    for key in DEPTH_SERIES:
+        run.define_metric(key, step_metric="depth", step_sync=False)
+
+
+def define_step_metric(run, key: str) -> None:
+    """``key`` plotted against ``global_step``; a key of BEST keeps its best value in the summary."""
+    run.define_metric(key, step_metric="global_step", **({"summary": BEST[key]} if key in BEST else {}))
+
+
+def end_summary(result: RunResult) -> dict:
+    """The summary a finished run ends with (SUMMARY): its result's metrics, the best val accuracy over the
+    depths, the critical layer (None when the criterion did not fire) and the training FLOPs."""
+    saved = result.to_json()
+    vals = [r.val_acc for r in result.stages if r.val_acc is not None]
+    extra = {"best_val_acc": max(vals) if vals else None,
+             "critical_layer": (result.critical or {}).get("critical_layer")}
+    return {k: extra[k] if k in extra else saved.get(k) for k in SUMMARY}
 
 
 def wandb_run_id(run_dir: Path) -> str:
@@ -95,19 +196,23 @@ def read_metrics(run_dir: Path) -> list[dict]:
 
 class RunWandbLogger(WandbLogger):
     """A WandbLogger that declares lwt's x-axes as soon as its W&B run starts (lazily, as Lightning starts it:
-    a logger that never logs starts no run)."""
+    a logger that never logs starts no run). ``log_model`` is lwt's ``logging.log_model``, not Lightning's: a run has
+    one Trainer per phase, so Lightning's own (a checkpoint at every Trainer's end, or every save) would log each
+    phase's per-epoch ``last.ckpt``; lwt logs the final model (``log_run_end``) and, with ``all``, each phase's
+    final checkpoint (``log_checkpoint``)."""
 
-    def __init__(self, *args, greedy: bool, **kwargs):
+    def __init__(self, *args, greedy: bool, log_model: bool | str = False, **kwargs):
         super().__init__(*args, **kwargs)
         self._greedy, self.started = greedy, False  # started: its W&B run began (asking `experiment` starts it)
-        self._defined = {"global_step", "depth", *(f"depth/{k}" for k in DEPTH_KEYS),
+        self.lwt_log_model = log_model
+        self._defined = {"global_step", "depth", *DEPTH_SERIES,
                          *(("stage", "test/acc", "test/loss") if greedy else ())}  # their x is set below
 
     def log_metrics(self, metrics, step=None):
         """As Lightning's, with each new metric's x-axis declared first: ``global_step`` (lwt/training/axes.py)."""
         if step is not None:
             for key in metrics.keys() - self._defined:
-                self.experiment.define_metric(key, step_metric="global_step")
+                define_step_metric(self.experiment, key)
                 self._defined.add(key)
         super().log_metrics(metrics, step)
 
@@ -117,44 +222,101 @@ class RunWandbLogger(WandbLogger):
         run = super().experiment
         if not self.started:
             self.started = True
-            run.define_metric("global_step")
-            # Exact names, not globs: Lightning declares the glob "*" (x = trainer/global_step), and wandb-core
-            # picks among overlapping globs in no fixed order; an exact name always wins over a glob (so every
-            # other metric gets its exact x = global_step in log_metrics). step_sync off for stage and depth:
-            # wandb would copy the last `stage` into the fine-tuned test row, which has none.
-            if self._greedy:  # only greedy stages log `stage`; elsewhere test/acc would have no x value
-                run.define_metric("stage")
-                for key in ("test/acc", "test/loss"):
-                    run.define_metric(key, step_metric="stage", step_sync=False)
-            run.define_metric("depth")
-            for key in DEPTH_KEYS:
-                run.define_metric(f"depth/{key}", step_metric="depth", step_sync=False)
+            define_axes(run, self._greedy)
         return run
 
 
+class PhaseLrMonitor(LearningRateMonitor):
+    """Lightning's LearningRateMonitor (every ``log_every_n_steps`` steps), which also logs at a phase's first and
+    last optimizer step: a greedy stage shorter than ``log_every_n_steps`` steps would otherwise log no lr at all."""
+
+    def on_train_batch_start(self, trainer, *args, **kwargs) -> None:
+        step = trainer.fit_loop.epoch_loop._batches_that_stepped  # Lightning's step of the row logged now
+        if (step == 0 or step + 1 >= trainer.estimated_stepping_batches) and \
+                not trainer._logger_connector.should_update_logs:
+            stats = self._extract_stats(trainer, "step")
+            for logger in trainer.loggers if stats else ():
+                logger.log_metrics(stats, step=step)
+            return
+        super().on_train_batch_start(trainer, *args, **kwargs)
+
+
+def model_artifact_name(run_id: str) -> str:
+    """The W&B model artifact of the run with this id (its final model), as analyses name their input."""
+    return f"model-{run_id}"
+
+
+def log_checkpoint(loggers: list[Logger], path: Path, phase: str) -> None:
+    """``logging.log_model=all``: the phase's final checkpoint as a version of the artifact ``checkpoint-<id>``
+    (type model), aliased with the phase (``stage2``, ``e2e``, ...)."""
+    for logger in loggers:
+        if isinstance(logger, RunWandbLogger) and logger.lwt_log_model == "all":
+            import wandb
+
+            run = logger.experiment
+            artifact = wandb.Artifact(f"checkpoint-{run.id}", type="model", metadata={"phase": phase})
+            artifact.add_file(str(path), name=f"{phase}.ckpt")
+            run.log_artifact(artifact, aliases=["latest", phase])
+
+
+def log_model_artifact(run, run_dir: Path, result: RunResult) -> None:
+    """The final model as the artifact ``model-<id>`` (type model): ``model.pt``, ``config.yaml`` and
+    ``result.json``, the files ``lwt.load_run`` reads, so the artifact's folder loads as a run (docs/wandb.md)."""
+    import wandb
+
+    artifact = wandb.Artifact(model_artifact_name(run.id), type="model", metadata={
+        k: v for k, v in end_summary(result).items() if v is not None})
+    for name in ("model.pt", "config.yaml"):
+        artifact.add_file(str(Path(run_dir) / name), name=name)
+    with artifact.new_file("result.json") as f:  # result.json is written after W&B is done with the run
+        json.dump(result.to_json(), f, indent=1)
+    run.log_artifact(artifact, aliases=["latest", "final"])
+
+
 def log_run_end(loggers: list[Logger], result: RunResult, run_dir: Path, figure=None) -> None:
-    """W&B at the end of a run: a row per depth (``depth``, ``depth/test_acc``, ...: with x = depth, greedy and E2E
-    runs of a group overlay as accuracy-vs-depth lines in one panel), the ``stages`` table, the image ``figure``
-    draws (``figure(result, run_dir)`` -> a PNG path), the summary; then the W&B run is finished.
-    (``per_layer`` is logged by training.evaluate.record_per_layer.)"""
+    """W&B at the end of a run (``log_end``), then the W&B run is finished. ``figure(result, run_dir)`` draws the
+    run's accuracy-vs-depth figure (a PNG path). (``per_layer`` is logged by training.evaluate.record_per_layer.)"""
     wandb_loggers = [lg for lg in loggers if isinstance(lg, WandbLogger)]
     if not wandb_loggers:
         return
+    png = figure(result, run_dir) if figure is not None else None
+    for logger in wandb_loggers:
+        log_end(logger.experiment, result, run_dir, png, getattr(logger, "lwt_log_model", False))
+        logger.experiment.finish()
+
+
+def log_end(run, result: RunResult, run_dir: Path, png: Path | None = None, log_model: bool | str = False) -> None:
+    """A row per depth (``depth``, ``depth/test_acc``, ..., ``depth/gap``: with x = depth, greedy and E2E runs of a
+    group overlay as accuracy-vs-depth lines in one panel), the ``stages`` table, the image ``png``, the summary
+    (SUMMARY) and, with ``log_model``, the model artifact: what live logging and `lwt wandb export` both end with."""
     import wandb
 
-    png = figure(result, run_dir) if figure is not None else None
-    saved = result.to_json()
-    rows = saved["stages"]
-    for logger in wandb_loggers:
-        for row in result.stages:
-            logger.experiment.log({"depth": row.depth, **{
-                f"depth/{k}": getattr(row, k) for k in DEPTH_KEYS if getattr(row, k) is not None}})
-        logger.log_table("stages", columns=list(rows[0]), data=[list(r.values()) for r in rows])
-        if png is not None:
-            logger.experiment.log({"figures/depth_accuracy": wandb.Image(str(png))})
-        logger.experiment.summary.update({k: saved[k] for k in (
-            "final_test_acc", "selected_depth", "selected_test_acc", "ensemble_test_acc")})
-        logger.experiment.finish()
+    gaps = {r.depth: r.gap for r in result.per_layer or ()}  # un-augmented train - test (analysis.per_layer)
+    for row in result.stages:
+        values = {f"depth/{k}": getattr(row, k) for k in DEPTH_KEYS if getattr(row, k) is not None}
+        run.log({"depth": row.depth, **values, **({"depth/gap": gaps[row.depth]} if row.depth in gaps else {})})
+    rows = result.to_json()["stages"]
+    run.log({"stages": wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows])})
+    if png is not None:
+        run.log({"figures/depth_accuracy": wandb.Image(str(png))})
+    run.summary.update(end_summary(result))
+    if log_model:
+        log_model_artifact(run, run_dir, result)
+
+
+class PhaseCost(Callback):
+    """At the end of each phase's fit (a greedy stage, e2e, ...), its cost on the run's axes: ``cost/seconds`` (the
+    fit's wall time) and ``cost/peak_memory_mb`` (``lwt.training.state.peak_memory_mb``, as result.json records it)."""
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._t0 = time.perf_counter()
+        reset_peak_memory()
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        row = {"cost/seconds": round(time.perf_counter() - self._t0, 3),
+               "cost/peak_memory_mb": peak_memory_mb(pl_module.device)}
+        for logger in trainer.loggers:
+            logger.log_metrics(row, step=trainer.fit_loop.epoch_loop._batches_that_stepped)
 
 
 def make_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
@@ -180,9 +342,9 @@ def _base_loggers(cfg: Config, run_dir: Path) -> list[Logger]:
 
             extra["settings"] = wandb.Settings(init_timeout=INIT_TIMEOUT_S)
         return RunWandbLogger(
-            project=cfg.logging.project, name=f"{cfg.experiment}/{cfg.run_name}", group=cfg.sweep or cfg.experiment,
-            job_type=cfg.mode, save_dir=str(run_dir), offline=offline, config=flatten(to_dict(cfg)),
-            id=wandb_run_id(run_dir), greedy=cfg.mode == "greedy", **extra,
+            project=cfg.logging.project, entity=cfg.logging.entity, **identity(cfg), save_dir=str(run_dir),
+            offline=offline, config=flatten(to_dict(cfg)), id=wandb_run_id(run_dir), greedy=cfg.mode == "greedy",
+            log_model=cfg.logging.log_model, **extra,
         )
 
     if cfg.logging.wandb == "offline":

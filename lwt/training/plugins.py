@@ -10,6 +10,11 @@ Callback / Logger, accepts ``init_args``; every ``extra`` key is a Trainer argum
 typo fails before any data is read; reading a config imports nothing it names. Callbacks are built anew for every
 Trainer of a run (each greedy stage has its own), loggers once per run. A relative ``save_dir``/``root_dir``/
 ``tracking_uri`` folder of a logger is taken inside the run folder.
+
+Importing a class runs its module's code, so only classes under ``lwt.``, ``lightning.``, ``pytorch_lightning.``
+and ``torch.`` are imported unless the command opts in: ``lwt train --allow-class-path`` / ``lwt sweep
+--allow-class-path``, which set ``LWT_ALLOW_CLASS_PATH=1`` for the process and its sweep workers (the variable
+alone opts in too, e.g. for ``lwt tune``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import os
 from pathlib import Path
 
 from lwt.errors import LwtError
@@ -29,6 +35,12 @@ OWNED = {"max_epochs": "curriculum.epochs_per_stage / trainer.max_epochs", "acce
          "log_every_n_steps": "trainer.log_every_n_steps", "deterministic": "trainer.deterministic",
          "plugins": "(lwt's checkpoint writer)", "use_distributed_sampler": "(lwt's own sampler)"}
 DIR_ARGS = ("save_dir", "root_dir")  # logger folders that default to the current folder: kept in the run folder
+TRUSTED = ("lwt", "lightning", "pytorch_lightning", "torch")  # packages whose classes a config may name freely
+ALLOW_ENV = "LWT_ALLOW_CLASS_PATH"  # "1": any class_path may be imported (set by --allow-class-path)
+
+
+def foreign_allowed() -> bool:
+    return os.environ.get(ALLOW_ENV) == "1"
 
 
 def _class(spec, key: str, base: type):
@@ -37,6 +49,10 @@ def _class(spec, key: str, base: type):
         raise LwtError(f"{key}: each entry must be {{class_path: package.module.Class, init_args: {{...}}}}, "
                        f"got {spec!r}")
     module, _, name = spec["class_path"].rpartition(".")
+    if module.split(".")[0] not in TRUSTED and not foreign_allowed():
+        raise LwtError(f"{key}: {spec['class_path']!r} is outside lwt, lightning, pytorch_lightning and torch, and "
+                       "importing it runs its code; if you trust it, pass --allow-class-path (lwt train, lwt sweep; "
+                       f"or set {ALLOW_ENV}=1), else name a class of those packages")
     try:
         cls = getattr(importlib.import_module(module), name) if module else None
     except ImportError as e:
@@ -63,8 +79,7 @@ def check(cfg) -> None:
     import lightning as L
     from lightning.pytorch.loggers import Logger
 
-    for i, spec in enumerate(cfg.trainer.callbacks or []):
-        _class(spec, f"trainer.callbacks[{i}]", L.Callback)
+    user_callbacks(cfg)  # built once and dropped: a callback's own checks of its values fail here, not mid-run
     for i, spec in enumerate(cfg.logging.loggers or []):
         _class(spec, f"logging.loggers[{i}]", Logger)
     valid = set(inspect.signature(L.Trainer).parameters) - set(OWNED)
@@ -78,6 +93,17 @@ def check(cfg) -> None:
     if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not 0 <= clip < math.inf):
         raise LwtError(f"trainer.extra.gradient_clip_val={clip!r} must be a finite number >= 0 (0 or null: no "
                        "clipping), e.g. trainer.extra={gradient_clip_val: 1.0}")
+    acc = (cfg.trainer.extra or {}).get("accumulate_grad_batches")
+    if acc is not None and (isinstance(acc, bool) or not isinstance(acc, int) or acc < 1):
+        raise LwtError(f"trainer.extra.accumulate_grad_batches={acc!r} must be a whole number >= 1 (1: no "
+                       "accumulation), e.g. trainer.extra={accumulate_grad_batches: 2}")
+    if cfg.trainer.extra:  # their values, as Lightning checks them: a Trainer built and never run writes nothing
+        try:
+            L.Trainer(**{**dict(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                                enable_model_summary=False), **cfg.trainer.extra}, accelerator="cpu", devices=1)
+        except Exception as e:  # Lightning raises MisconfigurationException, ValueError, TypeError
+            reason = " ".join(str(e).split())[:300] or type(e).__name__
+            raise LwtError(f"trainer.extra={cfg.trainer.extra}: Lightning refuses it: {reason}") from None
 
 
 def user_callbacks(cfg) -> list:

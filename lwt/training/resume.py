@@ -6,13 +6,14 @@ lwt.run.dir.RunDir and, with when each is written, in docs/reliability.md.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel
 
 from lwt.config import Config, ModelConfig, flatten, identity_differences, is_identity, load_config, with_overrides
+from lwt.config.files import file_problem, read_model
 from lwt.errors import LwtError
 from lwt.run.dir import RESULT, Phase, RunDir, atomic_write_json
 from lwt.run.result import StageRow
@@ -23,13 +24,14 @@ def resume_config(run_dir: Path | str, experiment: str | None = None, overrides:
     """The config of the run in ``run_dir``; the command's experiment file and overrides, if given, must
     agree with it on every identity key (lwt.config.is_identity); the others the command then sets."""
     rd = RunDir(run_dir)
+    rd.check_files()  # before any of them is opened: no link, no folder where a file belongs
     if rd.status() == "new":
         raise LwtError(f"--resume {run_dir}: not a run directory (it has no config.yaml); pass the folder that "
                        "`lwt train` printed, <logging.out_dir>/<experiment>/<run_name>")
     if rd.status() == "finished":
         raise LwtError(f"--resume {run_dir}: this run already finished ({RESULT} exists); nothing to resume. "
                        "To train it again, drop --resume and pass --overwrite")
-    saved = load_config(rd.config)
+    saved = rd.saved_config()  # exactly as written: never completed from today's defaults
     if experiment is None and not overrides:
         return saved
     if experiment is not None:
@@ -54,19 +56,32 @@ def resume_config(run_dir: Path | str, experiment: str | None = None, overrides:
     return saved
 
 
+class Progress(BaseModel):
+    """progress.json: the finished greedy stages' rows, the curriculum state after the last and after each."""
+
+    stages: list[dict]
+    curriculum: dict | None = None
+    finished: bool
+    history: list[dict] = []
+
+
 def read_progress(run_dir: Path) -> dict:
-    """``{"stages": [StageRow, ...], "curriculum": state or None, "finished": bool}``; empty for a fresh run."""
+    """``{"stages": [StageRow, ...], "curriculum": state or None, "finished": bool, "history": [...]}``; empty for
+    a fresh run. A file of the wrong shape is one LwtError naming it (read without following a link)."""
     path = RunDir(run_dir).progress
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {"stages": [], "curriculum": None, "finished": False}
+    fix = ("it is rewritten atomically after each stage, so it was edited or damaged outside lwt. Delete the run "
+           "directory's progress.json and checkpoints/ to retrain from scratch")
     try:
-        progress = json.loads(path.read_text())
-        assert isinstance(progress["stages"], list) and isinstance(progress["finished"], bool)
+        progress = read_model(path, Progress, what="lwt's record of finished stages").model_dump()
+        for row in progress["stages"]:
+            StageRow.check(row)
         progress["stages"] = [StageRow.from_json(row) for row in progress["stages"]]
-    except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as e:
-        raise LwtError(f"{path} is corrupt ({type(e).__name__}); it is rewritten atomically after each stage, so "
-                       "it was edited or damaged outside lwt. Delete the run directory's progress.json and "
-                       "checkpoints/ to retrain from scratch") from None
+    except (ValueError, TypeError) as e:
+        raise LwtError(f"{path} is corrupt ({e}); {fix}") from None
+    except LwtError as e:
+        raise LwtError(f"{e}; {fix}") from None
     return progress
 
 
@@ -107,6 +122,9 @@ def load_checkpoint(path: Path, net: torch.nn.Module, model: ModelConfig, phase:
 
     Returns the checkpoint; its ``state_dict`` keys are the module's (``net.`` + the StagedNet's keys).
     """
+    if why := file_problem(path):  # torch.load would follow a link out of the run folder
+        raise LwtError(f"checkpoint {path} {why}; lwt reads a run's checkpoints only as plain files, never through a "
+                       f"link: delete it to redo {phase} from its start, or put the run's own checkpoint back")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         weights = ckpt["state_dict"]

@@ -18,7 +18,9 @@ class StageModule(BaseModule):
 
     The prefix stays in eval mode (BN running statistics untouched), has ``requires_grad=False`` and is
     run under ``inference_mode``, so it costs one forward pass and no autograd memory; for the splits a
-    ``PrefixCache`` serves (lwt/training/prefix.py) it costs nothing, as batches arrive as its output.
+    ``PrefixCache`` serves (lwt/training/prefix.py) it costs nothing, as batches arrive as its output:
+    val and test always, the training images when they are not augmented, and, with
+    ``trainer.prefix_views=V``, V augmented views of them (epoch e reads view e mod V).
     Later blocks and heads are frozen too (they are simply unused). Its readout is depth ``stage``.
     (A checkpoint whose hyperparameters hold a 0-based stage loads with
     ``StageModule.load_from_checkpoint(path, stage=k)``, which overrides it.)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import random
+import resource
 import signal
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +48,22 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state(np_state)
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def reset_peak_memory() -> None:
+    """Start a phase's CUDA peak afresh (the CPU's peak resident set cannot be reset: see ``peak_memory_mb``)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """The most memory the phase held, in MiB: on CUDA the tensors allocated on ``device`` since
+    ``reset_peak_memory`` (torch.cuda.max_memory_allocated); on the CPU the process's peak resident set so far
+    (getrusage's ru_maxrss, monotone over the process: a later phase reads at least an earlier one's)."""
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def stage_seed(seed: int, stage: int) -> int:

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lwt.config import Config, check_stage_lists
 from lwt.errors import Interrupted
-from lwt.models import StagedNet, build_model, check_name
+from lwt.models import StagedNet, build_model, check_batch_norm, check_name
 from lwt.run.dir import DGL, E2E, FINETUNE, Phase, RunDir, RunLock, git_revision, is_main_process, write_errors_reported
 from lwt.run.load import load_datamodule
 from lwt.run.result import FineTune, RunResult, StageRow
@@ -27,12 +27,21 @@ from lwt.training.e2e import EndToEndModule
 from lwt.training.evaluate import record_depth_choice, record_per_layer
 from lwt.training.flops import phase_train_flops
 from lwt.training.intervention import INIT, load_source
-from lwt.training.loggers import RunWandbLogger, log_run_end, make_loggers
+from lwt.training.loggers import (
+    PhaseCost,
+    PhaseLrMonitor,
+    RunWandbLogger,
+    log_checkpoint,
+    log_run_end,
+    make_loggers,
+)
 from lwt.training.plugins import check as check_plugins
 from lwt.training.plugins import user_callbacks
 from lwt.training.predictions import Predictions, record_ensemble, record_phase
-from lwt.training.prefix import PrefixCache, cache_wanted
+from lwt.training.prefix import PrefixCache, cache_wanted, check_views, release_views
 from lwt.training.resume import forget_stages, load_checkpoint, read_progress, restore_net, write_progress
+from lwt.training.segprop import NETWORK, SegPropStage
+from lwt.training.segprop import check as check_stage_head
 from lwt.training.stage import StageModule
 from lwt.training.state import (
     AtomicCheckpointIO,
@@ -41,6 +50,8 @@ from lwt.training.state import (
     RunState,
     StopOnSignal,
     atomic_torch_save,
+    peak_memory_mb,
+    reset_peak_memory,
     signals_deferred,
     stage_seed,
 )
@@ -72,7 +83,9 @@ def make_trainer(cfg: Config, run_dir: RunDir, loggers, callbacks, max_epochs: i
     title = str(phase) + (f"/{stages}" if stages else "")  # "stage 2/4", "end-to-end training"
     bar = [progress_bar(title)] if t.progress_bar else []  # Lightning refuses a bar when it is off
     # logging.lr_monitor: `lr-SGD` per optimizer step (DGL: lr-SGD, lr-SGD-1, ... a stage each; param groups: /pg1)
-    lr = [LearningRateMonitor(logging_interval="step")] if cfg.logging.lr_monitor and loggers else []
+    # (and at each phase's first and last step, however short it is: PhaseLrMonitor)
+    lr = [PhaseLrMonitor(logging_interval="step")] if cfg.logging.lr_monitor and loggers else []
+    lr += [PhaseCost()] if loggers else []  # cost/seconds, cost/peak_memory_mb at the phase's end
     return L.Trainer(**{
         **dict(enable_model_summary=False, num_sanity_val_steps=0),  # lwt's defaults, which trainer.extra may change
         **(t.extra or {}),  # other Trainer arguments (plugins.check checked them in train())
@@ -99,6 +112,7 @@ def fit(cfg: Config, trainer: L.Trainer, module: L.LightningModule, dm, run_dir:
         e.where = e.where or f"{phase}, epoch {trainer.current_epoch + 1}"
         raise
     trainer.save_checkpoint(path, weights_only=False)
+    log_checkpoint(trainer.loggers, path, phase.name)  # logging.log_model=all: a W&B model artifact
 
 
 def _metric(trainer: L.Trainer, key: str) -> float | None:
@@ -133,15 +147,18 @@ def train_greedy(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers,
             finished = curriculum.stage_done(stage, rows[-1].val_acc, seen.val_correct(stage), copied=True)
             history.append(curriculum.state_dict())
     stage, carry = len(rows), {}  # carry: the last stage's cached prefix features (lwt/training/prefix.py)
-    while not finished:
-        stage += 1
-        clock_of(loggers).begin(stage, rows)  # this stage's rows follow the earlier stages' on global_step
-        seen = Predictions()  # the stage's per-image validation correctness, on every DDP rank
-        rows.append(train_stage(cfg, net, dm, run_dir, loggers, curriculum, stage, carry, seen))
-        finished = curriculum.stage_done(stage, rows[-1].val_acc, seen.val_correct(stage))  # val acc: over all ranks
-        history.append(curriculum.state_dict())
-        if is_main_process():
-            write_progress(run_dir, rows, history[-1], finished, history)
+    try:
+        while not finished:
+            stage += 1
+            clock_of(loggers).begin(stage, rows)  # this stage's rows follow the earlier stages' on global_step
+            seen = Predictions()  # the stage's per-image validation correctness, on every DDP rank
+            rows.append(train_stage(cfg, net, dm, run_dir, loggers, curriculum, stage, carry, seen))
+            finished = curriculum.stage_done(stage, rows[-1].val_acc, seen.val_correct(stage))  # over all ranks
+            history.append(curriculum.state_dict())
+            if is_main_process():
+                write_progress(run_dir, rows, history[-1], finished, history)
+    finally:
+        release_views(carry)  # trainer.prefix_views: the last stage's views, and their spill file in the run folder
     decision = curriculum.critical.decision()
     if decision["fired"]:
         print(f"[lwt] critical layer: stage {decision['critical_layer']} (val acc "
@@ -159,9 +176,11 @@ def train_stage(cfg: Config, net: StagedNet, dm, run_dir: RunDir, loggers, curri
     curriculum.start_stage(stage)
     L.seed_everything(stage_seed(cfg.seed, stage), workers=True, verbose=False)
     budget = cfg.stage_epochs(stage)  # curriculum.stage_epochs[stage-1], else epochs_per_stage
-    module = StageModule(net, stage, cfg.optim, dm.num_classes, budget).use_speed_options(cfg.trainer)
+    stage_module = SegPropStage if cfg.curriculum.stage_head == NETWORK else StageModule  # segprop.py
+    module = stage_module(net, stage, cfg.optim, dm.num_classes, budget).use_speed_options(cfg.trainer)
     if cache_wanted(cfg.trainer, stage):  # the frozen prefix's output, computed once for this stage
-        dm = PrefixCache(dm, net, stage, cfg.trainer, augment=cfg.data.augment, carry=carry)
+        dm = PrefixCache(dm, net, stage, cfg.trainer, augment=cfg.data.augment, carry=carry, epochs=budget,
+                         seed=cfg.seed, spill_dir=run_dir.path)
     carry.clear()
     (row,) = fit_and_test(cfg, module, dm, run_dir, loggers, [curriculum], budget, Phase("stage", stage), {stage: ""},
                           seen)
@@ -207,6 +226,7 @@ def fit_and_test(cfg: Config, module, dm, run_dir: RunDir, loggers, callbacks: l
     timer, seen = EpochTimer(), seen if seen is not None else Predictions()
     trainer = make_trainer(cfg, run_dir, loggers, [*callbacks, timer, seen], epochs, phase)
     t0 = time.perf_counter()
+    reset_peak_memory()
     fit(cfg, trainer, module, dm, run_dir, phase)
     if seen.val is None:  # a resumed phase with no epoch left to run: its last validation pass again, same weights
         with signals_deferred():
@@ -221,7 +241,7 @@ def fit_and_test(cfg: Config, module, dm, run_dir: RunDir, loggers, callbacks: l
         record_phase(run_dir, phase, module.depths, seen, dm)
     rows = [StageRow(depth=d, train_acc=fitted[d][0], val_acc=fitted[d][1], test_acc=test[f"test/acc{s}"],
                      epochs=trainer.current_epoch, steps=trainer.global_step, seconds=round(seconds, 2), **rates,
-                     stop_reason="budget") for d, s in depths.items()]
+                     stop_reason="budget", peak_memory_mb=peak_memory_mb(module.device)) for d, s in depths.items()]
     rows[-1].train_flops = phase_train_flops(module, dm, trainer.current_epoch)
     return rows
 
@@ -308,11 +328,16 @@ def train(cfg: Config, overwrite: bool = False, resume: Path | str | None = None
     main = is_main_process()
     check_name(cfg.model.name)
     check_plugins(cfg)  # user callbacks, loggers and trainer.extra: their classes are imported only here
+    check_views(cfg)  # trainer.prefix_views: greedy, augmented, with a prefix cache
+    check_stage_head(cfg)
     if main:
         check_lightning_options(cfg.trainer)
     dm = load_datamodule(cfg)  # set up: missing or corrupt data fails here, before a run directory is made
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    net = build_model(cfg.model, dm.num_classes, dm.input_shape)  # a resume rebuilds it identically
+    # a resume rebuilds it identically; a network (and training batch) too big for memory fails here
+    net = build_model(cfg.model, dm.num_classes, dm.input_shape, cfg.data.batch_size)
+    check_batch_norm(cfg.model, dm.num_classes, dm.input_shape, len(dm.train_set), cfg.data.batch_size,
+                     None if cfg.mode == "e2e" else cfg.curriculum.max_stages, classifier=cfg.mode == "e2e")
     check_stage_lists(cfg, net.num_blocks)
     source = load_source(cfg, net)  # curriculum.init_from: checked before the run folder is made
     # trainer.match_flops_of: the e2e/dgl budget, resolved before the run folder is made (a resume keeps its own)

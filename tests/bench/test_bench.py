@@ -38,7 +38,7 @@ def test_clock_times_the_steps_after_the_warmup():
 
 def test_unknown_section_is_named(capsys):
     assert main(["bench", "--sections", "greedy,speed"]) == 2
-    assert "--sections: unknown speed; choose from greedy, e2e, memory, floor, cpu" in capsys.readouterr().err
+    assert "--sections: unknown speed; choose from greedy, e2e, memory, floor, views, cpu" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -128,3 +128,32 @@ def test_on_device_moves_each_split_once_and_leaves_the_host_copy(tiny):
     assert dm.resident("train", torch.device("meta")) is moved and dm.train_set.x.device.type == "cpu"
     _, dm_off, _ = build_tiny(tiny)
     assert dm_off.resident("train", torch.device("meta")) is dm_off.train_set
+
+
+def test_view_cache_build_is_amortised_over_the_stage():
+    from lwt.bench.views import amortised
+
+    # 100 images/s and a 20 s build for 1,000 images: 10 s per epoch + 20 s once
+    assert amortised(100.0, 20.0, 1000, 10) == pytest.approx(1000 * 10 / (10 * 10 + 20))
+    assert amortised(100.0, 0.0, 1000, 10) == pytest.approx(100.0)
+
+
+@pytest.mark.slow
+def test_view_section_times_the_same_stage_three_ways(tiny):
+    """Stage 3's views built from the images and stage 4's from stage 3's (block 3 alone) equal views built
+    afresh; each variant's rate is measured and the amortised rate counts the build."""
+    from lwt.bench import views
+    from lwt.training.prefix import PrefixCache
+
+    cfg, dm, net = build_tiny(tiny, "trainer.prefix_views=2", width=16)
+    cpu, size = torch.device("cpu"), Size(floor_warmup=1, floor_steps=2, floor_rounds=1)
+    stage3, build3 = views.view_cache(cfg, net, dm, 3, {}, 15, cpu)
+    assert stage3.cached == ("train",) and stage3.carried_from is None and build3 > 0
+    row = views.stage_rates(cfg, net, dm, 3, stage3, build3, 15, size, cpu)
+    assert row["build_from"] == "images" and all(v > 0 for v in row["images_per_s"].values())
+    assert row["amortised"]["images_per_s"] < row["images_per_s"]["views"]
+    stage4, _ = views.view_cache(cfg, net, dm, 4, stage3.handoff(), 15, cpu)
+    fresh = PrefixCache(dm, net, 4, cfg.trainer, augment=True, epochs=15, seed=cfg.seed)
+    fresh.wanted = ("train",)
+    fresh.setup("fit")
+    assert stage4.carried_from == 3 and torch.equal(stage4.sets["train"].x, fresh.sets["train"].x)

@@ -4,7 +4,10 @@ no file a reader could take for a finished result. docs/reliability.md maps guar
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -17,6 +20,9 @@ import torch
 import yaml
 
 from lwt.config import load_config
+from lwt.config.load import config_text
+from lwt.errors import LwtError
+from lwt.run.dir import SCHEMA_VERSION, RunDir, RunLock
 from lwt.run.per_image import read_per_image, write_per_image
 from lwt.run.result import RunResult, StageRow
 from lwt.training.curriculum import Curriculum
@@ -246,6 +252,11 @@ def test_corrupt_or_mismatched_checkpoint_on_resume(diverged, capsys):
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     config["model"]["name"] = "belilovsky_k1"  # as if the checkpoint came from another run
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    line = lwt_error(capsys, ["train", "--resume", str(run_dir)])  # an edited config.yaml is caught first
+    assert f"{run_dir / 'config.yaml'}: its sha256 is not the one meta.json recorded" in line
+    meta = json.loads((run_dir / "meta.json").read_text())  # edited consistently: the checkpoint itself is checked
+    meta["config_sha256"] = hashlib.sha256((run_dir / "config.yaml").read_bytes()).hexdigest()
+    (run_dir / "meta.json").write_text(json.dumps(meta))
     line = lwt_error(capsys, ["train", "--resume", str(run_dir)])
     assert "holds a different network" in line
     assert "name='belilovsky_k2'" in line and "name='belilovsky_k1'" in line
@@ -289,3 +300,241 @@ def test_progress_is_written_atomically_after_each_stage(baseline):
     progress = read_progress(run_dir)
     assert progress["finished"] and stage_metrics(progress["stages"]) == stage_metrics(result.stages)
     assert not list(run_dir.rglob("*.tmp"))  # no temp files left behind by atomic writes
+
+
+# ---------------------------------------------------------------- files of a run folder: exact, typed, never links
+
+
+def unfinished(tiny: list[str], *extra: str) -> tuple:
+    """A run folder as `lwt train` leaves it before its first checkpoint (marker, config.yaml, meta.json): the
+    folder a resume reads, made without training."""
+    cfg = load_config(GREEDY, [*tiny, "model.width=8", *extra])
+    run_dir = RunDir.of(cfg)
+    with RunLock(run_dir.path):
+        run_dir.prepare(cfg)
+    return cfg, run_dir.path
+
+
+def snapshot(folder: Path) -> dict:
+    return {p: (p.read_bytes() if p.is_file() and not p.is_symlink() else None) for p in sorted(folder.rglob("*"))}
+
+
+def test_config_yaml_is_atomic_its_sha256_is_in_meta_json_and_a_resume_reads_it_exactly(tiny):
+    cfg, run_dir = unfinished(tiny)
+    text = (run_dir / "config.yaml").read_bytes()
+    assert text.decode() == config_text(cfg)  # every key of the schema, in schema order
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["schema_version"] == SCHEMA_VERSION and meta["config_sha256"] == hashlib.sha256(text).hexdigest()
+    assert not list(run_dir.glob("*.tmp"))
+    assert resume_config(run_dir).model_dump() == cfg.model_dump()  # what the current code writes resumes
+
+
+def _drop_key(text: str) -> str:
+    raw = yaml.safe_load(text)
+    del raw["optim"]["momentum"]
+    return yaml.safe_dump(raw, sort_keys=False)
+
+
+def _add_key(text: str) -> str:
+    raw = yaml.safe_load(text)
+    raw["optim"]["nesterov_boost"] = 2
+    return yaml.safe_dump(raw, sort_keys=False)
+
+
+@pytest.mark.parametrize("damage, fragment, keep_sha", [
+    (_drop_key, "config.yaml: lacks optim.momentum; lwt does not fill a saved config from today's defaults", False),
+    (_add_key, "config.yaml: holds unknown optim.nesterov_boost", False),
+    (lambda t: t[: len(t) // 2], "config.yaml: its sha256 is not the one meta.json recorded", True),
+    (lambda t: t.replace("momentum: 0.9", "momentum: 0.5"), "its sha256 is not the one meta.json recorded", True),
+    (lambda t: t + "\udcff", "config.yaml: is not UTF-8 text", False),
+    (lambda t: "[" * 50_000, "config.yaml: is nested too deeply to read", False),
+    (lambda t: "- 1\n- 2\n", "config.yaml: holds list at its top level, not a mapping", False),
+])
+def test_a_resume_never_completes_a_damaged_or_incomplete_config_yaml(damage, fragment, keep_sha, tiny, capsys):
+    _, run_dir = unfinished(tiny)
+    path = run_dir / "config.yaml"
+    path.write_bytes(damage(path.read_text()).encode(errors="surrogateescape"))
+    if not keep_sha:  # a folder whose meta.json has no sha256 (older lwt): the keys themselves are checked
+        meta = json.loads((run_dir / "meta.json").read_text())
+        del meta["config_sha256"]
+        (run_dir / "meta.json").write_text(json.dumps(meta))
+    before = snapshot(run_dir)
+    line = lwt_error(capsys, ["train", "--resume", run_dir])
+    assert fragment in line and str(path) in line
+    assert snapshot(run_dir) == before  # nothing written: no checkpoint, no metrics, meta.json as it was
+
+
+LINKED = ["config.yaml", "meta.json", "progress.json", "metrics.jsonl", "per_image.npz", "checkpoints/stage1/last.ckpt",
+          ".lwt.lock"]
+
+
+@pytest.mark.parametrize("name", LINKED)
+def test_a_file_of_a_run_folder_planted_as_a_link_is_refused_and_its_target_untouched(name, tiny, tmp_path, capsys):
+    _, run_dir = unfinished(tiny)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not lwt's\n")
+    path = run_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.symlink_to(outside)
+    line = lwt_error(capsys, ["train", "--resume", run_dir])
+    assert f"{path}: is a symbolic link" in line
+    assert outside.read_text() == "not lwt's\n" and path.is_symlink()
+
+
+def test_a_lock_planted_as_a_link_or_a_folder_in_a_new_run_folder_is_refused(tiny, tmp_path, capsys):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not lwt's\n")
+    cfg = load_config(GREEDY, [*tiny, "model.width=8"])
+    run_dir = RunDir.of(cfg).path
+    run_dir.mkdir(parents=True)
+    (run_dir / ".lwt.lock").symlink_to(outside)
+    for flags in ([], ["--overwrite"]):
+        line = lwt_error(capsys, ["train", GREEDY, *tiny, "model.width=8", *flags])
+        assert f"{run_dir / '.lwt.lock'}: is a symbolic link" in line
+        assert outside.read_text() == "not lwt's\n" and sorted(p.name for p in run_dir.iterdir()) == [".lwt.lock"]
+    (run_dir / ".lwt.lock").unlink()
+    (run_dir / ".lwt.lock").mkdir()
+    line = lwt_error(capsys, ["train", GREEDY, *tiny, "model.width=8"])
+    assert f"{run_dir / '.lwt.lock'}: is a folder" in line
+
+
+def test_a_folder_where_a_run_file_belongs_is_one_line(tiny, capsys):
+    _, run_dir = unfinished(tiny)
+    (run_dir / "progress.json").mkdir()
+    line = lwt_error(capsys, ["train", "--resume", run_dir])
+    assert f"{run_dir / 'progress.json'}: is a folder, not a plain file" in line
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (b"\xff\xfe\x00garbage", "is not UTF-8 text (byte 0)"),
+    (b"[" * 100_000, "is nested too deeply to read"),
+    (b'"a string"', "holds str at its top level, not a mapping"),
+    (b'{"stages": "none", "finished": true}', "stages: input should be a valid list"),
+    (b'{"stages": [{"stage": 1, "test_acc": 0.5, "epochs": "many"}], "finished": false}',
+     "epochs: input should be a valid integer"),
+])
+def test_progress_json_of_the_wrong_bytes_or_shape_is_one_error(text, fragment, tiny):
+    _, run_dir = unfinished(tiny)
+    (run_dir / "progress.json").write_bytes(text)
+    with pytest.raises(LwtError) as e:
+        read_progress(run_dir)
+    assert str(run_dir / "progress.json") in str(e.value) and fragment in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (b"\xff\xfe", "is not UTF-8 text"),
+    (b'{"a": ' * 100_000, "is nested too deeply to read"),
+    (b'{"stages": [{"stage": 1, "test_acc": 0.5, "epochs": "many"}]}', "stages.0.epochs: input should be a valid"),
+    (b'{"stages": [{"stage": 1, "test_acc": 0.5}], "input_shape": "3x32x32"}', "input_shape: input should be"),
+])
+def test_result_json_of_the_wrong_bytes_or_shape_is_one_error(text, fragment, tmp_path):
+    (tmp_path / "result.json").write_bytes(text)
+    with pytest.raises(LwtError) as e:
+        RunResult.read(tmp_path / "result.json")
+    assert fragment in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (b"\xff", "meta.json: is not UTF-8 text"),
+    (b"[1, 2]", "meta.json: holds list at its top level, not a mapping"),
+    (b'{"config_sha256": 5}', "meta.json: config_sha256: input should be a valid string"),
+])
+def test_meta_json_of_the_wrong_bytes_or_shape_stops_a_resume_in_one_line(text, fragment, tiny, capsys):
+    _, run_dir = unfinished(tiny)
+    (run_dir / "meta.json").write_bytes(text)
+    assert fragment in lwt_error(capsys, ["train", "--resume", run_dir])
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (b"mode: greedy\nmodel: {name: \xff}\n", "is not UTF-8 text"),
+    (b"a: " + b"[" * 50_000, "is nested too deeply to read"),
+    (b"- mode\n", "must hold a mapping of config keys"),
+])
+def test_an_experiment_file_of_the_wrong_bytes_or_shape_is_one_line(text, fragment, tiny, tmp_path, capsys):
+    (tmp_path / "exp.yaml").write_bytes(text)
+    line = lwt_error(capsys, ["train", tmp_path / "exp.yaml", *tiny])
+    assert fragment in line and not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------- values that used to end in a traceback
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["data.batch_size=1000000000000000000000000000000"], "data.batch_size=1000000000000000000000000000000 is larger "
+                                                          "than any batch torch can index; valid: 1 to 2147483647"),
+    (["model.name=simple_cnn", "model.widths=[100000,100000]"], "model.widths=[100000, 100000]: model.name="
+                                                                "'simple_cnn' would need about"),
+    (["model.name=simple_cnn", "model.widths=[1000000000000,2]"], "model.widths=[1000000000000, 2] cannot be built"),
+    (["model.width=8", "model.name=vgg11", "model.aux.kind=dgl", "model.aux.k=3", "model.aux.pool=1",
+      "data.train_subset=1"],
+     "a training batch of one image (the training set is 1 image) reaches the batch norm aux_heads.0.2"),
+    (["model.width=8", "model.name=vgg11", "model.aux.kind=dgl", "model.aux.k=3", "model.aux.pool=1",
+      "data.train_subset=129"],
+     "(129 training images in batches of 128 leave 1)"),
+])
+def test_sizes_that_overflow_or_cannot_train_are_one_line_before_the_run_folder(overrides, fragment, tiny, tmp_path,
+                                                                                 capsys):
+    short = ["curriculum.max_stages=1", "curriculum.epochs_per_stage=1"]  # were a check to miss, a short run
+    line = lwt_error(capsys, ["train", GREEDY, *tiny, *short, *overrides])
+    assert fragment in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_batch_of_one_image_trains_where_no_batch_norm_sees_a_single_value(tiny):
+    # the same 129 images in batches of 128 train when the auxiliary heads pool to 2x2 (4 values per channel)
+    cfg = load_config(GREEDY, [*tiny, "model.width=8", "model.name=vgg11", "model.aux.kind=dgl", "model.aux.k=3",
+                               "model.aux.pool=2", "data.train_subset=129", "curriculum.max_stages=1",
+                               "curriculum.epochs_per_stage=1", "analysis.per_layer=false"])
+    assert run(cfg).stages[0].steps == 2
+
+
+def test_bench_names_the_valid_devices(capsys):
+    line = lwt_error(capsys, ["bench", "--device", "tpu"])
+    assert "--device 'tpu' is not a device lwt bench measures on; valid: auto, cpu, cuda, cuda:N" in line
+
+
+# ---------------------------------------------------------------- classes a config names; checks before writing
+
+
+@pytest.mark.parametrize("entry", ["trainer.callbacks=[{class_path: os.system}]",
+                                   "logging.loggers=[{class_path: my_package.loggers.Logger}]"])
+def test_a_class_path_outside_lwt_lightning_and_torch_needs_allow_class_path(entry, tiny, tmp_path, capsys,
+                                                                              monkeypatch):
+    monkeypatch.delenv("LWT_ALLOW_CLASS_PATH", raising=False)
+    line = lwt_error(capsys, ["train", GREEDY, *tiny, entry])
+    assert "is outside lwt, lightning, pytorch_lightning and torch" in line and "--allow-class-path" in line
+    # opted in, the class is imported (and os.system is no Callback; my_package does not exist)
+    line = lwt_error(capsys, ["train", GREEDY, *tiny, entry, "--allow-class-path"])
+    assert "is not a lightning" in line or "cannot import my_package.loggers.Logger" in line
+    assert "LWT_ALLOW_CLASS_PATH" not in os.environ  # the opt-in ends with the command
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    ("trainer.extra={gradient_clip: 3}", "trainer.extra.gradient_clip is not an argument of lightning.Trainer"),
+    ("trainer.extra={accumulate_grad_batches: 0}", "trainer.extra.accumulate_grad_batches=0 must be a whole number"),
+    ("trainer.extra={limit_train_batches: -1}", "trainer.extra={'limit_train_batches': -1}: Lightning refuses it"),
+    ("trainer.callbacks=[{class_path: lightning.pytorch.callbacks.EarlyStopping, init_args: {monitor: val/acc, "
+     "mode: sideways}}]", "trainer.callbacks[0]: lightning.pytorch.callbacks.early_stopping.EarlyStopping("),
+    ("trainer.callbacks=[lightning.pytorch.callbacks.EarlyStopping]", "expected dict"),
+])
+def test_bad_trainer_arguments_and_callbacks_leave_no_run_folder(entry, fragment, tiny, tmp_path, capsys):
+    short = ["curriculum.max_stages=1", "curriculum.epochs_per_stage=1"]  # were a check to miss, a short run
+    line = lwt_error(capsys, ["train", GREEDY, *tiny, *short, entry])
+    assert fragment in line
+    assert not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------- per-stage peak memory
+
+
+@pytest.mark.slow
+def test_every_stage_row_records_its_peak_memory(baseline):
+    _, result = baseline
+    peaks = [row.peak_memory_mb for row in result.stages]
+    saved = json.loads((Path(result.run_dir) / "result.json").read_text())
+    assert [row["peak_memory_mb"] for row in saved["stages"]] == peaks
+    # CPU: the process's peak resident set at each stage's end, which never decreases, and is the process's own
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert all(p > 50 for p in peaks) and peaks == sorted(peaks) and peaks[-1] <= rss_mb

@@ -125,6 +125,41 @@ def test_simple_cnn_widths_and_pooling():
     assert bare("simple_cnn", width=32).widths == [32, 64, 128, 128]  # model.width scales the default list
     with pytest.raises(LwtError, match="model.widths"):
         bare("simple_cnn", num_blocks=3)
+
+
+def test_simple_cnn_downsample_at_moves_the_downsampling():
+    """model.downsample_at: the blocks whose output is halved, whatever the widths (accelerated downsampling);
+    the same widths and parameters, smaller maps sooner."""
+    x = torch.randn(2, 3, 32, 32)
+    widths = [16, 16, 32, 32, 64, 64, 64, 64]
+    plain, early = bare("simple_cnn", widths=widths), bare("simple_cnn", widths=widths, downsample_at=[1, 2])
+    assert [h.shape[-1] for h in plain.block_outputs(x)] == [32, 16, 16, 8, 8, 8, 8, 8]  # after blocks 2 and 4
+    assert [h.shape[-1] for h in early.block_outputs(x)] == [16, 8, 8, 8, 8, 8, 8, 8]  # after blocks 1 and 2
+    assert core_parameters(early) == core_parameters(plain)
+    assert bare("simple_cnn", widths=widths, downsample_at=[2, 4]).state_dict().keys() == plain.state_dict().keys()
+    s2d = bare("simple_cnn", widths=[8, 8, 8], pooling="space_to_depth", downsample_at=[1])
+    assert isinstance(s2d.blocks[1][0], SpaceToDepth) and [h.shape[1:] for h in s2d.block_outputs(x)][1] == (8, 16, 16)
+    for bad in ([8], [1, 1], [1, 2, 3, 4, 5, 6, 7]):  # the last block, a repeat, below one pixel (0: the schema)
+        with pytest.raises(LwtError, match=r"model.downsample_at"):
+            bare("simple_cnn", widths=widths, downsample_at=bad)
+    with pytest.raises(LwtError, match="model.downsample_at"):
+        build_model(ModelConfig(name="vgg11", width=8, downsample_at=[1]), 10, CIFAR)
+
+
+@pytest.mark.slow
+def test_greedy_with_early_downsampling_trains_on_real_images(tiny):
+    """A tiny greedy run of the remedy arm (model.downsample_at=[1, 2]) on CIFAR-10: every stage trains and
+    the saved network halves its maps after blocks 1 and 2."""
+    from lwt.run.load import load_run
+    from lwt.training.train import run
+
+    cfg = load_config(EXPERIMENTS / "cifar10" / "simple_cnn_greedy.yaml",
+                      tiny + ["model.widths=[8,8,16,16]", "model.downsample_at=[1, 2]",
+                              "curriculum.epochs_per_stage=1"])
+    result = run(cfg)
+    assert [r.epochs for r in result.stages] == [1, 1, 1, 1] and result.final_test_acc > 0.1
+    net = load_run(result.run_dir).net
+    assert [h.shape[-1] for h in net.block_outputs(torch.zeros(1, 3, 32, 32))] == [16, 8, 8, 8]
     with pytest.raises(LwtError, match="curriculum.max_stages"):
         bare("resnet20", num_blocks=3)
 

@@ -1,5 +1,6 @@
 """Tiny tables in the format `lwt results` writes -- results/NAME.csv (a row per run, config columns before
-``seed``) and results/NAME_runs.jsonl (each run's flat config and result) -- for the claims' rules."""
+``seed``), results/NAME_runs.jsonl (each run's flat config and result) and, where a run has them, its per-image
+outputs in results/NAME_per_image/ -- for the claims' rules."""
 
 from __future__ import annotations
 
@@ -7,15 +8,39 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
+
+from lwt.run.per_image import PerImage, to_bytes
+
 
 def run(experiment: str, mode: str, seed: int, final: float, model: str = "net", dataset: str = "cifar10",
         stages: list[float] | None = None, critical: int | None = None, config: dict | None = None,
-        gaps: list[float] | None = None, steps: int = 120) -> dict:
+        gaps: list[float] | None = None, steps: int = 120, images=None, result: dict | None = None) -> dict:
     """One run: its final test accuracy, per-depth test accuracies (``stages``, default [final]), critical layer,
-    train - test gaps per depth and config columns (column -> value, as the table writes them)."""
+    train - test gaps per depth and config columns (column -> value, as the table writes them); ``images``: its
+    per-image correctness, (val (D, N_val), test (D, N_test)) bool arrays, a row per depth, archived as `lwt
+    results` archives per-image outputs (its accuracies then come from the test rows); ``result``: more
+    result.json fields (provenance)."""
+    if images is not None:
+        stages = [float(row.mean()) for row in images[1]]
+        final = stages[-1]
     return {"experiment": experiment, "mode": mode, "model": model, "dataset": dataset, "seed": seed,
             "final_test_acc": final, "stages": stages or [final], "critical_layer": critical,
-            "config": config or {}, "gaps": gaps or [], "steps": steps}
+            "config": config or {}, "gaps": gaps or [], "steps": steps, "images": images, "result": result or {}}
+
+
+def _per_image(folder: Path, name: str, i: int, images) -> str:
+    """Write one run's per-image file under results/NAME_per_image/ and return the name its archive line holds."""
+    val, test = (np.asarray(x, dtype=bool) for x in images)
+    labels = [np.arange(x.shape[1]) % 10 for x in (val, test)]
+    preds = [np.where(x, lab, (lab + 1) % 10) for x, lab in zip((val, test), labels)]
+    p = PerImage(num_classes=10, depths=list(range(1, val.shape[0] + 1)), val_labels=labels[0].astype(np.int16),
+                 test_labels=labels[1].astype(np.int16), val_pred=preds[0].astype(np.int16),
+                 test_pred=preds[1].astype(np.int16))
+    target = folder / f"{name}_per_image" / f"run{i}.npz"
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(to_bytes(p))
+    return f"{target.parent.name}/{target.name}"
 
 
 def write(folder: Path, name: str, runs: list[dict], test_images: int | None = 10_000, stage_end: str = "fixed",
@@ -39,14 +64,15 @@ def write(folder: Path, name: str, runs: list[dict], test_images: int | None = 1
                **{f"gap_depth{d + 1}": g for d, g in enumerate(r["gaps"])}, **(extra_columns or {}),
                "run_dir": run_dir}
         lines.append(row)
-        archive.append(json.dumps({"run_dir": run_dir, "config": {
+        per_image = {"per_image": _per_image(folder, name, i, r["images"])} if r["images"] is not None else {}
+        archive.append(json.dumps({"run_dir": run_dir, **per_image, "config": {
             "experiment": r["experiment"], "mode": r["mode"], "seed": r["seed"], "data.test_subset": test_subset,
             "data.train_subset": 1000, "curriculum.stage_end": stage_end, "curriculum.epochs_per_stage": epochs,
             "curriculum.stage_epochs": None, "trainer.max_epochs": 40, "model.width": 16, "model.widths": None,
             **r["config"]}, "result": {"model": r["model"], "mode": r["mode"], "train_images": 1000,
                                        **({"test_images": test_images} if test_images else {}),
                                        "stages": [{"stage": d + 1, "steps": r["steps"]}
-                                                  for d in range(len(r["stages"]))]}}))
+                                                  for d in range(len(r["stages"]))], **r["result"]}}))
     with (folder / f"{name}.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()

@@ -153,13 +153,15 @@ def test_dose_response_swap_test(tmp_path):
     """Blocks on frozen E2E blocks 1..j beat those on frozen greedy blocks by 2, 4, 6 points at j = 1, 2, 3:
     supported; the same 3 points at every j: no dose-response shown, never supported; E2E's blocks worse at every
     j: not supported."""
+    names = {side: SPEC.claims["C3"].model_dump()[side]["experiment"] for side in "ab"}  # one, or one per j
+
     def table(effects):
         runs = []
         for j, effect in zip((1, 2, 3), effects):
             for seed, jitter in enumerate((0.0, 0.002, -0.002)):
-                cfg = {"curriculum.init_blocks": j}
-                runs += [run("simple_cnn_swap_from_greedy", "greedy", seed, 0.45 + jitter, config=cfg),
-                         run("simple_cnn_swap_from_e2e", "greedy", seed, 0.45 + effect + jitter, config=cfg)]
+                cfg, a, b = {"curriculum.init_blocks": j}, *(n[min(j, len(n)) - 1] for n in names.values())
+                runs += [run(b, "greedy", seed, 0.45 + jitter, config=cfg),
+                         run(a, "greedy", seed, 0.45 + effect + jitter, config=cfg)]
         write(tmp_path, "swap_cpu", runs, test_images=BIG)
         return evaluate(SPEC.claims["C3"], tmp_path, T)
 

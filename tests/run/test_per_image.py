@@ -13,7 +13,6 @@ from lwt.run.per_image import (
     archive_name,
     read_archive,
     read_per_image,
-    stage_val_correct,
     to_bytes,
     write_per_image,
 )
@@ -58,9 +57,9 @@ def test_a_stage_row_replaces_itself_and_every_later_row(tmp_path):
     assert np.array_equal(redone.val_pred, p.val_pred[[0, 2]])
     assert p.below(2).depths == [1]
     write_per_image(tmp_path, redone)
-    assert np.array_equal(stage_val_correct(tmp_path, 2), p.val_pred[2] == p.val_labels)
+    assert np.array_equal(read_per_image(tmp_path).correct("val", 2), p.val_pred[2] == p.val_labels)
     with pytest.raises(LwtError, match="no pred predictions at depth 3"):
-        stage_val_correct(tmp_path, 3)
+        read_per_image(tmp_path).correct("val", 3)
 
 
 def test_accuracy_per_depth_and_kind():

@@ -80,7 +80,8 @@ def test_offline_wandb_run_is_written_into_the_run_directory(offline_run):
     config = run_record["config"]["update"]
     # flat config keys, so the UI can filter/group on any of them
     assert config["data.train_subset"] == 512 and config["model.name"] == "belilovsky_k2"
-    assert config["mode"] == "greedy" and run_record["job_type"] == "greedy"
+    assert config["mode"] == "greedy" and run_record["job_type"] == "train"  # mode is a tag and a config key
+    assert "mode:greedy" in run_record["tags"] and run_record["run_group"] == "cifar10/belilovsky_k2/seed0"
 
 
 @pytest.mark.slow
@@ -181,13 +182,14 @@ def _files(root: Path) -> set[Path]:
 
 
 @pytest.mark.slow
-def test_analyses_attach_their_tables_and_figures_to_the_training_runs_wandb_run(offline_run, tmp_path):
-    """lwt gap / probe / cka / critical resume the training run's W&B run by its id: each writes one more
-    offline folder under the same id into the run folder (nothing outside it), holding its table and figure;
-    --wandb disabled, and a run trained without W&B, get none."""
+def test_analyses_log_their_tables_and_figures_as_runs_of_their_own_in_the_training_runs_group(offline_run, tmp_path):
+    """lwt gap / probe / cka / critical each log a W&B run of their own (job type analysis, the training run's group,
+    a new id; never the training run resumed), written into the run folder (nothing outside it), holding its table
+    and figure and naming the training run in its config; --wandb disabled, and a run trained without W&B, get
+    none."""
     from lwt.cli import main
 
-    result, _, _ = offline_run
+    result, train_log, train_records = offline_run
     run_dir = Path(result.run_dir)
     run_id = (run_dir / "wandb_id.txt").read_text().strip()
     outside = _files(run_dir.parent.parent) - _files(run_dir)
@@ -200,19 +202,24 @@ def test_analyses_attach_their_tables_and_figures_to_the_training_runs_wandb_run
         assert main(["critical", str(run_dir)]) == 0
         assert main(["critical", str(run_dir), "--wandb", "disabled"]) == 0
     segments = sorted(set((run_dir / "wandb").glob("offline-run-*")) - before)
-    assert len(segments) == 4 and all(s.name.endswith(f"-{run_id}") or f"-{run_id}-" in s.name for s in segments)
-    logged = {}
+    assert len(segments) == 4 and not any(s.name.endswith(f"-{run_id}") for s in segments)
+    (trained,) = [r["run"] for r in train_records if r["type"] == "run"]
+    logged, ids = {}, set()
     for segment in segments:
         (log,) = segment.glob("*.wandb")
         records = finished_records(log)
         (run_record,) = [r["run"] for r in records if r["type"] == "run"]
-        assert run_record["run_id"] == run_id and run_record["resume"] is True  # the same W&B run, resumed
+        assert run_record["job_type"] == "analysis" and run_record["run_group"] == trained["run_group"]
+        assert not run_record.get("resume") and run_record["config"]["update"]["train_run_id"] == run_id
+        ids.add(run_record["run_id"])
         for row in history_rows(records):
             logged.update({k.split(".")[0]: v for k, v in row.items() if k.endswith("._type")})
+    assert len(ids) == 4 and run_id not in ids  # four runs of their own
     assert logged == {"analysis/gap": "table-file", "figures/gap": "image-file",
                       "analysis/probes": "table-file", "figures/probes": "image-file",
                       "analysis/cka": "table-file", "figures/cka": "image-file",
                       "analysis/critical": "table-file", "figures/critical": "image-file"}
+    assert wandb_records(train_log) == train_records  # the training run's own file is untouched
     # the table is the report's rows, as wandb stored it in the segment's files
     (gap_table,) = [p for s in segments for p in s.rglob("gap_*.table.json")]
     table = json.loads(gap_table.read_text())

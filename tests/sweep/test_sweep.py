@@ -9,7 +9,6 @@ import itertools
 import json
 import math
 import os
-import shlex
 import shutil
 import signal
 import statistics
@@ -142,46 +141,6 @@ def test_every_sweep_file_expands_and_validates(path):
 
 
 @pytest.mark.slow
-def test_export_jobs_reproduces_the_runs(tmp_path):
-    path = write(tmp_path, SWEEP)
-    out = tmp_path / "runs"
-    assert main(["sweep", str(path), f"logging.out_dir={out}", "--export", "jobs"]) == 0
-    sweep = load_sweep(path, overrides=[f"logging.out_dir={out}"])
-    folder = out / "sweeps" / "mysweep"
-    lines = (folder / "jobs.txt").read_text().splitlines()
-    assert len(lines) == 32 and (folder / "run_dirs.txt").read_text().count("\n") == 32
-    for line, r in zip(lines, sweep.runs):
-        argv = shlex.split(line)
-        assert argv[:2] == ["lwt", "train"]
-        assert load_config(argv[2], argv[3:]) == r.cfg  # the job line trains exactly this run
-    script = (folder / "jobs.sbatch").read_text()
-    assert "#SBATCH --array=1-32" in script and 'sed -n "${SLURM_ARRAY_TASK_ID}p"' in script
-    assert subprocess.run(["bash", "-n", folder / "jobs.sbatch"]).returncode == 0
-
-    # run the array script with a stand-in `lwt` that records its arguments: task 2 runs line 2; a
-    # finished run is skipped; a started one continues with --resume
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "lwt").write_text('#!/bin/bash\nprintf "%s\\n" "$@" > "$LWT_ARGS"\n')
-    (bin_dir / "lwt").chmod(0o755)
-
-    def task(i: int) -> list[str] | None:
-        record = tmp_path / f"args{i}"
-        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_ARRAY_TASK_ID": str(i),
-               "LWT_ARGS": str(record)}
-        subprocess.run(["bash", folder / "jobs.sbatch"], env=env, check=True, capture_output=True)
-        return record.read_text().splitlines() if record.exists() else None
-
-    assert task(2) == shlex.split(lines[1])[1:]
-    sweep.runs[2].run_dir.mkdir(parents=True)
-    (sweep.runs[2].run_dir / "result.json").write_text("{}")
-    assert task(3) is None
-    sweep.runs[3].run_dir.mkdir(parents=True)
-    (sweep.runs[3].run_dir / "config.yaml").write_text("{}")
-    assert task(4) == shlex.split(lines[3])[1:] + ["--resume", str(sweep.runs[3].run_dir)]
-
-
-@pytest.mark.slow
 def test_export_wandb_grid_selects_each_run_once(tmp_path):
     from wandb.sdk.launch.sweeps.utils import create_sweep_command_args  # what `wandb agent` calls
 
@@ -210,13 +169,15 @@ def test_export_wandb_grid_selects_each_run_once(tmp_path):
 def test_sweep_runs_are_grouped_by_sweep_in_wandb(tmp_path):
     from lightning.pytorch.loggers import WandbLogger
 
-    from lwt.training.loggers import make_loggers
+    from lwt.training.loggers import family, make_loggers
 
     sweep = load_sweep(write(tmp_path, SWEEP), overrides=[f"logging.out_dir={tmp_path}"])
     r = sweep.runs[0]
     r.run_dir.mkdir(parents=True)
     (wandb,) = [lg for lg in make_loggers(r.cfg, r.run_dir) if isinstance(lg, WandbLogger)]
-    assert wandb._wandb_init["group"] == "mysweep" and wandb._wandb_init["name"] == r.id
+    init = wandb._wandb_init  # the group: the sweep, then the comparison within it (docs/wandb.md)
+    assert init["group"] == f"mysweep/{r.cfg.data.name}/{family(r.cfg.experiment)}/seed{r.cfg.seed}"
+    assert init["name"] == r.id and "sweep:mysweep" in init["tags"]
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
@@ -336,6 +297,16 @@ seeds: [0, 1]
     assert main(["results", str(tmp_path / "runs"), "--sweep", "tiny", "--out", str(table), "--update"]) == 0
     assert "0 runs found" in capsys.readouterr().out
     assert [t.read_bytes() for t in tables] == before
+    # ... and the sweep run again skips the runs its archive holds instead of training them anew
+    assert main([*args, "--archive", str(archive), "--dry-run"]) == 0
+    assert capsys.readouterr().out.count(" archived ") == 8
+    assert main([*args, "--archive", str(archive)]) == 0
+    assert "8 finished (skipped; 8 of them in the run archive), 0 to train" in capsys.readouterr().out
+    assert not any((tmp_path / "runs").iterdir())
+    # (an archived run trained with another config is refused like a finished folder)
+    assert main([*args, "--archive", str(archive), "data.train_subset=256"]) == 2
+    assert "the run archive's line for belilovsky_k2_greedy/width-4_seed0 holds a finished run trained with " \
+           "another config (data.train_subset" in capsys.readouterr().err
     # ... and a rerun found on disk replaces the archived run of the same name, the others stay
     rerun = tmp_path / "runs" / "rerun"
     shutil.copytree(moved / first.run_dir.relative_to(tmp_path / "runs"), rerun)

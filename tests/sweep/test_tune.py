@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import statistics
 
 import pytest
@@ -254,3 +255,12 @@ def test_real_tiny_tune_extends_past_the_edge_and_resumes(tiny, tmp_path, capsys
     listed = capsys.readouterr().out
     assert "todo" in next(line for line in listed.splitlines() if "lr-0.16_seed0" in line)
     assert not (folder / "belilovsky_k2_greedy" / "lr-0.16_seed0" / "result.json").exists()
+    # every finished point is archived beside the table: on another machine (no run folders) the tune goes on
+    # from the archive, trains nothing it holds and makes the same table
+    archive = tmp_path / "tune_runs.jsonl"
+    assert len(archive.read_text().splitlines()) == 8
+    table = out.read_bytes()
+    shutil.rmtree(folder)
+    assert main([*args, "--max-extend", "1"]) == 0
+    assert "8 finished (skipped; 8 of them in the run archive), 0 to train" in capsys.readouterr().out
+    assert out.read_bytes() == table and not folder.exists()

@@ -44,6 +44,7 @@ def user_package(tmp_path, monkeypatch) -> Path:
     pkg.mkdir()
     (pkg / "my_callbacks.py").write_text(RECORDER)
     monkeypatch.syspath_prepend(str(pkg))
+    monkeypatch.setenv("LWT_ALLOW_CLASS_PATH", "1")  # a class outside lwt/lightning/torch: opted in
     return pkg
 
 
@@ -84,7 +85,8 @@ def test_user_callback_logger_and_trainer_arguments_from_the_config(tiny, user_p
     ("trainer.extra={gradient_clip_val: .inf}", "gradient_clip_val=inf must be a finite number >= 0"),
     ("trainer.extra={gradient_clip_val: big}", "gradient_clip_val='big' must be a finite number >= 0"),
 ])
-def test_bad_callbacks_loggers_and_trainer_arguments_fail_when_a_run_is_built(override, fragment):
+def test_bad_callbacks_loggers_and_trainer_arguments_fail_when_a_run_is_built(override, fragment, monkeypatch):
+    monkeypatch.setenv("LWT_ALLOW_CLASS_PATH", "1")  # no_such_package: opted in, so the import itself is tried
     cfg = load_config(GREEDY, [override])  # reading a config imports nothing it names
     with pytest.raises(LwtError) as e:
         check(cfg)
@@ -95,6 +97,7 @@ def test_reading_a_config_never_imports_the_classes_it_names(tmp_path, monkeypat
     marker = tmp_path / "imported"
     (tmp_path / "booby_trap.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Thing: pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("LWT_ALLOW_CLASS_PATH", "1")  # opted in: building the run may import it
     load_config(GREEDY, ["trainer.callbacks=[{class_path: booby_trap.Thing}]",
                          "logging.loggers=[{class_path: booby_trap.Thing}]"])
     assert not marker.exists()

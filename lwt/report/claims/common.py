@@ -10,7 +10,7 @@ from typing import NamedTuple
 from lwt.report.paired import by_seed
 from lwt.report.stats import Effect, Term, paired_effect, power, seeds_needed
 
-from .source import Measure, Table
+from .source import Measure, Table, comparisons
 from .spec import Claim, Thresholds
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, NOT_TESTED, DESCRIPTIVE = (
@@ -62,14 +62,25 @@ class Paired(NamedTuple):
     diffs: list[float]
     terms: list[list[Term]]  # per seed: the test accuracies the difference is made of
     effect: Effect
+    images: list  # per seed: the difference image by image, or None where a seed has none
 
 
 def paired(a: list[dict], b: list[dict], measure: Callable[[dict], Measure | None]) -> Paired:
-    """A - B paired by seed (``by_seed``) with the test-set terms of both runs of each pair."""
+    """A - B paired by seed (``by_seed``) with the test-set terms of both runs of each pair, and their per-image
+    differences where every pair has them on the same test images (then the effect's test-set term is estimated
+    and bootstrapped, not bounded)."""
     seeds, diffs, _ = by_seed(a, b, lambda r: m.value if (m := measure(r)) is not None else None)
-    terms = [{r["seed"]: m.terms for r in side if (m := measure(r)) is not None} for side in (a, b)]
-    per_seed = [terms[0][s] + [(-c, p, n) for c, p, n in terms[1][s]] for s in seeds]
-    return Paired(seeds, diffs, per_seed, paired_effect(diffs, per_seed))
+    ms = [{r["seed"]: m for r in side if (m := measure(r)) is not None} for side in (a, b)]
+    pairs = [ms[0][s].minus(ms[1][s]) for s in seeds]
+    terms, images = [m.terms for m in pairs], [m.images if m.terms else None for m in pairs]
+    return Paired(seeds, diffs, terms, paired_effect(diffs, terms, images=images), images)
+
+
+def compare(claim: Claim, table: Table, t: Thresholds):
+    """Each comparison of the claim in the table, its pairing on the claim's metric and its ``line``."""
+    for comp in comparisons(claim, table):
+        pair = paired(comp.a, comp.b, lambda r: table.measure(r, claim.metric))
+        yield comp, pair, line(comp.label, pair, claim, t, table.why)
 
 
 def gate(protocol: str | None, effect: Effect, t: Thresholds) -> str:
@@ -86,7 +97,7 @@ def gate(protocol: str | None, effect: Effect, t: Thresholds) -> str:
 def line(label: str, pair: Paired, claim: Claim, t: Thresholds, protocol: str | None, with_power: bool = True) -> Line:
     """A line of ``paired``'s result with its gate (``protocol``: why the table misses the protocol) and its
     power to detect the claim's smallest effect of interest."""
-    seeds, diffs, _, effect = pair
+    seeds, diffs, _, effect, _ = pair
     x = Line(label, effect, seeds, diffs, why=gate(protocol, effect, t))
     if with_power:
         x.power = power(effect, sesoi(claim, t), t.alpha)

@@ -31,6 +31,7 @@ from .common import (
     all_of,
     any_of,
     band,
+    compare,
     effect_text,
     line,
     num,
@@ -43,11 +44,11 @@ from .source import Measure, Table, comparisons, natural, read_probes
 from .spec import Claim, Thresholds
 
 
-def _depths(table: Table, rows: list[dict], prefix: str) -> list[int]:
-    """The depths d at which every one of ``rows`` has a ``{prefix}{d}`` value."""
+def _depths(table: Table, rows: list[dict], prefix: str, every: bool = True) -> list[int]:
+    """The depths d of the ``{prefix}{d}`` columns of ``rows`` (``every``: only where every row has a value)."""
     found = {int(c.removeprefix(prefix)) for r in rows for c in r if c.startswith(prefix)
              and c.removeprefix(prefix).isdigit()}
-    return sorted(d for d in found if all(table.number(r, f"{prefix}{d}") is not None for r in rows))
+    return sorted(d for d in found if not every or all(table.number(r, f"{prefix}{d}") is not None for r in rows))
 
 
 def _slope(table: Table, prefix: str, depths: list[int]):
@@ -57,7 +58,8 @@ def _slope(table: Table, prefix: str, depths: list[int]):
         if len(depths) < 2 or any(m is None for m in ms):
             return None
         value, weights = slope(depths, [m.value for m in ms])
-        return Measure(value, [(w * c, p, n) for w, m in zip(weights, ms) for c, p, n in m.terms])
+        images = None if any(m.images is None for m in ms) else sum(w * m.images for w, m in zip(weights, ms))
+        return Measure(value, [(w * c, p, n) for w, m in zip(weights, ms) for c, p, n in m.terms], images)
     return measure
 
 
@@ -72,8 +74,7 @@ def interaction(claim: Claim, table: Table, t: Thresholds) -> Result:
     slope_col = "gap slope (per block)"
     out = Result(INCONCLUSIVE, columns=[slope_col, "with depth"])
     strata: dict[tuple, list[Line]] = {}
-    for comp in comparisons(claim, table):
-        x = line(comp.label, paired(comp.a, comp.b, lambda r: table.measure(r, claim.metric)), claim, t, table.why)
+    for comp, _, x in compare(claim, table, t):
         depths = _depths(table, comp.a + comp.b, claim.per_depth)
         trend = paired(comp.a, comp.b, _slope(table, claim.per_depth, depths)).effect
         x.verdict = SHOWN if not x.why else NOT_TESTED
@@ -86,8 +87,7 @@ def interaction(claim: Claim, table: Table, t: Thresholds) -> Result:
         tested = [x for x in members if not x.why]
         h = heterogeneity([x.diffs for x in tested], [x.effect.test_var for x in tested]) if len(tested) > 1 else None
         tests[key] = (tested, h)
-    adjusted = dict(zip([k for k, (_, h) in tests.items() if h], holm([h.p_noise for _, h in tests.values() if h],
-                                                                        t.alpha)))
+    adjusted = dict(zip([k for k, (_, h) in tests.items() if h], holm([h.p_noise for _, h in tests.values() if h])))
     verdicts, effect, heads, powers = [], sesoi(claim, t), [], []
     for key, (tested, h) in tests.items():
         name = " / ".join(k for k in key if k) or "all"
@@ -126,18 +126,11 @@ def _seeds(n: float) -> str:
     return "∞ (test-set noise)" if n == float("inf") else f"{n:.0f}"
 
 
-def table_critical_layer(table: Table, row: dict) -> int | None:
-    """L* of a greedy run: the table's ``critical_layer`` (the curriculum's rule on validation accuracy, per
-    seed). When runs carry per-image validation predictions, a paired critical-layer test replaces this function
-    (``saturation(..., lstar=...)``)."""
-    value = table.number(row, "critical_layer")
-    return None if value is None else int(value)
-
-
-def saturation(claim: Claim, table: Table, t: Thresholds, lstar=table_critical_layer) -> Result:
-    """Per cell and seed: L* from the greedy run, D the deepest depth both runs trained (greedy's curriculum stops
-    a few stages after L*); the effect is E2E's gain from L* to D minus greedy's, paired by seed; greedy's own gain
-    over L*..D must be equivalent to 0 within +-margin (TOST)."""
+def saturation(claim: Claim, table: Table, t: Thresholds, lstar=Table.critical_layer) -> Result:
+    """Per cell and seed: L* from the greedy run (``Table.critical_layer``: the paired test on its per-image
+    validation correctness, else the table's column), D the deepest depth both runs trained; the effect is E2E's
+    gain from L* to D minus greedy's, paired by seed; greedy's own gain over L*..D must be equivalent to 0 within
+    +-margin (TOST), a margin the seeds and the test set can reach (``tost_margin``)."""
     margin = claim.margin or band(claim, t)
     gain_col, tost_col, reach_col = "greedy's own gain L*..D", f"TOST p (+-{num(margin, claim.unit).lstrip('+')})", \
         "margin TOST reaches"
@@ -157,9 +150,7 @@ def saturation(claim: Claim, table: Table, t: Thresholds, lstar=table_critical_l
             if row["seed"] not in depths:
                 return None
             top, bottom = (table.measure(row, f"{claim.per_depth}{d}") for d in reversed(depths[row["seed"]]))
-            if top is None or bottom is None:
-                return None
-            return Measure(top.value - bottom.value, top.terms + [(-c, p, n) for c, p, n in bottom.terms])
+            return None if top is None or bottom is None else top.minus(bottom)
 
         x = line(comp.label, paired(comp.a, comp.b, gain), claim, t, table.why)
         reasons = []
@@ -170,17 +161,19 @@ def saturation(claim: Claim, table: Table, t: Thresholds, lstar=table_critical_l
         if x.why.startswith("n <") and reasons:
             x.why += f" ({'; '.join(reasons)})"
         own = [m for r in comp.b if (m := gain(r)) is not None and r["seed"] in x.seeds]
-        g = paired_effect([m.value for m in own], [m.terms for m in own])
+        g = paired_effect([m.value for m in own], [m.terms for m in own], images=[m.images for m in own])
         p = tost(g, margin) if not x.why else None
-        x.cols[gain_col], x.cols[tost_col] = effect_text(g, claim.unit), p_text(p)
         reach = tost_margin(g, t.alpha, t.power)
-        x.cols[reach_col] = "-" if reach is None else num(reach, claim.unit).lstrip("+")
+        x.cols[gain_col], x.cols[tost_col] = effect_text(g, claim.unit), p_text(p)
+        x.cols[reach_col] = "-" if reach is None else num(reach, claim.unit).lstrip("+") + (
+            " (above the margin: TOST underpowered)" if reach > margin else "")
         x.verdict = (NOT_TESTED if x.why else SUPPORTED if x.effect.lo > band(claim, t) and p < t.alpha
                      else NOT_SUPPORTED if x.effect.hi < band(claim, t) or g.lo > margin else INCONCLUSIVE)
         out.lines.append(x)
         out.rows += comp.a + comp.b
     out.verdict = all_of([x.verdict for x in out.lines])
     out.headline = weakest(out.lines)
+    out.tests += [note] if (note := table.lstar_note(out.rows)) else []
     return out
 
 
@@ -189,9 +182,7 @@ def dose_response(claim: Claim, table: Table, t: Thresholds) -> Result:
     (must lie above 0)."""
     out = Result(INCONCLUSIVE)
     cells: dict[tuple, list] = {}
-    for comp in comparisons(claim, table):
-        pair = paired(comp.a, comp.b, lambda r: table.measure(r, claim.metric))
-        x = line(comp.label, pair, claim, t, table.why)
+    for comp, pair, x in compare(claim, table, t):
         x.verdict = above(x.effect, band(claim, t), x.why)
         cells.setdefault(comp.key[:-1], []).append((float(comp.key[-1]), pair, x))
         out.lines.append(x)
@@ -201,13 +192,16 @@ def dose_response(claim: Claim, table: Table, t: Thresholds) -> Result:
         doses.sort(key=lambda d: d[0])
         seeds = sorted(set.intersection(*(set(p.seeds) for _, p, _ in doses)), key=natural)
         slopes, terms = [], []
+        images = []
         for s in seeds:
-            at = [(j, p.diffs[p.seeds.index(s)], p.terms[p.seeds.index(s)]) for j, p, _ in doses]
-            value, weights = slope([j for j, _, _ in at], [d for _, d, _ in at]) if len(at) > 1 else (None, [])
+            at = [(j, p.diffs[p.seeds.index(s)], p.terms[p.seeds.index(s)], p.images[p.seeds.index(s)])
+                  for j, p, _ in doses]
+            value, weights = slope([a[0] for a in at], [a[1] for a in at]) if len(at) > 1 else (None, [])
             if value is not None:
                 slopes.append(value)
-                terms.append([(w * c, p, n) for w, (_, _, ts) in zip(weights, at) for c, p, n in ts])
-        trend = paired_effect(slopes, terms)
+                terms.append([(w * c, p, n) for w, a in zip(weights, at) for c, p, n in a[2]])
+                images.append(None if any(a[3] is None for a in at) else sum(w * a[3] for w, a in zip(weights, at)))
+        trend = paired_effect(slopes, terms, images=images)
         lines = [x for _, _, x in doses]
         verdict = all_of([x.verdict for x in lines])
         if verdict != NOT_TESTED:
@@ -242,9 +236,7 @@ def descriptive(claim: Claim, table: Table | None, t: Thresholds, results: Path)
             x.verdict, x.cols["depth"] = DESCRIPTIVE, str(d)
             out.lines.append(x)
     for comp in comparisons(claim, table) if table is not None and claim.per_depth else []:
-        found = sorted({int(c.removeprefix(claim.per_depth)) for r in comp.a + comp.b for c in r
-                        if c.startswith(claim.per_depth) and c.removeprefix(claim.per_depth).isdigit()})
-        for d in found:
+        for d in _depths(table, comp.a + comp.b, claim.per_depth, every=False):
             pair = paired(comp.a, comp.b, lambda r, d=d: table.measure(r, f"{claim.per_depth}{d}"))
             if pair.effect.n:
                 x = line(f"{claim.per_depth} / {comp.label}", pair, claim, t, table.why, with_power=False)
@@ -270,14 +262,19 @@ RULES = {
                    "(least squares per seed, then the interval over seeds with the test-set term): grows when "
                    "the interval lies above 0, shrinks when below, else unclear. It does not enter the verdict.",
     "saturation": "greedy saturates after its critical layer L* while E2E keeps gaining. Per cell and seed, L* is "
-                  "the greedy run's critical layer (the table's `critical_layer`: the curriculum's validation "
-                  "rule) and D the deepest depth both runs trained (greedy's curriculum stops "
-                  "`critical_patience` stages after L*, so the same depths are L*..D, not L*..the last block); "
+                  "the greedy run's critical layer by the paired test of docs/protocol.md (the shallowest depth "
+                  "that no deeper depth beats on the same validation images: one-sided exact McNemar, Holm over "
+                  "the deeper depths, ALPHA) on its archived per-image validation correctness; a run archived "
+                  "without them falls back to the table's `critical_layer` (the curriculum's online rule), and "
+                  "the claim says how many did. D is the deepest depth both runs trained (a curriculum that "
+                  "stopped `critical_patience` stages after L* makes the same depths L*..D, not L*..the last block); "
                   "a seed whose greedy run trained no block past L* has no post-L* gain and is left out. The "
                   "effect is E2E's gain from L* to D minus greedy's, paired by seed. *Supported* when its "
                   "interval lies above +EQUIV and greedy's own gain over L*..D is equivalent to 0 (TOST at "
                   "ALPHA, margin +-MARGIN); the margin TOST reaches with power POWER at this n is shown beside "
-                  "it. *Not supported* when the effect's interval lies below +EQUIV or greedy's own gain lies "
+                  "it, flagged when it exceeds MARGIN (TOST underpowered: at this n it shows equivalence "
+                  "within MARGIN less than POWER of the time even when greedy gains nothing). *Not supported* "
+                  "when the effect's interval lies below +EQUIV or greedy's own gain lies "
                   "above +MARGIN (greedy keeps gaining). Every cell must be supported (as universal).",
     "dose_response": "the effect grows with a dose (the swap test: blocks j+1..N trained end to end on frozen E2E "
                      "blocks 1..j minus the same on frozen greedy blocks 1..j, same budget, j = 1, 2, 3). "

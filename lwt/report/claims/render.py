@@ -23,19 +23,24 @@ HOW = """\
   Var_test), SD the spread of the per-seed differences, with the t quantile at the Welch-Satterthwaite degrees of
   freedom (Var_test is known: its df are infinite); the interval is never narrower than the seeds' own
   t-interval (n - 1 df) -- the half-width is the larger of the two, each p-value the larger of the two tests' --
-  nor than the test set's own. The tables carry no per-image outputs yet, so Var_test is a bound from the
-  accuracies alone: each test accuracy p on N images has variance p(1 - p) / N, and if no two per-image
-  correct/incorrect indicators are negatively correlated, Var_test <= (sum of c sigma over the accuracies added)^2
-  + (sum over those subtracted)^2; for A - B that is (p_A(1 - p_A) + p_B(1 - p_B)) / N. It is conservative (A
-  and B err on many of the same images); once runs carry per-image outputs the interval is a bootstrap over seeds
-  and images together (`lwt.report.stats.bootstrap_paired`). The column *test set alone* is the half-width that
-  this bound allows with infinitely many seeds: no interval is narrower. A critical layer, chosen on the
-  validation set, carries no test-set term.
+  nor than the test set's own. Var_test, where a run's per-image test outputs are archived
+  (`results/NAME_per_image/`, written by `lwt results`) for every seed of both sides, is estimated: with d_i the
+  seeds' mean difference on test image i (A's correct/incorrect indicator minus B's, or the same combination of
+  indicators as the effect of accuracies), Var_test = var_i(d_i) / N; and the interval also holds the percentile
+  interval of a hierarchical bootstrap (2,000 seeded replicates: the seeds drawn with replacement, then the test
+  images, one draw shared by the seeds drawn since they share one test set, image i of A kept with image i of B),
+  each p-value at least the bootstrap's. Without them, Var_test is a bound from the accuracies alone: each test
+  accuracy p on N images has variance p(1 - p) / N, and if no two per-image correct/incorrect indicators are
+  negatively correlated, Var_test <= (sum of c sigma over the accuracies added)^2 + (sum over those
+  subtracted)^2; for A - B that is (p_A(1 - p_A) + p_B(1 - p_B)) / N. It is conservative (A and B err on many
+  of the same images). The column *test set alone* is the half-width that Var_test allows with infinitely many
+  seeds: no interval is narrower. A critical layer, chosen on the validation set, carries no test-set term.
 - **Power**: of a two-sided paired t-test at ALPHA to detect the smallest effect of interest (SESOI), from the
   measured SD of the per-seed differences and Var_test (statsmodels `TTestPower`); *seeds needed* is the n at
   which it reaches POWER (`TTestPower().solve_power` for the seeds, plus the seeds the test-set term costs);
   *underpowered* when n is below it; *∞ (test-set noise)* when the test-set term alone keeps the power below
-  POWER: a larger test set or per-image outputs are needed, not more seeds.
+  POWER: a larger test set or per-image outputs (which replace the bound by an estimate) are needed, not more
+  seeds.
 - **Not tested**: no table yet; fewer than MIN_N paired seeds; the test-set size unknown; or runs that do not meet
   the protocol of docs/protocol.md (every run on the full test set, `data.test_subset` unset; every greedy stage
   trained for its whole annealed budget, `curriculum.stage_end=fixed`, the longest of at least MIN_EPOCHS epochs:
@@ -108,6 +113,20 @@ def _label_head(claim: Claim) -> str:
     return " / ".join(parts)
 
 
+def _test_source(r: Result) -> str:
+    """Which lines' test-set term is estimated from per-image outputs and which is the bound."""
+    noisy = [x for x in r.lines if x.effect and x.effect.n > 1 and x.effect.test_var]
+    if not noisy:
+        return ""
+    per_image = sum(x.effect.per_image for x in noisy)
+    if per_image == len(noisy):
+        return "Test-set term: estimated from the archived per-image outputs, with the seeds-and-images bootstrap."
+    if not per_image:
+        return "Test-set term: the bound from the accuracies (no per-image outputs archived for these runs)."
+    return (f"Test-set term: estimated from archived per-image outputs (with the seeds-and-images bootstrap) in "
+            f"{per_image} of {len(noisy)} lines; the others use the bound (some run lacks per-image outputs).")
+
+
 def _table(claim: Claim, r: Result) -> list[str]:
     head = [_label_head(claim), "n", "effect", "95 % interval (seeds + test set)", "test set alone", "power",
             "seeds needed", *r.columns, "verdict", "not tested because"]
@@ -152,6 +171,8 @@ def render(results: Path, spec: ClaimsFile | None = None) -> str:
                    f"Effect: {claim.effect} ({claim.unit}); table `results/{claim.table}.csv`.", ""]
         if claim.caveat:
             detail += [f"> **Caveat.** {claim.caveat}", ""]
+        if source := _test_source(r):
+            detail += [source, ""]
         if r.why:
             detail += [f"Not tested: {r.why}. Command that makes it: `{claim.command}`.", ""]
             continue

@@ -17,30 +17,24 @@ from .common import (
     all_of,
     any_of,
     band,
-    line,
+    compare,
     p_text,
-    paired,
     weakest,
 )
-from .source import Table, comparisons
+from .source import Table
 from .spec import Claim, Thresholds
-
-
-def _lines(claim: Claim, table: Table, t: Thresholds):
-    for comp in comparisons(claim, table):
-        yield comp, line(comp.label, paired(comp.a, comp.b, lambda r: table.measure(r, claim.metric)), claim, t,
-                         table.why)
 
 
 def universal(claim: Claim, table: Table, t: Thresholds) -> Result:
     """Each cell's interval against +band; the claim holds when every cell does."""
     out = Result(INCONCLUSIVE)
-    for comp, x in _lines(claim, table, t):
+    for comp, _, x in compare(claim, table, t):
         x.verdict = above(x.effect, band(claim, t), x.why)
         out.lines.append(x)
         out.rows += comp.a + comp.b
     out.verdict = all_of([x.verdict for x in out.lines])
     out.headline = weakest(out.lines)
+    out.tests += [note] if (note := table.lstar_note(out.rows)) else []  # a claim about critical layers
     return out
 
 
@@ -49,7 +43,7 @@ def ranking(claim: Claim, table: Table, t: Thresholds) -> Result:
     more than an effect too small to matter; it fails when the interval lies below -band. All contrasts must hold
     (an intersection-union test: each at level alpha, so the ranking is at level alpha without adjustment)."""
     out, adjacent = Result(INCONCLUSIVE, columns=["strictly ahead (> 0)"]), []
-    for comp, x in _lines(claim, table, t):
+    for comp, _, x in compare(claim, table, t):
         x.verdict = above(x.effect, -band(claim, t), x.why) if comp.adjacent else SHOWN
         e = x.effect
         x.cols["strictly ahead (> 0)"] = ("-" if e.lo is None else "yes" if e.lo > 0 else "no: behind" if e.hi < 0
@@ -69,14 +63,14 @@ def existential(claim: Claim, table: Table, t: Thresholds) -> Result:
     test = "sign test p" if claim.test == "sign" else "t p (one-sided)"
     out = Result(INCONCLUSIVE, columns=[test, "Holm p"])
     p = {}  # label -> unadjusted p, for the arms that are tested
-    for comp, x in _lines(claim, table, t):
+    for comp, _, x in compare(claim, table, t):
         x.short = comp.arm.split()[0] if comp.arm else x.label
         value = None if x.why else sign_test(x.diffs) if claim.test == "sign" else x.effect.p_greater(0.0)
         if value is not None:
             p[x.label] = value
         out.lines.append(x)
         out.rows += comp.a + comp.b
-    adjusted = dict(zip(p, holm(list(p.values()), t.alpha)))
+    adjusted = dict(zip(p, holm(list(p.values()))))
     for x in out.lines:
         q = adjusted.get(x.label)
         x.verdict = (NOT_TESTED if q is None else SUPPORTED if q < t.alpha

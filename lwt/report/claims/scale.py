@@ -1,5 +1,6 @@
 """The scale a claim was tested at, read from the archived configs and results of the runs it used: training and
-test images, widths, epochs per stage and the SGD steps they made."""
+test images, widths, epochs per stage and the SGD steps they made, and the precision and device the runs computed
+in (result.json's provenance; "not recorded" for runs archived before it was)."""
 
 from __future__ import annotations
 
@@ -68,9 +69,10 @@ def scale(table: Table, rows: list[dict]) -> str:
     records = [r for r in (table.record(row) for row in rows) if r]
     if not records:
         return "unknown (no archived configs)"
-    train, test, widths, schedules = [], [], {}, {}
+    train, test, widths, schedules, compute = [], [], {}, {}, set()
     for rec in records:
         cfg, result = rec.get("config") or {}, rec.get("result") or {}
+        compute.add((result.get("precision"), result.get("device")))
         train.append(result.get("train_images") or cfg.get("data.train_subset") or "?")
         test.append(result.get("test_images") or "?")
         widths.setdefault(result.get("model") or cfg.get("model.name") or "?", set()).add(_widths(cfg))
@@ -91,4 +93,8 @@ def scale(table: Table, rows: list[dict]) -> str:
         parts.append(f"{mode}: " + "; ".join(
             f"{', '.join(sorted(e['experiments']))}: {b[0]}{steps(e['steps'])}"
             for b, e in sorted(budgets.items(), key=lambda kv: sorted(kv[1]["experiments"]))))
+    runs = sorted(f"{p or 'precision not recorded'} on {d or 'device not recorded'}" for p, d in compute if p or d)
+    if (None, None) in compute:
+        runs.append("precision and device not recorded (archived before result.json recorded them)")
+    parts.append("runs: " + ", ".join(runs))
     return "; ".join(parts)

@@ -13,23 +13,37 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from lwt.config import Config, flatten, to_dict
 from lwt.errors import LwtError
 from lwt.report.stats import Term
+from lwt.run.critical import critical_layer
+from lwt.run.per_image import PerImage, read_archived
 
 from .spec import Claim, Side
 
 DEFAULTS = {k: "" if v is None else str(v) for k, v in flatten(to_dict(Config())).items()}  # as the CSVs write them
 NEEDED = ["experiment", "mode", "model", "dataset", "seed"]
+PAIRED, ONLINE = "paired", "online"  # where a greedy run's L* came from (Table.critical_layer)
 
 
 class Measure(NamedTuple):
-    """A run's value of an effect's ingredient and the test accuracies it contains (their sampling noise)."""
+    """A run's value of an effect's ingredient and the test accuracies it contains (their sampling noise); with
+    per-image outputs, ``images``: the same combination of per-image correct (1) / wrong (0) indicators, an (N,)
+    array whose mean is ``value`` up to the CSV's rounding (None without them)."""
 
     value: float
     terms: list[Term]
+    images: Any = None
+
+    def minus(self, other: Measure) -> Measure:
+        """This measure less ``other`` (their test-set terms and per-image indicators carried along)."""
+        same = self.images is not None and other.images is not None and self.images.shape == other.images.shape
+        images = self.images - other.images if same else None
+        return Measure(self.value - other.value, self.terms + [(-c, p, n) for c, p, n in other.terms], images)
 
 
 def natural(text: str) -> tuple:
@@ -44,6 +58,8 @@ class Table:
     rows: list[dict]
     records: dict[str, dict] = field(default_factory=dict)  # run_dir -> {"config": ..., "result": ...}
     why: str | None = None  # the protocol the runs miss, or None
+    lstar: dict[str, str] = field(default_factory=dict)  # run_dir -> where its L* came from (PAIRED or ONLINE)
+    _images: dict[str, PerImage | None] = field(default_factory=dict, repr=False)
 
     def number(self, row: dict, column: str) -> float | None:
         text = row.get(column) or ""
@@ -62,6 +78,64 @@ class Table:
         n = self.number(row, "test_images") or (self.record(row).get("result") or {}).get("test_images")
         return int(n) if n else None
 
+    def per_image(self, row: dict) -> PerImage | None:
+        """The run's archived per-image predictions (results/NAME_per_image/, named by its archive line), or None
+        for a run archived without them; one LwtError for a file named but missing or damaged."""
+        key = row.get("run_dir") or ""
+        if key not in self._images:
+            record = self.record(row)
+            archive = self.path.with_name(f"{self.path.stem}_runs.jsonl")
+            self._images[key] = read_archived(archive, record) if record.get("per_image") else None
+        return self._images[key]
+
+    def _test_correct(self, row: dict, column: str, value: float):
+        """The (N,) 0/1 per-image correctness behind the test accuracy ``column`` of ``row``, or None: no per-image
+        file, a test set other than the whole test split in order, no such depth, or an accuracy that is not the
+        table's (more than half an image apart)."""
+        p = self.per_image(row)
+        if p is None or (p.test_index is not None and (p.test_index != np.arange(len(p.test_index))).any()):
+            return None
+        result, kind = self.record(row).get("result") or {}, "pred"
+        if column.startswith("test_acc_stage"):
+            depth = int(column.removeprefix("test_acc_stage"))
+        elif column == "selected_test_acc":
+            depth = result.get("selected_depth")
+        elif column == "final_test_acc" and result.get("finetune") and p.finetune_depths:
+            depth, kind = max(p.finetune_depths), "finetune"
+        elif column == "final_test_acc" and p.depths:
+            depth = max(p.depths)
+        else:
+            return None
+        try:
+            correct = p.correct("test", depth, kind).astype(float)
+        except LwtError:
+            return None
+        return correct if abs(correct.mean() - value) <= 0.5 / len(correct) else None
+
+    def critical_layer(self, row: dict) -> int | None:
+        """L* of a greedy run: the paired test (lwt.run.critical: the shallowest depth that no deeper depth beats
+        on the same validation images, one-sided exact McNemar, Holm over the deeper depths, alpha 0.05) on its
+        archived per-image validation correctness; without it, the table's ``critical_layer`` (the curriculum's
+        online rule). ``lstar`` records which, per run."""
+        p = self.per_image(row)
+        if p is not None and p.depths:
+            self.lstar[row.get("run_dir") or ""] = PAIRED
+            return critical_layer(p.val_correct, p.depths)
+        value = self.number(row, "critical_layer")
+        self.lstar[row.get("run_dir") or ""] = ONLINE
+        return None if value is None else int(value)
+
+    def lstar_note(self, rows: list[dict]) -> str:
+        """Where the L* of ``rows``' greedy runs came from, in one sentence."""
+        sources = [self.lstar[k] for k in dict.fromkeys(r.get("run_dir") or "" for r in rows) if k in self.lstar]
+        if not sources:
+            return ""
+        paired, n = sources.count(PAIRED), len(sources)
+        return (f"L*: the paired test (one-sided exact McNemar, Holm, alpha 0.05) on archived per-image validation "
+                f"correctness for {paired} of {n} greedy runs" + ("." if paired == n else
+                "; for the others the table's `critical_layer`, the curriculum's online rule of their protocol "
+                "(fallback: no per-image archive)."))
+
     def stages(self, row: dict) -> int:
         """How many stages the run trained: its non-empty test_acc_stage columns."""
         return sum(1 for c, v in row.items() if c.startswith("test_acc_stage") and v not in (None, ""))
@@ -76,16 +150,21 @@ class Table:
         validation set) none. A greedy run without a critical layer that trained every stage (as many as the
         table's deepest run) never saturated: its critical layer counts as one block beyond its last (a lower
         bound)."""
+        if column == "critical_layer":
+            value = self.critical_layer(row)
+            if value is None and self.deepest and self.stages(row) == self.deepest:
+                value = self.deepest + 1
+            return None if value is None else Measure(float(value), [])
         value = self.number(row, column)
-        if value is None and column == "critical_layer" and self.deepest and self.stages(row) == self.deepest:
-            value = self.deepest + 1.0
         if value is None:
             return None
         n = self.test_images(row)
         if column.startswith("gap_depth"):
             p = self.number(row, "test_acc_stage" + column.removeprefix("gap_depth"))
             return Measure(value, [(-1.0, 0.5 if p is None else p, n)])  # p unknown: 0.5, the largest variance
-        return Measure(value, [(1.0, value, n)] if "test_acc" in column else [])
+        if "test_acc" in column:
+            return Measure(value, [(1.0, value, n)], self._test_correct(row, column, value))
+        return Measure(value, [])
 
 
 REGENERATE = "regenerate it with `lwt results`"

@@ -9,10 +9,12 @@ A figure whose table is missing is skipped with the command that makes it.
 
 from __future__ import annotations
 
+import csv
 from contextlib import contextmanager
 from pathlib import Path
 
-from lwt.console import add_quiet_flag
+from lwt.console import add_quiet_flag, bar, set_quiet
+from lwt.errors import LwtError
 
 WANDB_DIR = Path("runs") / "figures"  # lwt figures --wandb: its W&B run goes to <this>/wandb/ (docs/wandb.md)
 FIGURES = ["fig1_depth", "fig2_gap", "fig3_overfitting", "fig4_critical", "fig5_remedies", "fig6_cka", "fig7_probes",
@@ -60,7 +62,6 @@ def make_figures(results: Path, out: Path, only: list[int] | None = None) -> tup
     import matplotlib.pyplot as plt
 
     from lwt.analysis.style import STYLE
-    from lwt.console import bar
     from lwt.report.figures.common import MissingTable
 
     written, skipped = [], []
@@ -91,10 +92,6 @@ def make_figures(results: Path, out: Path, only: list[int] | None = None) -> tup
 def _readable(name: str, table: Path):
     """A table or report that is truncated, garbage or of another kind (the columns or keys
     the figure reads are missing or hold text) answered by one LwtError naming it."""
-    import csv
-
-    from lwt.errors import LwtError
-
     try:
         yield
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError, csv.Error) as e:
@@ -106,8 +103,6 @@ def _readable(name: str, table: Path):
 def log_to_wandb(paths: list[Path], results: Path, mode: str, where: Path = WANDB_DIR) -> Path:
     """One W&B run (job_type=figures) holding every PNG as an image and every results CSV as a table, written
     into ``where/wandb/``; returns the W&B run's folder."""
-    import csv
-
     import wandb
 
     where.mkdir(parents=True, exist_ok=True)
@@ -126,9 +121,6 @@ def log_to_wandb(paths: list[Path], results: Path, mode: str, where: Path = WAND
 
 
 def cmd_figures(args) -> int:
-    from lwt.console import set_quiet
-    from lwt.errors import LwtError
-
     set_quiet(args.quiet)
     results, out = Path(args.results), Path(args.out)
     if not results.exists():

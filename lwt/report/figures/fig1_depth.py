@@ -1,9 +1,7 @@
 """Figure 1: test accuracy vs depth, layerwise vs end-to-end, one panel per architecture (CIFAR-10).
 
 Greedy at depth k: the network after stage k, read out by aux head k. E2E at depth k: block k's auxiliary
-readout on detached features (the last depth: the network's classifier). Mean and 95 % t-interval
-over seeds (from 3 seeds on), the seeds as dots (n <= 5); n per curve in the legend. The mean is drawn only
-at the depths every seed reached; past them each seed is a thin line of its own (common.Curve).
+readout on detached features (the last depth: the network's classifier). Seeds are drawn as common.py says.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """Figure 3: early-layer overfitting: per depth, accuracy on the (un-augmented) training images vs on test
 images, greedy vs E2E, one panel per architecture (and per training-set size and aux depth k where the table
-varies them). Mean and 95 % t-interval over seeds (from 3 seeds on), the seeds as dots (n <= 5), the mean only
-at the depths every seed reached: a greedy run stopped at its critical layer has no deeper row, so past the
-shallowest stop each seed that went on is a thin line of its own."""
+varies them). Seeds are drawn as common.py says."""
 
 from __future__ import annotations
 

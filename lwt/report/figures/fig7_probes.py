@@ -1,8 +1,6 @@
 """Figure 7: linear-probe accuracy on every block's frozen output, greedy vs E2E, from the JSON reports
-`lwt probe` writes: one panel per architecture and training-set size, the reports of one method there (its
-seeds) averaged with their 95 % t-interval, the seeds as dots; probe test solid, probe train dashed. A run that
-stopped at its critical layer has no deeper block to probe: the mean ends at the last block every seed has,
-the seeds that went on continue as thin lines of their own."""
+`lwt probe` writes: one panel per architecture and training-set size, a method's reports there (its seeds)
+drawn as common.py says; probe test solid, probe train dashed."""
 
 from __future__ import annotations
 

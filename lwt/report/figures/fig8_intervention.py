@@ -1,10 +1,9 @@
 """Figure 8: the intervention (experiments/sweeps/intervention.yaml), a causal test of C3: greedy test
 accuracy vs depth for plain greedy, greedy started on E2E's blocks 1..j (copied and frozen: its depths 1..j are
-E2E's own read-outs) and greedy with blocks 1..j stopped early. Mean and 95 % t-interval over seeds (at the
-depths every seed reached; past them, one thin line per seed), the seeds as dots; each arm's n and critical
-layer per seed in the legend. Colours from the one palette: plain greedy is the greedy method, blocks stopped
-early the remedy it is (fewer early epochs), greedy on E2E's blocks an arm of its own (``style.ARMS``), never
-E2E's colour: those runs are greedy runs."""
+E2E's own read-outs) and greedy with blocks 1..j stopped early, seeds drawn as common.py says; each arm's n and
+critical layer per seed in the legend. Colours: plain greedy is the greedy method, blocks stopped early the
+remedy it is (fewer early epochs), greedy on E2E's blocks an arm of its own (``style.ARMS``), never E2E's colour:
+those runs are greedy runs."""
 
 from __future__ import annotations
 

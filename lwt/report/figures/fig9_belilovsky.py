@@ -1,9 +1,8 @@
 """Figure 9: claim K, Belilovsky, Eickenberg & Oyallon's ranking on their own networks: greedy test accuracy
 after each stage for the auxiliary depths k = 1, 2, 3 (experiments/sweeps/belilovsky_cifar10.yaml), each k in
-its own colour (``style.AUX_K``, light to dark) and dash. Mean and 95 % t-interval over seeds, the seeds as
-dots; the legend gives n, the last stage's mean and the mean accuracy of the ensemble of the stages' heads. The
-paper's numbers (full width and data, 50 epochs per stage) are in the title, not drawn: a run at another scale
-is not on their axis."""
+its own colour (``style.AUX_K``, light to dark) and dash, seeds drawn as common.py says; the legend gives n,
+the last stage's mean and the mean accuracy of the ensemble of the stages' heads. The paper's numbers (full
+width and data, 50 epochs per stage) are in the title, not drawn: a run at another scale is not on their axis."""
 
 from __future__ import annotations
 
