@@ -71,3 +71,19 @@ def lwt_error(capsys, argv: list[str]) -> str:
     lines = [line for line in err.splitlines() if line.startswith("lwt: error: ")]
     assert len(lines) == 1, err
     return lines[0]
+
+
+def crash_in_fresh_dir(tiny, extra, tmp_path, monkeypatch, module_cls, crash) -> Path:
+    """Run ``tiny + extra`` in its own output folder with ``crash`` as ``module_cls.on_train_epoch_start``
+    (it raises to stand in for a kill); return the killed run's directory."""
+    from lwt.config import load_config
+    from lwt.training.train import run
+
+    out = tmp_path / "killed"
+    cfg = load_config(GREEDY, [o for o in tiny if not o.startswith("logging.out_dir")] + extra
+                      + [f"logging.out_dir={out}"])
+    monkeypatch.setattr(module_cls, "on_train_epoch_start", crash, raising=False)
+    with pytest.raises(RuntimeError, match="killed"):
+        run(cfg)
+    monkeypatch.undo()
+    return out / cfg.experiment / cfg.run_name

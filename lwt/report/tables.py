@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from lwt.config import Config, flatten, is_identity, to_dict
+from lwt.config.files import read_data
 from lwt.console import cell, to_csv
 from lwt.errors import LwtError
 from lwt.report.paired import paired_markdown, paired_table
@@ -46,7 +47,8 @@ def find_runs(root: Path, sweep: str | None = None) -> list[dict]:
         rd = RunDir(path.parent)
         try:
             result = rd.read_result()  # a result without stages (or `[]`) must not count in n
-            config = flatten(yaml.safe_load(rd.config.read_text()) or {}) if rd.config.is_file() else {}
+            config = flatten(read_data(rd.config, "yaml", follow=False, empty_ok=True) or {}) \
+                if rd.config.is_file() else {}
             if not isinstance(config, dict):
                 raise LwtError(f"{rd.config} is not an lwt config")
         except (OSError, ValueError, yaml.YAMLError, LwtError, AttributeError) as e:

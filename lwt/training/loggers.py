@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import yaml
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
 from lwt.config import Config, flatten, to_dict
+from lwt.config.files import read_data
 from lwt.run.dir import atomic_write_text
 from lwt.run.result import RunResult
 from lwt.training.axes import attach_clock
@@ -70,7 +70,7 @@ def purpose(cfg: Config) -> str | None:
     for path in sorted(experiments_dir().rglob(f"{cfg.experiment}.yaml")):
         try:
             text = path.read_text()
-            raw = yaml.safe_load(text) or {}
+            raw = read_data(path, "yaml", empty_ok=True) or {}
             data, model = raw.get("data") or {}, raw.get("model") or {}
             same = data.get("name", "cifar10") == cfg.data.name and model.get("name") == cfg.model.name
         except Exception:  # not an experiment (a sweep file of the same name, unreadable YAML): not the run's
@@ -88,7 +88,7 @@ def claims_of(sweep: str | None) -> list[str]:
     from lwt.config.files import experiments_dir
 
     try:
-        claims = (yaml.safe_load((experiments_dir() / "claims.yaml").read_text()) or {}).get("claims") or {}
+        claims = (read_data(experiments_dir() / "claims.yaml", "yaml") or {}).get("claims") or {}
         return [name for name, claim in claims.items() if isinstance(claim, dict) and claim.get("table") == sweep]
     except Exception:  # no claims file (a trimmed install), or one lwt claims would refuse: no claim tags
         return []

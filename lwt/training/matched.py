@@ -11,10 +11,10 @@ resume continues with that budget, whatever has become of the source run since.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from lwt.config import Config
+from lwt.config.files import read_data
 from lwt.errors import LwtError
 from lwt.run.dir import RESULT, RunDir, atomic_write_json
 from lwt.run.result import RunResult
@@ -56,8 +56,8 @@ def _saved(path: Path) -> dict | None:
     """The budget a run folder recorded, or None when it holds none (a kill before it was written) or a damaged
     one: the budget is then resolved again, the same way."""
     try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError):
+        saved = read_data(path, "json", follow=False)
+    except LwtError:
         return None
     ok = isinstance(saved, dict) and all(isinstance(saved.get(k), int) for k in ("epochs", "flops", "train_flops"))
     ok = ok and saved["epochs"] >= 1

@@ -18,7 +18,7 @@ from lwt.training.dgl import DecoupledModule
 from lwt.training.resume import resume_config
 from lwt.training.train import run
 
-from conftest import EXPERIMENTS, GREEDY, build_tiny
+from conftest import EXPERIMENTS, GREEDY, build_tiny, crash_in_fresh_dir
 
 E2E = EXPERIMENTS / "cifar10" / "belilovsky_k2_e2e.yaml"
 MULTS = [0.1, 0.2, 0.5, 1.0]  # belilovsky_k2 has 4 blocks
@@ -33,19 +33,6 @@ def stage_rows(result: RunResult) -> list[dict]:
     """What a resumed run must reproduce exactly (not seconds)."""
     return [{k: getattr(row, k) for k in ("depth", "train_acc", "val_acc", "test_acc", "epochs")}
             for row in result.stages]
-
-
-def crash_in_fresh_dir(tiny, extra, tmp_path, monkeypatch, module_cls, crash) -> Path:
-    """Run ``tiny + extra`` in its own output folder with ``crash`` as ``module_cls.on_train_epoch_start``
-    (it raises to stand in for a kill); return the killed run's directory."""
-    out = tmp_path / "killed"
-    cfg = load_config(GREEDY, [o for o in tiny if not o.startswith("logging.out_dir")] + extra
-                      + [f"logging.out_dir={out}"])
-    monkeypatch.setattr(module_cls, "on_train_epoch_start", crash, raising=False)
-    with pytest.raises(RuntimeError, match="killed"):
-        run(cfg)
-    monkeypatch.undo()
-    return out / cfg.experiment / cfg.run_name
 
 
 def group_of(opt: torch.optim.Optimizer) -> dict[int, dict]:

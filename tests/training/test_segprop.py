@@ -12,7 +12,7 @@ from lwt.training.segprop import SegPropStage, check
 from lwt.training.stage import StageModule
 from lwt.training.train import run
 
-from conftest import EXPERIMENTS, build_tiny, lwt_error
+from conftest import EXPERIMENTS, build_tiny, crash_in_fresh_dir, lwt_error
 
 SIMPLE = EXPERIMENTS / "cifar10" / "simple_cnn_greedy.yaml"
 NARROW = ["model.widths=[8,8,16,16]", "curriculum.stage_head=network", "curriculum.epochs_per_stage=1"]
@@ -109,14 +109,7 @@ def test_killed_mid_stage_resumes_exactly(tiny, tmp_path, monkeypatch):
         if self.stage == 2 and self.current_epoch == 1:
             raise RuntimeError("killed")
 
-    out = tmp_path / "killed"
-    cfg = load_config(GREEDY, [o for o in tiny if not o.startswith("logging.out_dir")] + extra
-                      + [f"logging.out_dir={out}"])
-    monkeypatch.setattr(SegPropStage, "on_train_epoch_start", crash, raising=False)
-    with pytest.raises(RuntimeError, match="killed"):
-        run(cfg)
-    monkeypatch.undo()
-    run_dir = out / cfg.experiment / cfg.run_name
+    run_dir = crash_in_fresh_dir(tiny, extra, tmp_path, monkeypatch, SegPropStage, crash)
     result = run(resume_config(run_dir), resume=run_dir)
     assert [(r.val_acc, r.test_acc, r.epochs) for r in result.stages] == \
         [(r.val_acc, r.test_acc, r.epochs) for r in expected.stages]

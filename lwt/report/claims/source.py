@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from lwt.config import Config, flatten, to_dict
+from lwt.config.files import read_data
 from lwt.errors import LwtError
 from lwt.report.stats import Term
 from lwt.run.critical import critical_layer
@@ -323,7 +324,7 @@ def read_probes(folder: Path) -> list[dict]:
     reports = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            report = json.loads(path.read_text())
+            report = read_data(path, "json", what="a report of lwt probe")
             seed = re.search(r"seed(\d+)$", report["run"]).group(1)
             cell = re.sub(r"_?seed\d+$", "", report["run"].split("/")[-1])
             report.update(seed=seed, cell=f"{report['model']} / {cell}" if cell else report["model"])

@@ -14,7 +14,6 @@ drawn as its own thin line (``PARTIAL_NOTE`` in the legend), never averaged.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from lwt.analysis.style import (  # noqa: E402  (the house style; re-exported fo
     arch_label,
     method_of,
 )
+from lwt.config.files import read_data
 from lwt.report.stats import Summary, summarize  # noqa: E402
 
 SHOW_SEEDS = 5  # draw the per-seed points when n is at most this
@@ -68,7 +68,7 @@ def read_reports(folder: Path) -> list[dict]:
     paths = sorted(folder.glob("*.json"))
     if not paths:
         raise MissingTable(str(folder / "*.json"))
-    return [json.loads(p.read_text()) for p in paths]
+    return [read_data(p, "json", what="a report of lwt cka or lwt probe") for p in paths]
 
 
 def _number(text: str):
