@@ -78,7 +78,8 @@ def cmd_sweep(args) -> int:
         raise LwtError("--gpus and --time size the SLURM script of --export jobs; add --export jobs")
     resources = job_resources(args.gpus or "1", args.time or "24:00:00") if args.export == "jobs" else {}
     sweep = load_sweep(args.file, args.variant, args.overrides, args.name)
-    sweep.attach_archive(Path(args.archive or f"results/{sweep.name}_runs.jsonl"))
+    if args.archive != "none":
+        sweep.attach_archive(Path(args.archive or f"results/{sweep.name}_runs.jsonl"))
     runs = select(sweep.runs, sweep, args.select) if args.select else sweep.runs
     if args.export:
         if args.select:
@@ -111,7 +112,8 @@ def add_subparser(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="list the runs (name, status, overrides); train nothing")
     p.add_argument("--archive", metavar="JSONL",
                    help="the sweep's run archive (default results/<name>_runs.jsonl, written by `lwt results`): "
-                        "the runs it holds count as finished where their folders are gone (trained elsewhere)")
+                        "the runs it holds count as finished where their folders are gone (trained elsewhere); "
+                        "none: train every run without a folder here (e.g. to rebuild networks another sweep reads)")
     p.add_argument("--workers", default="auto",
                    help="train N runs at once in `python -m lwt train` subprocesses, 1: in this process; auto "
                         "(default): one single-thread worker per CPU core without a GPU, else 1 (docs/scaling.md)")

@@ -300,6 +300,8 @@ seeds: [0, 1]
     # ... and the sweep run again skips the runs its archive holds instead of training them anew
     assert main([*args, "--archive", str(archive), "--dry-run"]) == 0
     assert capsys.readouterr().out.count(" archived ") == 8
+    assert main([*args, "--archive", "none", "--dry-run"]) == 0  # none: the archive is not read, all to train
+    assert capsys.readouterr().out.count(" todo ") == 8
     assert main([*args, "--archive", str(archive)]) == 0
     assert "8 finished (skipped; 8 of them in the run archive), 0 to train" in capsys.readouterr().out
     assert not any((tmp_path / "runs").iterdir())
