@@ -196,13 +196,18 @@ def main(argv: list[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
+        return code
     except LwtError as e:
         print(f"lwt: error: {e}", file=sys.stderr)
         return 2
     except Interrupted as e:
         print(f"lwt: {interrupted_line(e)}", file=sys.stderr, flush=True)
         return 128 + e.signum  # 130 for SIGINT, 143 for SIGTERM, as a shell reports them
+    except BrokenPipeError:  # `lwt ... | head`: the reader left; say nothing more (Python's recommended recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

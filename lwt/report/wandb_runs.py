@@ -37,7 +37,7 @@ DASHBOARD = [
         {"type": "line", "title": "training loss, every stage on one axis", "x": "global_step",
          "y": ["train/loss_epoch"]},
         {"type": "line", "title": "validation accuracy", "x": "global_step", "y": ["val/acc"]},
-        {"type": "line", "title": "learning rate", "x": "global_step", "y": ["lr-SGD"]},
+        {"type": "line", "title": "learning rate (first optimizer)", "x": "global_step", "y": ["lr"]},
     ]},
     {"name": "Cost per stage", "panels": [
         {"type": "line", "title": "seconds per phase (greedy: per stage)", "x": "global_step",

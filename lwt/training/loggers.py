@@ -228,7 +228,14 @@ class RunWandbLogger(WandbLogger):
 
 class PhaseLrMonitor(LearningRateMonitor):
     """Lightning's LearningRateMonitor (every ``log_every_n_steps`` steps), which also logs at a phase's first and
-    last optimizer step: a greedy stage shorter than ``log_every_n_steps`` steps would otherwise log no lr at all."""
+    last optimizer step: a greedy stage shorter than ``log_every_n_steps`` steps would otherwise log no lr at all.
+    Beside Lightning's ``lr-<Optimizer>`` keys it logs ``lr``, the first optimizer's first group's rate, so one
+    dashboard panel reads SGD and AdamW runs alike."""
+
+    def _extract_stats(self, trainer, interval: str) -> dict[str, float]:
+        stats = super()._extract_stats(trainer, interval)
+        first = next((key for key in stats if key.startswith("lr-")), None)
+        return {**stats, "lr": stats[first]} if first else stats
 
     def on_train_batch_start(self, trainer, *args, **kwargs) -> None:
         step = trainer.fit_loop.epoch_loop._batches_that_stepped  # Lightning's step of the row logged now

@@ -83,6 +83,7 @@ def make_trainer(cfg: Config, run_dir: RunDir, loggers, callbacks, max_epochs: i
     title = str(phase) + (f"/{stages}" if stages else "")  # "stage 2/4", "end-to-end training"
     bar = [progress_bar(title)] if t.progress_bar else []  # Lightning refuses a bar when it is off
     # logging.lr_monitor: `lr-SGD` per optimizer step (DGL: lr-SGD, lr-SGD-1, ... a stage each; param groups: /pg1)
+    # and `lr`, the first optimizer's rate under one name for SGD and AdamW
     # (and at each phase's first and last step, however short it is: PhaseLrMonitor)
     lr = [PhaseLrMonitor(logging_interval="step")] if cfg.logging.lr_monitor and loggers else []
     lr += [PhaseCost()] if loggers else []  # cost/seconds, cost/peak_memory_mb at the phase's end

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 
@@ -42,6 +43,17 @@ def test_every_command_answers_help_with_its_usage(command, capsys):
 def lwt(*args):
     return subprocess.run([sys.executable, "-m", "lwt", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=600)
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`lwt sweep ... --dry-run | head -1`: the pipe closes while lwt still prints; lwt stops quietly."""
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before lwt writes: every write meets a closed pipe
+    proc = subprocess.run([sys.executable, "-m", "lwt", "sweep", str(EXPERIMENTS / "sweeps" / "swap.yaml"),
+                           "--variant", "cpu", "--dry-run"], cwd=ROOT, stdout=write, stderr=subprocess.PIPE,
+                          text=True, timeout=120)
+    os.close(write)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
 
 
 @pytest.mark.slow

@@ -125,6 +125,7 @@ def test_summary_keeps_the_best_val_accuracy_the_selected_depths_test_accuracy_c
 def test_every_short_stage_logs_its_lr_at_its_first_and_last_step(pair):
     result, records, _ = pair["greedy"]
     rows = [r for r in history(records) if "lr-SGD" in r]
+    assert all(r["lr"] == r["lr-SGD"] for r in rows)  # the optimizer-independent key the dashboard reads
     for stage in result.stages:
         steps = sorted(r["trainer/global_step"] for r in rows if r.get("stage") == stage.depth)
         assert stage.steps < 20 and steps == [0, stage.steps - 1], stage  # log_every_n_steps=20 alone: none
