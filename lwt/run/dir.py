@@ -213,10 +213,6 @@ class RunDir:
             return f"its {MARKER} names another run ({str(data.get('lwt_run'))[:100]!r})"
         return None
 
-    def is_lwt_run(self) -> bool:
-        """A folder lwt made for this run: its marker, written first, names the run (``marker_problem``)."""
-        return self.marker_problem() is None
-
     def refuse_foreign(self) -> set[str]:
         """The names in the folder beyond what it holds before its run starts; LwtError unless lwt made it
         (called before the lock too, so that not even the lock file is put into someone else's folder)."""

@@ -102,7 +102,7 @@ def _saturation_runs(tmp_path, archived=(0, 1, 2), column_lstar: int = 6, n: int
         greedy = run("g", "greedy", seed, 0, critical=column_lstar, config=CELL, images=(val, test))
         greedy.update(images=images)  # the accuracies of the per-image outputs, archived or not
         runs += [greedy, run("e", "e2e", seed, 0, config=CELL, images=e2e)]
-    write(tmp_path, "early_overfitting_cpu", runs, test_images=n)
+    write(tmp_path, "early_overfitting_all_stages_cpu", runs, test_images=n)
 
 
 def test_saturation_takes_lstar_from_the_paired_test_on_archived_validation_images(tmp_path):
@@ -136,7 +136,7 @@ def test_critical_layer_claim_uses_the_paired_test_where_archived(tmp_path):
             assert critical_layer(val, list(range(1, 9))) == top
             runs.append(run("g", "greedy", seed, 0, critical=4, config={"data.train_subset": size, "model.aux.k": 2},
                             images=(val, val)))
-    write(tmp_path, "early_overfitting_cpu", runs)
+    write(tmp_path, "early_overfitting_all_stages_cpu", runs)
     r = evaluate(SPEC.claims["C3b"], tmp_path, T)
     (x,) = r.lines
     assert x.diffs == [2.0, 2.0, 2.0] and "for 6 of 6 greedy runs." in r.tests[-1]

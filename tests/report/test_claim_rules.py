@@ -118,7 +118,7 @@ def _saturation(tmp_path, greedy_after: float, patience: int = 2, test_images: i
         runs += [run("g", "greedy", seed, greedy[-1], stages=greedy, critical=4,
                      config={"data.train_subset": 1000, "model.aux.k": 2}),
                  run("e", "e2e", seed, e2e[-1], stages=e2e, config={"data.train_subset": 1000, "model.aux.k": 2})]
-    write(tmp_path, "early_overfitting_cpu", runs, test_images=test_images)
+    write(tmp_path, "early_overfitting_all_stages_cpu", runs, test_images=test_images)
 
 
 def test_saturation_with_tost(tmp_path):
@@ -216,7 +216,7 @@ def test_power_and_underpowered_label(tmp_path):
     for size, layers in ((500, [3, 4, 5]), (2000, [5, 4, 7])):
         runs += [run("g", "greedy", s, 0.4, critical=c, stages=[0.4] * 8,
                      config={"data.train_subset": size, "model.aux.k": 2}) for s, c in enumerate(layers)]
-    write(tmp_path, "early_overfitting_cpu", runs)
+    write(tmp_path, "early_overfitting_all_stages_cpu", runs)
     (x,) = evaluate(SPEC.claims["C3b"], tmp_path, T).lines
     sd = x.effect.sd  # differences 2, 0, 2 layers
     assert x.effect.test_var == 0 and x.power == pytest.approx(TTestPower().power(1 / sd, 3, 0.05))
@@ -243,10 +243,12 @@ def test_test_set_size_unknown_is_not_tested(tmp_path):
 
 
 def test_probes_per_depth_from_the_committed_reports():
-    """C3's probes: greedy - E2E probe test accuracy per depth, paired by seed (greedy's block 1 is the more
-    linearly separable, E2E's later blocks are)."""
+    """C3's probes: greedy - E2E probe test accuracy per depth, paired by seed, per cell (at 1,000 images and
+    k = 2 greedy's block 1 is the more linearly separable, E2E's later blocks are)."""
     r = evaluate(SPEC.claims["C3-probes"], ROOT / "results", T)
-    probes = {x.cols["depth"]: x for x in r.lines if x.label.startswith("probe")}
+    cells = {x.label for x in r.lines if x.label.startswith("probe")}
+    assert cells == {f"probe test_acc / simple_cnn / train_subset-{n}_k-{k}" for n in (500, 1000) for k in (1, 2)}
+    probes = {x.cols["depth"]: x for x in r.lines if x.label == "probe test_acc / simple_cnn / train_subset-1000_k-2"}
     assert r.verdict == "descriptive" and probes["1"].effect.n == 3
     assert probes["1"].effect.mean == pytest.approx(((0.357 - 0.3313) + (0.3678 - 0.3387) + (0.3484 - 0.3336)) / 3)
     assert probes["5"].effect.mean < 0

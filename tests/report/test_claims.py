@@ -149,9 +149,9 @@ def test_a_damaged_table_is_refused_naming_the_file_and_line(tmp_path, capsys, n
 def test_the_claims_file_is_found_by_default():
     """lwt's own experiments/claims.yaml, in a checkout as in a wheel (where experiments/ is package data)."""
     assert load_claims() == SPEC
-    assert list(SPEC.claims) == ["K", "C1", "C2", "C2-all-stages", "C3", "C3-probes", "C3b", "C4", "I1", "I2"]
+    assert list(SPEC.claims) == ["K", "C1", "C2", "C3", "C3-probes", "C3b", "C4", "I1", "I2"]
     assert {k: c.type for k, c in SPEC.claims.items()} == {
-        "K": "ranking", "C1": "interaction", "C2": "saturation", "C2-all-stages": "saturation", "C3": "dose_response",
+        "K": "ranking", "C1": "interaction", "C2": "saturation", "C3": "dose_response",
         "C3-probes": "descriptive", "C3b": "universal", "C4": "existential", "I1": "existential", "I2": "existential"}
 
 
@@ -206,7 +206,7 @@ def test_critical_layer_moves_with_size_largest_against_smallest(tmp_path):
             stages = 8 if c is None else min(8, c + 2)  # critical_patience 2: two more stages, then stop
             runs += [run("g", "greedy", seed, 0.4, stages=[0.4] * stages, critical=c, config=cfg),
                      run("e", "e2e", seed, 0.5, stages=[0.5] * 8, config=cfg)]
-    write(tmp_path, "early_overfitting_cpu", runs)
+    write(tmp_path, "early_overfitting_all_stages_cpu", runs)
     (x,) = evaluate(SPEC.claims["C3b"], tmp_path, T).lines
     assert x.label == "net / cifar10 / 2 / data.train_subset 4000 - 500"
     assert x.effect.n == 3 and x.effect.mean == pytest.approx(((6 - 3) + (9 - 4) + (7 - 4)) / 3)

@@ -32,6 +32,7 @@ def test_figures_rebuild_from_the_committed_tables(tmp_path, capsys):
     assert (tmp_path / "fig5_remedies.png").is_file() == (RESULTS / "remedies_cpu.csv").is_file()
     assert (tmp_path / "fig8_intervention.png").is_file() == (RESULTS / "intervention_cpu.csv").is_file()
     assert (tmp_path / "fig9_belilovsky.png").is_file() == (RESULTS / "belilovsky_cifar10_cpu.csv").is_file()
+    assert (tmp_path / "fig10_swap.png").is_file() == (RESULTS / "swap_cpu.csv").is_file()
 
 
 def test_gap_figure_pairs_runs_by_seed():
@@ -51,8 +52,8 @@ def test_a_missing_table_is_named_with_the_command_that_makes_it(tmp_path, capsy
     out = capsys.readouterr().out
     assert "skipped fig1_depth: no table" in out
     assert "lwt sweep experiments/sweeps/gap.yaml" in out
-    assert main(["figures", "--only", "10"]) == 2
-    assert "figures are numbered 1-9" in capsys.readouterr().err
+    assert main(["figures", "--only", "11"]) == 2
+    assert "figures are numbered 1-10" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -140,12 +141,15 @@ def test_no_interval_is_drawn_from_fewer_than_three_seeds(tmp_path):
 
 
 def test_the_mean_stops_where_the_first_seed_stopped(tmp_path):
-    """Figure 4 from the committed table, where greedy seeds stop at different critical layers: per panel the
-    greedy mean runs to the shallowest last stage and averages all seeds there; each seed that went on is a
-    thin line of its own, and the legend says so."""
+    """Figure 4 from the committed every-stage table with greedy seeds cut as the opt-in online stop would cut
+    them (seed s after stage 4 + s, 8 at most): per panel the greedy mean runs to the shallowest last stage and
+    averages all seeds there; each seed that went on is a thin line of its own, and the legend says so."""
     from lwt.analysis.style import MODES
 
-    rows = read_table(RESULTS / "early_overfitting_cpu.csv")
+    rows = read_table(RESULTS / "early_overfitting_all_stages_cpu.csv")
+    for r in rows:
+        if r["mode"] == "greedy":
+            r.update({f"test_acc_stage{k}": None for k in range(5 + int(r["seed"]), 9)})
     fig = _draw(fig4_critical, rows, tmp_path)
     _, groups = panel_groups(rows)
     panels_with_thin_lines = 0
@@ -164,6 +168,36 @@ def test_the_mean_stops_where_the_first_seed_stopped(tmp_path):
         panels_with_thin_lines += bool(thin)
         assert len(_bands(ax)) == 2  # greedy and E2E, 3 seeds each
     assert panels_with_thin_lines >= 4
+
+
+def test_the_swap_figure_pairs_the_two_sources_by_seed_at_each_dose(tmp_path):
+    """Figure 10 (C3's swap test) from a constructed table: per j, the right panel's point is the mean of E2E's
+    blocks minus greedy's paired by seed, the seeds are dots, zero is a line; the left panel's lines take the
+    sources' colours."""
+    from matplotlib.colors import to_hex
+
+    from lwt.analysis.style import MODES
+    from lwt.report.figures import fig10_swap
+
+    acc = {("e2e", 1): [0.50, 0.52, 0.51], ("greedy", 1): [0.49, 0.50, 0.50], ("e2e", 2): [0.52, 0.53, 0.52],
+           ("greedy", 2): [0.48, 0.50, 0.49], ("e2e", 3): [0.53, 0.54, 0.55], ("greedy", 3): [0.47, 0.49, 0.48]}
+    rows = [{"experiment": f"simple_cnn_swap_from_{src}{j}", "mode": "e2e", "model": "simple_cnn",
+             "dataset": "cifar10", "seed": seed, "curriculum.init_blocks": float(j), "final_test_acc": a}
+            for (src, j), accs in acc.items() for seed, a in enumerate(accs)]
+    rows.append({**rows[-1], "experiment": "simple_cnn_e2e"})  # a row of another experiment is left out
+    fig = _draw(fig10_swap, rows, tmp_path)
+    left, right = fig.axes
+    for j in (1, 2, 3):
+        diffs = [100 * (e - g) for e, g in zip(acc[("e2e", j)], acc[("greedy", j)])]
+        (mean,) = [line.get_ydata()[0] for line in right.get_lines()
+                   if list(line.get_xdata()) == [j] and line.get_marker() == MODES["e2e"]["marker"]]
+        assert mean == pytest.approx(statistics.mean(diffs))
+        assert any(sorted(c.get_offsets()[:, 1]) == pytest.approx(sorted(diffs)) for c in right.collections)
+    assert any(list(line.get_ydata()) == [0, 0] for line in right.get_lines())  # the zero line
+    colours = {to_hex(line.get_color()) for line in left.get_lines() if len(line.get_xdata()) == 3}
+    assert colours == {to_hex(MODES["e2e"]["color"]), to_hex(MODES["greedy"]["color"])}
+    with pytest.raises(ValueError, match="curriculum.init_blocks differs"):
+        fig10_swap.arms([{**rows[0], "curriculum.init_blocks": 2.0}, *rows[1:]])
 
 
 def test_one_palette_for_arms_and_auxiliary_depths(tmp_path):
@@ -235,7 +269,7 @@ def test_remedies_are_a_forest_plot_of_differences_paired_by_seed(tmp_path):
 def test_figures_rebuild_from_tables_with_the_val_selected_columns(tmp_path, capsys):
     """Tables written after result.json gained selected_depth / selected_test_acc / ensemble_test_acc: figures
     1, 2 and 4 still build, and figure 2 pairs the val-selected accuracy by seed too."""
-    for name in ("gap_cpu.csv", "early_overfitting_cpu.csv"):
+    for name in ("gap_cpu.csv", "early_overfitting_all_stages_cpu.csv"):
         with (RESULTS / name).open(newline="") as f:
             raw = list(csv.DictReader(f))
         columns = list(dict.fromkeys([*raw[0], "selected_depth", "selected_test_acc", "ensemble_test_acc"]))
@@ -388,3 +422,15 @@ def test_belilovsky_figure_draws_each_k_from_its_rows(tmp_path):
         assert f"n={len(members)}" in label
         assert f"last stage {100 * statistics.mean(float(r['final_test_acc']) for r in members):.1f} %" in label
     assert "88.3 / 90.4 / 91.7" in fig.texts[0].get_text()
+
+
+def test_probe_panels_split_by_the_sweep_cell_of_the_run_name():
+    """Figure 7: reports of one architecture at two aux depths are two panels, named by the run's axes."""
+    from lwt.report.figures.fig7_probes import cell_title
+
+    report = {"model": "simple_cnn", "protocol": {"train_images": 1000}}
+    assert cell_title({**report, "run": "simple_cnn_greedy/train_subset-1000_k-2_seed0"}) == \
+        "simple CNN, 1,000 train images, aux k=2"
+    assert cell_title({**report, "run": "simple_cnn_e2e/train_subset-500_k-1_seed2"}) == \
+        "simple CNN, 500 train images, aux k=1"
+    assert cell_title({**report, "run": "simple_cnn_greedy/seed0"}) == "simple CNN, 1,000 train images"

@@ -18,7 +18,7 @@ from lwt.errors import LwtError
 
 WANDB_DIR = Path("runs") / "figures"  # lwt figures --wandb: its W&B run goes to <this>/wandb/ (docs/wandb.md)
 FIGURES = ["fig1_depth", "fig2_gap", "fig3_overfitting", "fig4_critical", "fig5_remedies", "fig6_cka", "fig7_probes",
-           "fig8_intervention", "fig9_belilovsky"]
+           "fig8_intervention", "fig9_belilovsky", "fig10_swap"]
 
 
 def add_subparser(sub) -> None:
@@ -47,11 +47,12 @@ def _source(module, results: Path) -> tuple[object, str]:
         return module.load(folder), f"{folder.name}/{module.FOLDER}"
     if results.is_file():
         if results.name.startswith(module.SWEEP):
-            return read_table(results), results.name
+            return getattr(module, "read", read_table)(results), results.name
         raise MissingTable(f"{results} is not a {module.SWEEP} table")
+    reader = getattr(module, "read", read_table)  # a figure may add columns the table derives from its archive
     for name in module.TABLES:
         if (results / name).is_file():
-            return read_table(results / name), name
+            return reader(results / name), name
     raise MissingTable(" or ".join(str(results / n) for n in module.TABLES))
 
 

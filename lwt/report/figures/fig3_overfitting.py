@@ -9,7 +9,7 @@ from pathlib import Path
 from lwt.analysis.style import DEPTH_LABEL
 from lwt.report.figures.common import CI_NOTE, figure_legend, mode_curves, panel_groups, panel_title, panels, save
 
-TABLES = ["early_overfitting.csv", "early_overfitting_cpu.csv"]
+TABLES = ["early_overfitting.csv", "early_overfitting_all_stages_cpu.csv"]
 SWEEP = "early_overfitting"
 
 

@@ -1,18 +1,37 @@
-"""Figure 4: the critical layer: greedy test accuracy vs depth, each seed's critical layer (where the
-curriculum's criterion fired) as a star on that seed's own accuracy at that depth, against E2E's per-depth
-readouts of the same network. Critical layers are discrete: they are shown per seed, never averaged; so is the
-accuracy past the shallowest one (thin lines, one per seed that went on), the mean stopping where the first
-seed stopped."""
+"""Figure 4: the critical layer: greedy test accuracy vs depth, each seed's critical layer L* as a star on that
+seed's own accuracy at that depth, against E2E's per-depth readouts of the same network. L* is the paired test
+of docs/protocol.md on the run's archived per-image validation outputs (the claims' L*); a run archived without
+them shows the table's ``critical_layer`` (the curriculum's online rule). Critical layers are discrete: they are
+shown per seed, never averaged; a greedy run that stopped early is drawn as common.py says (the mean over
+complete seeds, per-seed lines past that)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from lwt.analysis.style import DEPTH_LABEL, MODES
-from lwt.report.figures.common import CI_NOTE, figure_legend, mode_curves, panel_groups, panel_title, panels, save
+from lwt.report.figures.common import (CI_NOTE, figure_legend, mode_curves, panel_groups, panel_title, panels,
+                                       read_table, save)
+from lwt.run.archive import read_archive
+from lwt.run.critical import critical_layer
+from lwt.run.per_image import read_archived
 
-TABLES = ["critical_layer.csv", "early_overfitting_cpu.csv"]  # on CPU, C2 is read from C3's 8-stage runs
+TABLES = ["critical_layer.csv", "early_overfitting_all_stages_cpu.csv"]  # on CPU, C2 is read from C3's runs
 SWEEP = "critical_layer"
+
+
+def read(path: Path) -> list[dict]:
+    """The table's rows, each greedy run's ``critical_layer`` replaced by the paired test's L* where the table's
+    archive (``<table>_runs.jsonl``) holds its per-image validation outputs."""
+    rows = read_table(path)
+    archive = path.with_name(f"{path.stem}_runs.jsonl")
+    records = {r["dir"].as_posix(): r for r in read_archive(archive)} if archive.is_file() else {}
+    for row in rows:
+        record = records.get(row.get("run_dir") or "")
+        images = read_archived(archive, record) if record and row["mode"] == "greedy" else None
+        if images is not None and images.depths:
+            row["critical_layer"] = critical_layer(images.val_correct, images.depths)
+    return rows
 
 
 def _depth(value) -> str:
@@ -31,10 +50,11 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
         ax.scatter(ks, accs, marker="*", s=30, color=MODES["greedy"]["color"], edgecolors="black",
                    linewidths=0.4, zorder=4, label="critical layer (one star per seed)" if fired else None)
         per_seed = ", ".join(_depth(r.get("critical_layer")) for r in greedy)
-        note = f"critical layer per seed: {per_seed}" if fired else "criterion did not fire"
+        note = f"L* per seed: {per_seed}" if fired else "no critical layer"
         ax.set_title(f"{panel_title(members[0], keys)}\n{note}")
         ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("test accuracy (%)")
     figure_legend(fig, axes, ncol=2)
-    fig.suptitle(f"Where greedy training saturates (stars: each seed's critical layer; {CI_NOTE})", fontsize=7)
+    fig.suptitle(f"Where greedy training saturates (stars: each seed's critical layer L*, the paired test on "
+                 f"validation; {CI_NOTE})", fontsize=7)
     return save(fig, out_dir, "fig4_critical", source)
