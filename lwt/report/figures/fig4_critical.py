@@ -10,8 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from lwt.analysis.style import DEPTH_LABEL, MODES
-from lwt.report.figures.common import (CI_NOTE, figure_legend, mode_curves, panel_groups, panel_title, panels,
-                                       read_table, save)
+from lwt.report.figures.common import (
+    CI_NOTE,
+    figure_legend,
+    mode_curves,
+    panel_groups,
+    panel_title,
+    panels,
+    read_table,
+    save,
+)
 from lwt.run.archive import read_archive
 from lwt.run.critical import critical_layer
 from lwt.run.per_image import read_archived
