@@ -40,6 +40,17 @@ def test_protocol_and_seeds_gate_every_verdict(tmp_path, diffs, kw, expected):
     assert x.effect.mean == pytest.approx(sum(diffs) / len(diffs))
 
 
+def test_a_greedy_run_stopped_by_the_online_rule_leaves_the_claim_untested(tmp_path):
+    """Claim runs train every stage: one greedy run of the table stopped by curriculum.critical_patience gates
+    every comparison of the claim, with the reason."""
+    runs = [run("net_greedy", "greedy", s, 0.5) for s in range(3)]
+    runs += [run("net_ft", "greedy", s, 0.6, config={"finetune.epochs": 10, "curriculum.critical_patience": 2})
+             for s in range(3)]
+    write(tmp_path, "remedies_cpu", runs)
+    (x,) = evaluate(SPEC.claims["C4"], tmp_path, T).lines
+    assert x.verdict == "not tested" and "curriculum.critical_patience" in x.why
+
+
 def test_document_regenerates_byte_for_byte(tmp_path):
     _remedies(tmp_path)
     out1, out2 = tmp_path / "a.md", tmp_path / "b.md"

@@ -233,6 +233,9 @@ def meets_protocol(records: list[dict], archive: Path, min_epochs: int) -> str |
             continue
         if cfg.get("curriculum.stage_end") != "fixed":
             return "greedy stages stopped on a plateau, before their schedule annealed"
+        if cfg.get("curriculum.critical_patience") is not None:
+            return "greedy runs stopped after the online critical-layer rule (curriculum.critical_patience): a " \
+                   "claim's runs train every stage"
         epochs = cfg.get("curriculum.stage_epochs") or [cfg.get("curriculum.epochs_per_stage") or 0]
         if max(epochs) < min_epochs:
             return f"pre-protocol: greedy stages of fewer than {min_epochs} epochs"
