@@ -23,6 +23,7 @@ OKABE_ITO = {"orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E7
 MODES = {  # method -> how it is drawn and named
     "greedy": dict(color=OKABE_ITO["blue"], marker="o", label="layerwise (greedy)"),
     "e2e": dict(color=OKABE_ITO["vermillion"], marker="s", label="end-to-end"),
+    "e2e_matched": dict(color=OKABE_ITO["black"], marker="X", label="end-to-end, greedy's FLOPs"),
     "dgl": dict(color=OKABE_ITO["bluish green"], marker="^", label="decoupled greedy (DGL)"),
     "greedy+finetune": dict(color=OKABE_ITO["reddish purple"], marker="D", label="greedy + fine-tune"),
     "remedy": dict(color=OKABE_ITO["orange"], marker="v", label="greedy with a remedy"),
@@ -99,9 +100,12 @@ def arch_label(row: dict, model_key: str = "model") -> str:
 
 
 def method_of(row: dict) -> str:
-    """The key of ``MODES`` a run is drawn with: its mode, or for a greedy run, a fine-tune or another remedy
-    (its experiment name is not the plain ``<model>_greedy``)."""
+    """The key of ``MODES`` a run is drawn with: its mode; for an E2E run trained for another run's FLOPs
+    (``trainer.match_flops_of``), the compute-matched arm; for a greedy run, a fine-tune or another remedy (its
+    experiment name is not the plain ``<model>_greedy``)."""
     mode, experiment = str(row.get("mode")), str(row.get("experiment", ""))
+    if mode == "e2e" and (row.get("trainer.match_flops_of") or experiment.endswith("_flops_matched")):
+        return "e2e_matched"
     if mode != "greedy":
         return mode if mode in MODES else "remedy"
     if (row.get("finetune.epochs") or 0) > 0 or experiment.endswith("_finetune"):

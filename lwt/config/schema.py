@@ -148,7 +148,8 @@ class CurriculumConfig(Section):
                                               "with blocks k+1..K and the classifier as its trained head (network; "
                                               "lwt/training/segprop.py)")
     # the intervention of docs/protocol.md: blocks 1..j of another (e.g. E2E) run, frozen, then greedy from j+1
-    init_from: Str | None = F(None, "a finished run of the same network; {seed}: this run's seed")
+    init_from: Str | None = F(None, "a finished run of the same network; {seed}: this run's seed, {run_name}: its "
+                              "run name")
     init_blocks: Count | None = F(None, "init_from: its blocks 1..N (and their read-out heads) start the curriculum, "
                                 "frozen")
 
@@ -166,7 +167,8 @@ class TrainerConfig(Section):
     max_epochs: Count | None = F(None, "e2e, dgl budget; null: the greedy budget (stages x epochs_per_stage)")
     # the compute-matched E2E arm: as many epochs as fit in the training FLOPs of another run (a greedy one)
     match_flops_of: Str | None = F(None, "e2e, dgl: a finished run whose training FLOPs this run's budget matches "
-                                   "(whole epochs, at most its FLOPs); {seed}: this run's seed")
+                                   "(whole epochs, at most its FLOPs); {seed}: this run's seed, {run_name}: its run "
+                                   "name")
     accelerator: Str = F("auto", "Lightning's accelerator (cpu, gpu, auto)", how=True)
     # each device gets data.batch_size images per step, so the device count changes what is computed
     devices: Str | list[int] = F("auto", "\"auto\", a count (\"2\") or device ids ([0,1]); more than one: set strategy")

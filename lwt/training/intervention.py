@@ -22,9 +22,11 @@ from lwt.models import StagedNet
 INIT = "init_from"  # the stop_reason of a stage that was copied, not trained
 
 
-def seeded_path(template: str, seed: int) -> Path:
-    """A run folder named in the config, ``{seed}`` replaced by this run's seed (so a sweep pairs seeds)."""
-    return Path(template.replace("{seed}", str(seed)))
+def seeded_path(template: str, cfg: Config) -> Path:
+    """A run folder named in the config, ``{seed}`` replaced by this run's seed and ``{run_name}`` by its run name
+    (a sweep's axis values and seed, ``train_subset-1000_k-2_seed0``), so a sweep pairs each run with the run of
+    the same seed, or of the same cell and seed, of another sweep."""
+    return Path(template.replace("{seed}", str(cfg.seed)).replace("{run_name}", str(cfg.run_name)))
 
 
 def load_source(cfg: Config, net: StagedNet) -> dict[str, torch.Tensor] | None:
@@ -35,7 +37,7 @@ def load_source(cfg: Config, net: StagedNet) -> dict[str, torch.Tensor] | None:
         return None
     from lwt.run.load import load_run  # a finished run's network (LwtError when it is not one)
 
-    path, j = seeded_path(cfg.curriculum.init_from, cfg.seed), cfg.curriculum.init_blocks
+    path, j = seeded_path(cfg.curriculum.init_from, cfg), cfg.curriculum.init_blocks
     source = load_run(path)
     ours, theirs = flatten(to_dict(cfg.model)), flatten(to_dict(source.cfg.model))
     differ = [f"model.{k}={theirs[k]!r} (this run: {ours[k]!r})" for k in ours

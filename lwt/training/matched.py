@@ -36,7 +36,7 @@ def resolve(cfg: Config, module: BaseModule, dm, resume: Path | str | None = Non
         saved = _saved(RunDir(resume) / MATCH)
         if saved is not None:
             return saved
-    path = seeded_path(cfg.trainer.match_flops_of, cfg.seed)
+    path = seeded_path(cfg.trainer.match_flops_of, cfg)
     if not (path / RESULT).is_file():
         raise LwtError(f"trainer.match_flops_of={path}: no finished run there (it holds no {RESULT}); train that "
                        "run first, or give its folder, <logging.out_dir>/<experiment>/<run_name>")

@@ -101,7 +101,7 @@ def _saturation_runs(tmp_path, archived=(0, 1, 2), column_lstar: int = 6, n: int
         images = (val, test) if seed in archived else None
         greedy = run("g", "greedy", seed, 0, critical=column_lstar, config=CELL, images=(val, test))
         greedy.update(images=images)  # the accuracies of the per-image outputs, archived or not
-        runs += [greedy, run("e", "e2e", seed, 0, config=CELL, images=e2e)]
+        runs += [greedy, run("simple_cnn_e2e", "e2e", seed, 0, config=CELL, images=e2e)]
     write(tmp_path, "early_overfitting_all_stages_cpu", runs, test_images=n)
 
 

@@ -107,9 +107,11 @@ def test_existential_sign_test_at_three_seeds_cannot_reject(tmp_path):
     assert x.cols["sign test p"] == "0.125" and x.verdict == "inconclusive"
 
 
-def _saturation(tmp_path, greedy_after: float, patience: int = 2, test_images: int = BIG) -> None:
+def _saturation(tmp_path, greedy_after: float, patience: int = 2, test_images: int = BIG,
+                matched_gain: float | None = None) -> None:
     """Greedy rises to L* = 4 then moves by ``greedy_after`` per block for ``patience`` more stages; E2E keeps
-    gaining 3 points per block to depth 8."""
+    gaining 3 points per block to depth 8; with ``matched_gain``, a compute-matched E2E arm gains that much per
+    block."""
     runs = []
     for seed, j in enumerate((0.0, 0.002, -0.002)):
         greedy = [0.30 + 0.04 * d + j for d in range(4)]
@@ -117,7 +119,12 @@ def _saturation(tmp_path, greedy_after: float, patience: int = 2, test_images: i
         e2e = [0.30 + 0.03 * d + j for d in range(8)]
         runs += [run("g", "greedy", seed, greedy[-1], stages=greedy, critical=4,
                      config={"data.train_subset": 1000, "model.aux.k": 2}),
-                 run("e", "e2e", seed, e2e[-1], stages=e2e, config={"data.train_subset": 1000, "model.aux.k": 2})]
+                 run("simple_cnn_e2e", "e2e", seed, e2e[-1], stages=e2e,
+                     config={"data.train_subset": 1000, "model.aux.k": 2})]
+        if matched_gain is not None:
+            matched = [0.30 + matched_gain * d + j for d in range(8)]
+            runs.append(run("simple_cnn_e2e_flops_matched", "e2e", seed, matched[-1], stages=matched,
+                            config={"data.train_subset": 1000, "model.aux.k": 2}))
     write(tmp_path, "early_overfitting_all_stages_cpu", runs, test_images=test_images)
 
 
@@ -136,6 +143,18 @@ def test_saturation_with_tost(tmp_path):
     _saturation(tmp_path, greedy_after=0.0, patience=0)
     (x,) = evaluate(SPEC.claims["C2"], tmp_path, T).lines
     assert x.verdict == "not tested" and "greedy trained no block past L*" in x.why
+
+
+def test_the_compute_matched_arm_is_its_own_claim_beside_the_epoch_matched_one(tmp_path):
+    """One table holds greedy, E2E (epoch-matched) and E2E trained for greedy's FLOPs: C2 pairs greedy with the
+    first only, C2-compute with the second only; without the second, C2-compute is not tested (no runs)."""
+    _saturation(tmp_path, greedy_after=0.0, matched_gain=0.002)
+    (x,) = evaluate(SPEC.claims["C2"], tmp_path, T).lines
+    assert x.verdict == "supported" and x.effect.mean == pytest.approx(0.06, abs=0.003)
+    (m,) = evaluate(SPEC.claims["C2-compute"], tmp_path, T).lines  # L*..D = 2 blocks x 0.2 point: below the band
+    assert m.effect.mean == pytest.approx(0.005, abs=0.002) and m.verdict == "not supported"
+    _saturation(tmp_path, greedy_after=0.0)
+    assert evaluate(SPEC.claims["C2-compute"], tmp_path, T).verdict == "not tested"
 
 
 def test_saturation_takes_lstar_from_a_function_a_paired_test_can_replace(tmp_path):

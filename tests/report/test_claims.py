@@ -160,9 +160,9 @@ def test_a_damaged_table_is_refused_naming_the_file_and_line(tmp_path, capsys, n
 def test_the_claims_file_is_found_by_default():
     """lwt's own experiments/claims.yaml, in a checkout as in a wheel (where experiments/ is package data)."""
     assert load_claims() == SPEC
-    assert list(SPEC.claims) == ["K", "C1", "C2", "C3", "C3-probes", "C3b", "C4", "I1", "I2"]
+    assert list(SPEC.claims) == ["K", "C1", "C2", "C2-compute", "C3", "C3-probes", "C3b", "C4", "I1", "I2"]
     assert {k: c.type for k, c in SPEC.claims.items()} == {
-        "K": "ranking", "C1": "interaction", "C2": "saturation", "C3": "dose_response",
+        "K": "ranking", "C1": "interaction", "C2": "saturation", "C2-compute": "saturation", "C3": "dose_response",
         "C3-probes": "descriptive", "C3b": "universal", "C4": "existential", "I1": "existential", "I2": "existential"}
 
 

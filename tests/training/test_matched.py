@@ -129,3 +129,15 @@ def test_config_refusals(tiny):
     with pytest.raises(LwtError, match="both set the epoch budget"):
         load_config(E2E, tiny + ["trainer.match_flops_of=x", "trainer.max_epochs=2"])
     assert load_config(GREEDY, tiny + ["mode=dgl", "trainer.match_flops_of=x"]).trainer.match_flops_of == "x"
+
+
+def test_a_source_folder_names_this_runs_seed_or_run_name(tiny):
+    """{seed} pairs a run with the run of its seed; {run_name} with the run of its sweep cell and seed (a sweep
+    names both by the same axes), so one sweep file line serves every cell."""
+    from lwt.training.intervention import seeded_path
+
+    cfg = load_config(E2E, tiny + ["seed=3", "run_name=train_subset-1000_k-2_seed3"])
+    assert seeded_path("runs/sweeps/x/greedy/seed{seed}", cfg) == Path("runs/sweeps/x/greedy/seed3")
+    assert seeded_path("runs/x/greedy/{run_name}", cfg) == Path("runs/x/greedy/train_subset-1000_k-2_seed3")
+    plain = load_config(E2E, tiny + ["seed=1"])  # no run_name given: the one lwt derives
+    assert seeded_path("r/{run_name}", plain) == Path("r") / plain.run_name

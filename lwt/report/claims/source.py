@@ -331,6 +331,8 @@ def read_probes(folder: Path) -> list[dict]:
             seed = re.search(r"seed(\d+)$", report["run"]).group(1)
             cell = re.sub(r"_?seed\d+$", "", report["run"].split("/")[-1])
             report.update(seed=seed, cell=f"{report['model']} / {cell}" if cell else report["model"])
+            if "/" in report["run"]:  # <experiment>/<run_name>: a claim's side may name the experiment
+                report.setdefault("experiment", report["run"].split("/")[0])
             report["rows"], report["protocol"]["test_images"]  # noqa: B018 -- the fields used
         except (ValueError, KeyError, TypeError, AttributeError):
             raise LwtError(f"{path}: not a probe report as `lwt probe` writes it (run ending in seedN, mode, "
