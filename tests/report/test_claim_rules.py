@@ -190,9 +190,15 @@ def test_dose_response_swap_test(tmp_path):
     assert table([-0.03, -0.03, -0.03]).verdict == "not supported"
 
 
-def test_swap_test_without_its_table_is_not_tested_with_the_command():
+def test_swap_test_from_the_committed_table_and_without_one(tmp_path):
+    """C3 on the committed swap runs: one line per j, each E2E-source arm paired with the greedy-source arm of
+    the same seed and j, 3 seeds; without the table, not tested with the command that makes it."""
     r = evaluate(SPEC.claims["C3"], ROOT / "results", T)
-    assert r.verdict == "not tested" and r.why == "no table results/swap_cpu.csv yet"
+    doses = {x.label.split(" / ")[-1]: x for x in r.lines}
+    assert set(doses) == {"1", "2", "3"} and all(x.effect.n == 3 for x in doses.values())
+    assert r.verdict != "not tested" and any("slope" in t for t in r.tests)
+    empty = evaluate(SPEC.claims["C3"], tmp_path, T)
+    assert empty.verdict == "not tested" and empty.why == "no table results/swap_cpu.csv yet"
     assert "lwt sweep experiments/sweeps/swap.yaml --variant cpu" in SPEC.claims["C3"].command
 
 

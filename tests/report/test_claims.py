@@ -77,7 +77,7 @@ def test_committed_document_says_each_claims_type_statistic_n_power_and_scale():
     assert "seeds needed" in text and "underpowered" in text and "train / 10,000 test images" in text
     assert "Holm" in text and "TOST" in text and "F(3, 8)" in text and "runs: precision and device" in text
     assert all(f"> **Caveat.** {c.caveat}" in text for c in SPEC.claims.values() if c.caveat)
-    assert "no table results/swap_cpu.csv yet" in text and "24, 24, 24, 24, 120" in text  # I2's steps
+    assert "slope of the effect on curriculum.init_blocks" in text and "24, 24, 24, 24, 120" in text  # I2 steps
 
 
 @pytest.mark.slow  # renders the committed tables twice
