@@ -57,8 +57,8 @@ class Progress:
         self.lock = threading.Lock()
 
     def start(self, r: Run) -> None:
-        with self.lock:
-            print(f"[sweep {self.sweep.name}] start {r.index}/{self.total}: {r.id} ({r.status()})", flush=True)
+        with self.lock:  # r.index: its number in the whole sweep (a --select trains some of them)
+            print(f"[sweep {self.sweep.name}] start {r.id} (run {r.index} of the sweep, {r.status()})", flush=True)
 
     def finish(self, r: Run, seconds: float, ok: bool | str) -> None:
         """``ok``: True, False (failed) or the pid of another process that holds the run's lock (skipped)."""
