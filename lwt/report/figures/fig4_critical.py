@@ -64,5 +64,5 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
         ax.set_ylabel("test accuracy (%)")
     figure_legend(fig, axes, ncol=2)
     fig.suptitle(f"Where greedy training saturates (stars: each seed's critical layer L*, the paired test on "
-                 f"validation; {CI_NOTE})", fontsize=7)
+                 f"validation)\n{CI_NOTE}", fontsize=7)
     return save(fig, out_dir, "fig4_critical", source)
