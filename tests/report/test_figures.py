@@ -166,7 +166,7 @@ def test_the_mean_stops_where_the_first_seed_stopped(tmp_path):
         assert sorted(max(line.get_xdata()) for line in thin) == sorted(x for x in lasts if x > min(lasts))
         assert (PARTIAL_NOTE in ax.get_legend_handles_labels()[1]) == bool(thin)
         panels_with_thin_lines += bool(thin)
-        assert len(_bands(ax)) == 2  # greedy and E2E, 3 seeds each
+        assert len(_bands(ax)) == 3  # greedy, E2E and E2E at greedy's FLOPs, 3 seeds each
     assert panels_with_thin_lines >= 4
 
 
