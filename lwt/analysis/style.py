@@ -23,7 +23,7 @@ OKABE_ITO = {"orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E7
 MODES = {  # method -> how it is drawn and named
     "greedy": dict(color=OKABE_ITO["blue"], marker="o", label="layerwise (greedy)"),
     "e2e": dict(color=OKABE_ITO["vermillion"], marker="s", label="end-to-end"),
-    "e2e_matched": dict(color=OKABE_ITO["black"], marker="X", label="end-to-end, greedy's FLOPs"),
+    "e2e_matched": dict(color=OKABE_ITO["black"], marker="X", label="compute-matched end-to-end (greedy's FLOPs)"),
     "dgl": dict(color=OKABE_ITO["bluish green"], marker="^", label="decoupled greedy (DGL)"),
     "greedy+finetune": dict(color=OKABE_ITO["reddish purple"], marker="D", label="greedy + fine-tune"),
     "remedy": dict(color=OKABE_ITO["orange"], marker="v", label="greedy with a remedy"),

@@ -342,7 +342,7 @@ def _texts(fig) -> list[str]:
 def test_every_figure_is_drawn_and_names_things_as_a_reader_does(drawn):
     from lwt.analysis.style import DEPTH_LABEL
 
-    optional = ("intervention_cpu.csv", "belilovsky_cifar10_cpu.csv")  # figures 8 and 9
+    optional = ("intervention_cpu.csv", "belilovsky_cifar10_cpu.csv", "swap_cpu.csv")  # figures 8, 9 and 10
     assert len(drawn) == 7 + sum((RESULTS / name).is_file() for name in optional)
     for number, fig in drawn.items():
         texts = _texts(fig)

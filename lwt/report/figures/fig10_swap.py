@@ -12,7 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from lwt.analysis.style import COLUMN_IN, MODES
-from lwt.report.figures.common import SHOW_SEEDS, group, interval, save
+from lwt.report.figures.common import SHOW_SEEDS, figure_legend, group, interval, save
 from lwt.report.paired import by_seed
 from lwt.report.stats import summarize
 
@@ -64,7 +64,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     left.set_xlabel("j (frozen blocks copied from the source)")
     left.set_ylabel("test accuracy (%)")
     left.set_xticks(doses)
-    left.legend(fontsize=5, loc="lower left")
+    figure_legend(fig, [left], ncol=2)
     left.set_title("blocks j+1..N trained end to end, same budget", fontsize=6)
     for j in doses:
         seeds, diffs, s = by_seed(by_source["e2e"][j], by_source["greedy"][j],
