@@ -45,6 +45,7 @@ def lwt(*args):
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_a_reader_that_leaves_early_gets_no_traceback():
     """`lwt sweep ... --dry-run | head -1`: the pipe closes while lwt still prints; lwt stops quietly."""
     read, write = os.pipe()
