@@ -272,7 +272,7 @@ def test_probes_per_depth_from_the_committed_reports():
     k = 2 greedy's block 1 is the more linearly separable, E2E's later blocks are)."""
     r = evaluate(SPEC.claims["C3-probes"], ROOT / "results", T)
     cells = {x.label for x in r.lines if x.label.startswith("probe")}
-    assert cells == {f"probe test_acc / simple_cnn / train_subset-{n}_k-{k}" for n in (500, 1000) for k in (1, 2)}
+    assert cells >= {f"probe test_acc / simple_cnn / train_subset-{n}_k-{k}" for n in (500, 1000) for k in (1, 2)}
     probes = {x.cols["depth"]: x for x in r.lines if x.label == "probe test_acc / simple_cnn / train_subset-1000_k-2"}
     assert r.verdict == "descriptive" and probes["1"].effect.n == 3
     assert probes["1"].effect.mean == pytest.approx(((0.357 - 0.3313) + (0.3678 - 0.3387) + (0.3484 - 0.3336)) / 3)
