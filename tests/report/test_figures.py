@@ -216,6 +216,8 @@ def test_one_palette_for_arms_and_auxiliary_depths(tmp_path):
     assert colour.pop("plain greedy") == MODES["greedy"]["color"].lower()
     assert {c for label, c in colour.items() if "stopped early" in label} == {MODES["remedy"]["color"].lower()}
     assert {c for label, c in colour.items() if "E2E's blocks" in label} == {ARMS["from_e2e"]["color"].lower()}
+    assert fig8_intervention.arm_label({"experiment": "simple_cnn_greedy_early_short3"}) == (
+        "greedy, blocks 1-3 trained less (same total)", "remedy")  # I2's remedy arm: never plain greedy's colour
     assert not arms & methods
     rows = read_table(RESULTS / "belilovsky_cifar10_cpu.csv")
     ax = _draw(fig9_belilovsky, rows, tmp_path).axes[0]

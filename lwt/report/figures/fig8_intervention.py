@@ -1,7 +1,8 @@
 """Figure 8: the intervention (experiments/sweeps/intervention.yaml), a causal test of C3: greedy test
 accuracy vs depth for plain greedy, greedy started on E2E's blocks 1..j (copied and frozen: its depths 1..j are
-E2E's own read-outs) and greedy with blocks 1..j stopped early, seeds drawn as common.py says; each arm's n and
-critical layer per seed in the legend. Colours: plain greedy is the greedy method, blocks stopped early the
+E2E's own read-outs), greedy with blocks 1..j stopped early and greedy with blocks 1..j trained less at the same
+total budget, seeds drawn as common.py says; each arm's n and L* per seed (the paired test on its archived
+validation outputs, as figure 4) in the legend. Colours: plain greedy is the greedy method, blocks stopped early the
 remedy it is (fewer early epochs), greedy on E2E's blocks an arm of its own (``style.ARMS``), never E2E's colour:
 those runs are greedy runs."""
 
@@ -14,6 +15,7 @@ import matplotlib.pyplot as plt
 
 from lwt.analysis.style import ARMS, COLUMN_IN, DEPTH_LABEL, MODES, arch_label, legend_outside
 from lwt.report.figures.common import CI_NOTE, curve, errorband, group, save
+from lwt.report.figures.fig4_critical import read  # noqa: F401 -- the table with each run's paired-test L*
 
 TABLES = ["intervention.csv", "intervention_cpu.csv"]
 SWEEP = "intervention"
@@ -29,6 +31,8 @@ def arm_label(row: dict) -> tuple[str, str]:
         return f"greedy on E2E's blocks 1-{j} (frozen)", "from_e2e"
     if "_early_stop" in experiment:
         return f"greedy, blocks 1-{j} stopped early", "remedy"
+    if "_early_short" in experiment:
+        return f"greedy, blocks 1-{j} trained less (same total)", "remedy"
     return "plain greedy", "greedy"
 
 
@@ -42,7 +46,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
         critical = ", ".join(str(int(r["critical_layer"])) if r.get("critical_layer") else "-" for r in members)
         c = curve(members, "test_acc_stage")
         errorband(ax, c, ARMS.get(kind) or MODES[kind], linestyle=style,
-                  label=f"{label}\n(n={c.n}; critical layer per seed: {critical})")
+                  label=f"{label}\n(n={c.n}; L* per seed: {critical})")
     ax.set_xlabel(DEPTH_LABEL)
     ax.set_ylabel("test accuracy (%)")
     legend_outside(ax)
