@@ -45,11 +45,11 @@ def _source(module, results: Path) -> tuple[object, str]:
     if hasattr(module, "load"):
         folder = results if results.is_dir() else results.parent
         return module.load(folder), f"{folder.name}/{module.FOLDER}"
+    reader = getattr(module, "read", read_table)  # a figure may add columns the table derives from its archive
     if results.is_file():
         if results.name.startswith(module.SWEEP):
-            return getattr(module, "read", read_table)(results), results.name
+            return reader(results), results.name
         raise MissingTable(f"{results} is not a {module.SWEEP} table")
-    reader = getattr(module, "read", read_table)  # a figure may add columns the table derives from its archive
     for name in module.TABLES:
         if (results / name).is_file():
             return reader(results / name), name
