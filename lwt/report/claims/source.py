@@ -242,6 +242,13 @@ def meets_protocol(records: list[dict], archive: Path, min_epochs: int) -> str |
     return None
 
 
+def archived_table(path: Path, rows: list[dict]) -> Table:
+    """``rows`` of the table at ``path`` with the run records of its archive (``<table>_runs.jsonl``), for the
+    per-run reads of a Table (per-image outputs, L*) outside a claim."""
+    records = _records(path.with_name(f"{path.stem}_runs.jsonl"))
+    return Table(path, rows, {r.get("run_dir") or (r.get("result") or {}).get("run_dir") or "": r for r in records})
+
+
 def load_table(results: Path, claim: Claim, min_epochs: int) -> Table | None:
     """The claim's table, or None when results/ has no such table."""
     path = results / f"{claim.table}.csv"
@@ -251,10 +258,10 @@ def load_table(results: Path, claim: Claim, min_epochs: int) -> Table | None:
     metric = [claim.metric] if claim.type not in ("saturation", "descriptive") else []
     numeric = [*metric, *(c for c in (claim.across,) if c), "test_images", "critical_layer"]
     rows = _read_csv(path, [*NEEDED, *metric, *extra], numeric)
+    table = archived_table(path, rows)
     archive = path.with_name(f"{claim.table}_runs.jsonl")
-    records = _records(archive)
-    by_dir = {r.get("run_dir") or (r.get("result") or {}).get("run_dir") or "": r for r in records}
-    return Table(path, rows, by_dir, meets_protocol(records, archive, min_epochs))
+    table.why = meets_protocol(list(table.records.values()), archive, min_epochs)
+    return table
 
 
 def _short(value: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lwt.analysis.style import DEPTH_LABEL, MODES
+from lwt.report.claims.source import archived_table
 from lwt.report.figures.common import (
     CI_NOTE,
     figure_legend,
@@ -20,26 +21,19 @@ from lwt.report.figures.common import (
     read_table,
     save,
 )
-from lwt.run.archive import read_archive
-from lwt.run.critical import critical_layer
-from lwt.run.per_image import read_archived
 
 TABLES = ["critical_layer.csv", "early_overfitting_all_stages_cpu.csv"]  # on CPU, C2 is read from C3's runs
 SWEEP = "critical_layer"
 
 
 def read(path: Path) -> list[dict]:
-    """The table's rows, each greedy run's ``critical_layer`` replaced by the paired test's L* where the table's
-    archive (``<table>_runs.jsonl``) holds its per-image validation outputs."""
-    rows = read_table(path)
-    archive = path.with_name(f"{path.stem}_runs.jsonl")
-    records = {r["dir"].as_posix(): r for r in read_archive(archive)} if archive.is_file() else {}
-    for row in rows:
-        record = records.get(row.get("run_dir") or "")
-        images = read_archived(archive, record) if record and row["mode"] == "greedy" else None
-        if images is not None and images.depths:
-            row["critical_layer"] = critical_layer(images.val_correct, images.depths)
-    return rows
+    """The table's rows, each greedy run's ``critical_layer`` the claims' L* (``Table.critical_layer``: the paired
+    test on its archived per-image validation outputs, else the table's column)."""
+    table = archived_table(path, read_table(path))
+    for row in table.rows:
+        if row["mode"] == "greedy":
+            row["critical_layer"] = table.critical_layer(row)
+    return table.rows
 
 
 def _depth(value) -> str:
