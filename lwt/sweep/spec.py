@@ -172,19 +172,26 @@ def _distinct(values: list, noun: str) -> list:
     return values
 
 
-def _axis(values: list) -> list:
+def _values(values: list) -> list:
     if not values:
         raise ValueError(" is an empty axis: list at least one value")
     if any(isinstance(v, dict) for v in values):
         raise ValueError(": values must be scalars or lists, not mappings")
-    return _distinct(values, "value")
+    return values
+
+
+def _axis(values: list) -> list:
+    return _distinct(_values(values), "value")
 
 
 def _in_step(axes: dict[str, list]) -> dict[str, list]:
+    """Zipped lists: equal lengths, and no two positions alike (one list may repeat a value, e.g. the same lr
+    for two networks, as long as another list tells the runs apart)."""
     lengths = {key: len(values) for key, values in axes.items()}
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
         raise ValueError(f": zipped lists must have equal lengths; got {shown}")
+    _distinct([list(combo) for combo in zip(*axes.values())], "combination")
     return axes
 
 
@@ -209,8 +216,13 @@ def _entries(value: Any) -> list[dict]:
 STRICT = ConfigDict(extra="forbid", strict=True)
 Overrides = Annotated[list[str], _typed(" must be a list of key=value strings, e.g. [data.train_subset=5000]",
                                         _parsable)]
-Axes = Annotated[dict[str, Annotated[list, _typed(" must be a list of values, e.g. [32, 64]; got {value}", _axis)]],
-                 _typed(" must map config keys to lists of values, e.g. {model.width: [32, 64]}")]
+def _axes(check) -> Any:
+    return Annotated[dict[str, Annotated[list, _typed(" must be a list of values, e.g. [32, 64]; got {value}", check)]],
+                     _typed(" must map config keys to lists of values, e.g. {model.width: [32, 64]}")]
+
+
+Axes = _axes(_axis)  # a grid axis: each value once
+ZipAxes = _axes(_values)  # zipped lists: each combination once (checked by _in_step)
 Seeds = Annotated[list[int], Field(min_length=1),
                   _typed(" must be a non-empty list of integers, e.g. [0, 1, 2]", lambda s: _distinct(s, "seed"))]
 
@@ -231,7 +243,7 @@ class Variant(BaseModel):
     bases: Annotated[list[BaseEntry] | None, WrapValidator(lambda v, typed: typed(_entries(v)))] = None
     overrides: Overrides | None = None
     grid: Axes | None = None
-    zip: Annotated[Axes, WrapValidator(lambda v, typed: _in_step(typed(v)))] | None = None
+    zip: Annotated[ZipAxes, WrapValidator(lambda v, typed: _in_step(typed(v)))] | None = None
     seeds: Seeds | None = None
 
 

@@ -93,6 +93,15 @@ def test_variant_replaces_axes_and_adds_overrides(tmp_path):
     assert all(r.cfg.optim.lr == 0.1 for r in sweep.runs)  # the file's optim.lr axis was replaced away
 
 
+def test_zipped_lists_may_repeat_a_value_that_another_list_tells_apart(tmp_path):
+    path = write(tmp_path, f"# k-specific lr\nbase: {GREEDY}\nzip: {{model.name: [belilovsky_k2, belilovsky_k3], "
+                           "model.aux.k: [2, 3], optim.lr: [0.02, 0.02]}\n")
+    runs = load_sweep(path).runs
+    assert [(r.cfg.model.name, r.cfg.model.aux.k, r.cfg.optim.lr) for r in runs] == [
+        ("belilovsky_k2", 2, 0.02), ("belilovsky_k3", 3, 0.02)]
+    assert len({r.id for r in runs}) == 2
+
+
 @pytest.mark.parametrize("text, fragments", [
     ("base: {g}\nfoo: 1\n", ["unknown key 'foo'", "valid keys: name, base, bases, overrides, grid, zip, seeds"]),
     ("base: {g}\ngrid: {{model.width: []}}\n", ["grid.model.width is an empty axis"]),
@@ -103,6 +112,9 @@ def test_variant_replaces_axes_and_adds_overrides(tmp_path):
      ["run ", "model.name=nope", "model.name='nope' is not a known architecture"]),
     ("base: {g}\ngrid: {{model.name: [vgg11]}}\noverrides: [model.num_blocks=3]\n",  # only the builder knows
      ["model.num_blocks does not apply to vgg11"]),
+    ("base: {g}\nzip: {{model.name: [belilovsky_k2, belilovsky_k2], optim.lr: [0.1, 0.1]}}\n",
+     ["zip lists a combination twice"]),
+    ("base: {g}\ngrid: {{optim.lr: [0.1, 0.1]}}\n", ["grid.optim.lr lists a value twice"]),
     ("base: {g}\ngrid: {{data.train_subset: [lots]}}\n", ["data.train_subset='lots'", "int"]),
     ("base: {g}\ngrid: {{model.width: [8]}}\noverrides: [model.width=16]\n", ["'model.width' is an axis"]),
     ("base: {g}\ngrid: {{seed: [1, 2]}}\n", ["'seed' cannot be set in a sweep", "seeds:"]),
