@@ -124,5 +124,6 @@ def add_subparser(sub) -> None:
     p.add_argument("--time", metavar="[D-]HH:MM:SS",
                    help="--export jobs: each SLURM job's time limit (default 24:00:00); requeued when it runs out")
     p.add_argument("--select", nargs="+", metavar="AXIS=VALUE",
-                   help="only the runs with these axis values (experiment=, grid/zip keys, seed=)")
+                   help="only the runs with these axis values (experiment=, grid/zip keys, seed=); "
+                        "a key given twice matches either value")
     p.set_defaults(func=cmd_sweep)

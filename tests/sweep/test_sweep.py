@@ -404,3 +404,18 @@ def test_cpu_sweeps_default_to_channels_last_without_renaming_or_clashing():
     for r in runs[1:]:
         assert r.cfg.trainer.channels_last and load_config(r.base.path, r.overrides).trainer.channels_last
     assert not is_identity("trainer.channels_last")
+
+
+def test_select_with_a_key_given_twice_matches_either_value(tmp_path):
+    sweep = load_sweep(write(tmp_path, SWEEP), overrides=[f"logging.out_dir={tmp_path / 'runs'}"])
+    both = select(sweep.runs, sweep, ["optim.lr=0.05", "optim.lr=0.1", "seed=0"])
+    assert len(both) == len(sweep.runs) // 2 and {r.axes["seed"] for r in both} == {0}
+    one = select(sweep.runs, sweep, ["model.name+model.aux.k=[belilovsky_k3, 3]", "model.width=8", "seed=1"])
+    assert len(one) == 2 * 2 and all(r.axes["model.aux.k"] == 3 and r.axes["model.width"] == 8 for r in one)
+    pair = select(sweep.runs, sweep, ["model.name+model.aux.k=[belilovsky_k3, 3]",
+                                      "model.name+model.aux.k=[belilovsky_k2, 2]"])
+    assert len(pair) == len(sweep.runs)
+    for bad, message in ((["optim.lr=0.3"], "matches no run"), (["depth=3"], "not an axis"),
+                         (["model.name+model.aux.k=belilovsky_k3"], "give a list of 2 values")):
+        with pytest.raises(LwtError, match=message):
+            select(sweep.runs, sweep, bad)
