@@ -58,7 +58,8 @@ ARCH_NAMES = {"vgg11": "VGG-11", "vgg13": "VGG-13", "vgg16": "VGG-16", "vgg19": 
 # networks have been run as belilovsky_k2 (the authors' and what s2d_cnn builds), told apart by revision
 RENAMED = {"belilovsky_k2": ("s2d_cnn", "2114e6b")}
 REMEDIES = {"_lr_gamma": "layer-wise lr", "_stage_epochs": "fewer early epochs", "_stage_wd": "early weight decay",
-            "_stage_dropout": "early dropout", "_dgl": "DGL", "_finetune": "greedy + fine-tune"}
+            "_stage_dropout": "early dropout", "_dgl": "DGL", "_finetune": "greedy + fine-tune",
+            "_segprop": "SegProp-style stages", "_early_downsample": "early downsampling"}
 STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6, "xtick.labelsize": 6,
          "ytick.labelsize": 6, "lines.linewidth": 1.2, "lines.markersize": 3, "axes.grid": True, "grid.alpha": 0.3,
          "savefig.dpi": 200, "figure.dpi": 200, "pdf.fonttype": 42,

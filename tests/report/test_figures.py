@@ -246,9 +246,12 @@ def test_remedies_are_a_forest_plot_of_differences_paired_by_seed(tmp_path):
     ax = _draw(fig5_remedies, rows, tmp_path).axes[0]
     remedies = [e for e in dict.fromkeys(r["experiment"] for r in rows) if method_of(
         next(r for r in rows if r["experiment"] == e)) != "greedy"]
-    labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert len(labels) == len(remedies) == 4 and "layerwise (greedy)" not in labels  # plain greedy is the zero
-    assert {"layer-wise lr", "early weight decay"} <= set(labels) <= {*REMEDIES.values(), "decoupled greedy (DGL)"}
+    remedies.sort(key=lambda e: next(r for r in rows if r["experiment"] == e)["mode"] == "e2e")  # the figure's order
+    labels = [t.get_text().replace("\n", " ") for t in ax.get_yticklabels()]  # long labels are wrapped
+    assert len(labels) == len(remedies) >= 4 and "layerwise (greedy)" not in labels  # plain greedy is the zero
+    greedy_arms = [label for label in labels if not label.startswith(MODES["e2e"]["label"])]
+    assert {"layer-wise lr", "early weight decay"} <= set(greedy_arms) <= {*REMEDIES.values(), "decoupled greedy (DGL)"}
+    assert all(label.endswith("(for scale)") for label in labels[len(greedy_arms):])  # E2E rows last, set apart
     zero = [line for line in ax.get_lines() if list(line.get_xdata()) == [0, 0]]
     assert len(zero) == 1  # the vertical line at 0: plain greedy
     bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]

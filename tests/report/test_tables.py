@@ -28,11 +28,14 @@ ONE_STAGE = ["model.width=16", "curriculum.max_stages=1", "curriculum.epochs_per
 
 @pytest.fixture(scope="module")
 def runs(data_root, tmp_path_factory):
-    """Two seeds of one config (trainer.precision=auto), the second trained as auto resolves on a CPU with
-    AVX512-BF16: bf16 autocast, as if it had run on another machine."""
+    """Two seeds of one config (trainer.precision=auto), trained as auto resolves on a CPU without native bf16
+    (fp32) and on one with AVX512-BF16 (bf16 autocast): as if they had run on two machines."""
     out = tmp_path_factory.mktemp("runs")
     base = [f"data.root={data_root}", f"logging.out_dir={out}", *ONE_STAGE]
-    first = run(load_config(GREEDY, base + ["seed=0"]))
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+            mp.setattr(torch.cpu, name, lambda: False, raising=False)
+        first = run(load_config(GREEDY, base + ["seed=0"]))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
         second = run(load_config(GREEDY, base + ["seed=1"]))

@@ -7,6 +7,7 @@ test accuracy: the last stage for greedy runs, after fine-tuning where there is 
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -61,9 +62,10 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
         if p["method"] == "e2e" and i:
             ax.axhline(i - 0.5, color="0.6", linewidth=0.5, linestyle=":")
     ax.axvline(0, color="black", linewidth=0.8, zorder=1)
-    ax.set_yticks(range(len(pairs)), [f"{p['arch']}: {p['label']}" if several else p["label"] for p in pairs])
+    labels = [f"{p['arch']}: {p['label']}" if several else p["label"] for p in pairs]
+    ax.set_yticks(range(len(pairs)), [textwrap.fill(label, 22) for label in labels])  # long ones squeeze the axes
     ax.set_ylim(len(pairs) - 0.5, -0.5)  # the first remedy on top
-    ax.set_xlabel("test accuracy minus plain greedy's (points), paired by seed")
+    ax.set_xlabel("test acc. minus plain greedy's\n(points, paired by seed)")
     archs = ", ".join(dict.fromkeys(p["arch"] for p in pairs))
     ax.set_title(f"Remedies vs plain greedy (line at 0), {archs}\nmean difference, 95 % t-interval (n >= 3), "
                  "dots: seed pairs", fontsize=6)
