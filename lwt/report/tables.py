@@ -33,6 +33,9 @@ from lwt.run.dir import RESULT, RunDir, atomic_write_text
 from lwt.run.per_image import archive_run
 
 SHOWN_APART = ("experiment", "mode", "model.name", "data.name", "seed")  # identity keys with their own columns
+# the precision a run asked for (auto, 32-true, ...) is not what it computed in: runs group by what they computed,
+# which the provenance column `precision` records and check_precision keeps apart
+NOT_GROUPED = ("trainer.precision",)
 METRICS = ["final_test_acc", "best_val_acc", "critical_layer"]  # every table has these columns
 NEW_METRICS = ["selected_depth", "selected_test_acc", "ensemble_test_acc", "train_flops"]  # where some run has them
 PROVENANCE = ["precision", "device", "cpu_isa", "torch_version", "threads"]  # per-run columns, where some run has them
@@ -81,7 +84,7 @@ def config_value(config: dict, key: str):
 def varying_keys(runs: list[dict]) -> list[str]:
     """The identity keys (lwt.config.is_identity) whose values differ between ``runs``."""
     keys = sorted({k for r in runs for k in r["config"]})
-    return [k for k in keys if is_identity(k) and k not in SHOWN_APART
+    return [k for k in keys if is_identity(k) and k not in SHOWN_APART and k not in NOT_GROUPED
             and len({value_key(config_value(r["config"], k)) for r in runs}) > 1]
 
 

@@ -64,6 +64,24 @@ def test_runs_of_different_precision_are_pooled_only_when_allowed(runs, tmp_path
 
 
 @pytest.mark.slow
+def test_runs_group_by_the_precision_they_computed_in_not_the_one_they_asked_for(data_root, tmp_path):
+    """trainer.precision=auto that resolved to fp32 and an explicit 32-true computed the same thing: one cell."""
+    out = tmp_path / "runs"
+    base = [f"data.root={data_root}", f"logging.out_dir={out}", *ONE_STAGE]
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+            mp.setattr(torch.cpu, name, lambda: False, raising=False)
+        run(load_config(GREEDY, base + ["seed=0"]))
+    run(load_config(GREEDY, base + ["seed=1", "trainer.precision=32-true"]))
+    table = tmp_path / "results" / "asked.csv"
+    assert main(["results", str(out), "--out", str(table)]) == 0
+    rows = list(csv.DictReader(table.open()))
+    assert [r["precision"] for r in rows] == ["32-true", "32-true"] and "trainer.precision" not in rows[0]
+    (mean,) = list(csv.DictReader((tmp_path / "results" / "asked_mean.csv").open()))
+    assert mean["n"] == "2"
+
+
+@pytest.mark.slow
 def test_per_image_predictions_are_archived_and_outlive_the_run_folders(runs, tmp_path, capsys):
     out, results = runs
     runs_copy = tmp_path / "runs"
