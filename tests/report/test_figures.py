@@ -38,13 +38,30 @@ def test_figures_rebuild_from_the_committed_tables(tmp_path, capsys):
 def test_gap_figure_pairs_runs_by_seed():
     """E2E - greedy per seed, from the raw CSV cells, equals what figure 2 plots."""
     with (RESULTS / "gap_cpu.csv").open(newline="") as f:
-        raw = [r for r in csv.DictReader(f) if r["model"] == "vgg11"]
+        raw = [r for r in csv.DictReader(f) if r["model"] == "vgg11" and not r["experiment"].endswith("_matched")]
     acc = {(r["mode"], r["seed"]): float(r["final_test_acc"]) for r in raw}
     seeds = sorted({s for _, s in acc})
     expected = [100 * (acc[("e2e", s)] - acc[("greedy", s)]) for s in seeds]
     gaps = fig2_gap.paired_gaps(read_table(RESULTS / "gap_cpu.csv"))
     assert len(expected) >= 2
     assert gaps[("VGG-11", "CIFAR-10")] == pytest.approx(expected)
+
+
+def test_gap_figure_keeps_the_compute_matched_arm_apart(tmp_path):
+    """E2E runs trained for greedy's FLOPs pair with greedy on their own bar, never pooled into the
+    epoch-matched E2E's."""
+    rows = [r for r in read_table(RESULTS / "gap_cpu.csv") if not str(r["experiment"]).endswith("_matched")]
+    epoch_matched = fig2_gap.paired_gaps(rows)
+    matched = [{**r, "experiment": f"{r['experiment']}_flops_matched", "final_test_acc": r["final_test_acc"] - 0.03}
+               for r in rows if r["mode"] == "e2e"]
+    both = rows + matched
+    assert fig2_gap.paired_gaps(both) == epoch_matched
+    gaps = fig2_gap.paired_gaps(both, arm="e2e_matched")
+    assert gaps.keys() == epoch_matched.keys()
+    assert all(gaps[k] == pytest.approx([g - 3 for g in epoch_matched[k]]) for k in gaps)
+    bars = _draw(fig2_gap, both, tmp_path).axes[0]
+    labels = [t.get_text() for t in bars.get_legend().get_texts()]
+    assert any("compute-matched" in label for label in labels)
 
 
 def test_a_missing_table_is_named_with_the_command_that_makes_it(tmp_path, capsys):
