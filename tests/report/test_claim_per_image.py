@@ -28,7 +28,8 @@ CELL = {"data.train_subset": 1000, "model.aux.k": 2}
 
 def _universal() -> Claim:
     return Claim.model_validate({**SPEC.claims["C1"].model_dump(exclude_defaults=True), "type": "universal",
-                                 "cell": ["model", "dataset"], "factor": None, "per_depth": None})
+                                 "cell": ["model", "dataset"], "factor": None, "per_depth": None,
+                                 "a": {"mode": ["e2e"]}, "b": {"mode": ["greedy"]}})
 
 
 def _gap_table(folder: Path, per_image: bool, n: int = 2000) -> np.ndarray:

@@ -21,7 +21,12 @@ BIG = 10**8  # a test set so large that its sampling noise is negligible: the se
 
 
 def _claim(**changes) -> Claim:
-    return Claim.model_validate({**SPEC.claims["C1"].model_dump(exclude_defaults=True), **changes})
+    """C1 with its sides named by mode (the tables below are made up of architectures a, b, c), and changes."""
+    sides = {"a": {"mode": ["e2e"]}, "b": {"mode": ["greedy"]}}
+    return Claim.model_validate({**SPEC.claims["C1"].model_dump(exclude_defaults=True), **sides, **changes})
+
+
+C1 = _claim()
 
 
 def _gap_runs(gaps: dict[str, list[float]], depth_slope: float = 0.0) -> list[dict]:
@@ -42,7 +47,7 @@ def test_interaction_heterogeneous_gaps_are_supported(tmp_path):
     test-set noise rejects; the gap grows with depth where the per-depth gaps do."""
     write(tmp_path, "gap_cpu", _gap_runs({"a": [0.02, 0.021, 0.019], "b": [0.10, 0.102, 0.098],
                                           "c": [0.20, 0.199, 0.201]}, depth_slope=0.02))
-    r = evaluate(SPEC.claims["C1"], tmp_path, T)
+    r = evaluate(C1, tmp_path, T)
     assert r.verdict == "supported" and len(r.lines) == 3
     assert "F(2, 6)" in r.tests[0] and "**supported**" in r.tests[0]
     assert {x.cols["with depth"] for x in r.lines} == {"grows"}
@@ -55,10 +60,10 @@ def test_interaction_homogeneous_gaps_are_not_supported(tmp_path):
     noise alone hides 2 points) -- never supported."""
     jitter = [0.001, -0.001, 0.0005, -0.0005, 0.0, 0.0002, -0.0002, 0.0008, -0.0008, 0.0]
     write(tmp_path, "gap_cpu", _gap_runs({a: [0.05 + j for j in jitter] for a in "abc"}), test_images=BIG)
-    r = evaluate(SPEC.claims["C1"], tmp_path, T)
+    r = evaluate(C1, tmp_path, T)
     assert r.verdict == "not supported" and "power to detect" in r.tests[0].lower()
     write(tmp_path, "gap_cpu", _gap_runs({a: [0.05 + j for j in jitter[:3]] for a in "abc"}))
-    assert evaluate(SPEC.claims["C1"], tmp_path, T).verdict == "inconclusive"
+    assert evaluate(C1, tmp_path, T).verdict == "inconclusive"
 
 
 def _arms(tmp_path, diffs: dict[str, list[float]], test_images: int = BIG) -> None:
@@ -256,7 +261,7 @@ def test_interval_is_at_least_the_test_set_noise_bound(tmp_path):
                                           run("g", "greedy", s, 0.40, model="b"),
                                           run("e", "e2e", s, 0.45 + 0.0001 * s, model="b"))]
     write(tmp_path, "gap_cpu", runs, test_images=500)
-    a = next(x for x in evaluate(SPEC.claims["C1"], tmp_path, T).lines if x.label.endswith("/ a"))
+    a = next(x for x in evaluate(C1, tmp_path, T).lines if x.label.endswith("/ a"))
     bound = 1.959964 * math.sqrt((0.40 * 0.60 + 0.5001 * 0.4999) / 500)
     assert a.effect.half >= bound * 0.999 and a.effect.test_half == pytest.approx(bound, rel=1e-3)
 

@@ -75,7 +75,7 @@ def test_committed_document_says_each_claims_type_statistic_n_power_and_scale():
         assert f"| {claim.type} |" in row and f"`{claim.command}`" in row
         assert f"### {key}: " in text
     assert "seeds needed" in text and "underpowered" in text and "train / 10,000 test images" in text
-    assert "Holm" in text and "TOST" in text and "F(3, 8)" in text and "runs: precision and device" in text
+    assert "Holm" in text and "TOST" in text and "F(3, 8)" in text and "runs: 32-true on cpu: " in text
     assert all(f"> **Caveat.** {c.caveat}" in text for c in SPEC.claims.values() if c.caveat)
     assert "slope of the effect on curriculum.init_blocks" in text and "24, 24, 24, 24, 120" in text  # I2 steps
 
@@ -160,10 +160,12 @@ def test_a_damaged_table_is_refused_naming_the_file_and_line(tmp_path, capsys, n
 def test_the_claims_file_is_found_by_default():
     """lwt's own experiments/claims.yaml, in a checkout as in a wheel (where experiments/ is package data)."""
     assert load_claims() == SPEC
-    assert list(SPEC.claims) == ["K", "C1", "C2", "C2-compute", "C3", "C3-probes", "C3b", "C4", "I1", "I2"]
+    assert list(SPEC.claims) == ["K", "C1", "C1-compute", "C2", "C2-compute", "C3", "C3-probes", "C3b", "C4", "I1",
+                                 "I2"]
     assert {k: c.type for k, c in SPEC.claims.items()} == {
-        "K": "ranking", "C1": "interaction", "C2": "saturation", "C2-compute": "saturation", "C3": "dose_response",
-        "C3-probes": "descriptive", "C3b": "universal", "C4": "existential", "I1": "existential", "I2": "existential"}
+        "K": "ranking", "C1": "interaction", "C1-compute": "interaction", "C2": "saturation",
+        "C2-compute": "saturation", "C3": "dose_response", "C3-probes": "descriptive", "C3b": "universal",
+        "C4": "existential", "I1": "existential", "I2": "existential"}
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -172,7 +174,8 @@ def test_the_claims_file_is_found_by_default():
     (lambda t: t.replace("  C1:\n", "  C1:\n    colour: red\n"), "claims.C1.colour: Extra inputs are not permitted"),
     (lambda t: t.replace("    table: gap_cpu\n", ""), "claims.C1.table: Field required"),
     (lambda t: t.replace("  min_n: 3", "  min_n: three"), "thresholds.min_n: Input should be a valid integer"),
-    (lambda t: t.replace("    a: {mode: [e2e]}\n", "", 1), "claims.C1: Value error, give either both sides a and b"),
+    (lambda t: t.replace("    a: {experiment: [belilovsky_k2_e2e, resnet20_e2e, simple_cnn_e2e, vgg11_e2e]}\n", "", 1),
+     "claims.C1: Value error, give either both sides a and b"),
     (lambda t: t.replace("claims:\n", "claims:\n  C1: {}\n"), "is not valid YAML: key 'C1' appears twice"),
     (lambda t: t.replace("    type: interaction\n", "    type: anecdotal\n"), "claims.C1.type: Input should be"),
     (lambda t: t.replace("    factor: model\n", ""),

@@ -142,7 +142,7 @@ def test_no_interval_is_drawn_from_fewer_than_three_seeds(tmp_path):
     from matplotlib.collections import PathCollection
     from matplotlib.container import ErrorbarContainer
 
-    rows = read_table(RESULTS / "gap_cpu.csv")
+    rows = [r for r in read_table(RESULTS / "gap_cpu.csv") if not r["experiment"].endswith("_matched")]
     two = [r for r in rows if r["seed"] in (0, 1)]
     three = _draw(fig1_depth, rows, tmp_path)
     assert all(len(_bands(ax)) == 2 for ax in three.axes)  # greedy and E2E, n=3 each
@@ -305,7 +305,8 @@ def test_figures_rebuild_from_tables_with_the_val_selected_columns(tmp_path, cap
     assert main(["figures", "--results", str(tmp_path), "--out", str(out), "--only", "1,2,4"]) == 0
     assert all((out / f"{n}.png").stat().st_size > 5000 for n in ("fig1_depth", "fig2_gap", "fig4_critical"))
     rows = read_table(tmp_path / "gap_cpu.csv")
-    acc = {(r["mode"], r["seed"]): r["test_acc_stage2"] for r in rows if r["model"] == "vgg11"}
+    acc = {(r["mode"], r["seed"]): r["test_acc_stage2"] for r in rows
+           if r["model"] == "vgg11" and not r["experiment"].endswith("_matched")}
     expected = [100 * (acc[("e2e", s)] - acc[("greedy", s)]) for s in sorted({s for _, s in acc})]
     assert fig2_gap.paired_gaps(rows, "selected_test_acc")[("VGG-11", "CIFAR-10")] == pytest.approx(expected)
 
@@ -318,7 +319,7 @@ CODE_NAMES = ("simple_cnn", "belilovsky_k", "s2d_cnn", "vgg11", "resnet20", "_gr
 def _remedies_table(path: Path) -> None:
     """A remedies-shaped table from the committed gap rows (one architecture), one experiment per method."""
     with (RESULTS / "gap_cpu.csv").open(newline="") as f:
-        raw = [r for r in csv.DictReader(f) if r["model"] == "vgg11"]
+        raw = [r for r in csv.DictReader(f) if r["model"] == "vgg11" and not r["experiment"].endswith("_matched")]
     rows = []
     for experiment, mode, source in [("vgg11_greedy", "greedy", "greedy"), ("vgg11_e2e", "e2e", "e2e"),
                                      ("vgg11_greedy_lr_gamma", "greedy", "greedy"), ("vgg11_dgl", "dgl", "greedy"),

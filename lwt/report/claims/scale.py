@@ -30,6 +30,8 @@ def _schedule(cfg: dict, result: dict) -> tuple[str, str]:
         epochs = cfg.get("curriculum.stage_epochs")
         return mode, (f"stages of {', '.join(str(e) for e in epochs)} epochs" if epochs
                       else f"{cfg.get('curriculum.epochs_per_stage')} epochs per stage")
+    if cfg.get("trainer.match_flops_of"):  # as many whole epochs as fit in another run's training FLOPs
+        return mode, "the epochs that fit in greedy's training FLOPs"
     return mode, f"{cfg.get('trainer.max_epochs')} epochs"
 
 
