@@ -54,6 +54,17 @@ def test_interaction_heterogeneous_gaps_are_supported(tmp_path):
     assert "grows with depth in 3 of 3" in r.tests[0]
 
 
+def test_runs_outside_both_sides_are_no_cell_of_the_claim(tmp_path):
+    """A claim whose sides name some experiments of a shared table: the other architecture's runs make no row
+    (not a "not tested" one), and the verdict is that of the named ones alone."""
+    write(tmp_path, "gap_cpu", _gap_runs({"a": [0.02, 0.021, 0.019], "b": [0.10, 0.102, 0.098],
+                                          "c": [0.20, 0.199, 0.201]}, depth_slope=0.02))
+    named = _claim(a={"experiment": ["a_e2e", "b_e2e"]}, b={"experiment": ["a_greedy", "b_greedy"]})
+    r = evaluate(named, tmp_path, T)
+    assert [x.label.split(" / ")[-1] for x in r.lines] == ["a", "b"]
+    assert r.verdict == "supported" and "F(1, 4)" in r.tests[0]
+
+
 def test_interaction_homogeneous_gaps_are_not_supported(tmp_path):
     """The same gap (5 points) in every architecture: not supported when the F test had the power to see a
     2-point difference (a huge test set, 10 seeds), inconclusive when it had not (10,000 images: the test-set

@@ -295,7 +295,8 @@ def comparisons(claim: Claim, table: Table) -> list[Comparison]:
     side B per contrast; an existential claim's side A into arms: each (experiment, remedy), a remedy being the
     config columns it sets to other than the schema's default (the plain greedy baseline leaves them all there:
     empty, or finetune.epochs=0 once a fine-tune arm is in the table). Sorted by label, numbers in order."""
-    rows = table.rows
+    # a cell holding none of the claim's runs (another stratum of a shared table) is not one of its cells
+    rows = [r for r in table.rows if any(_matches(r, c.a) or _matches(r, c.b) for c in claim.comparisons())]
     cell = [*claim.cell, *(c for c in (claim.factor, claim.dose) if c)]
     if claim.arms:
         config = [c for c in rows[0] if "." in c and c not in (*cell, claim.across)] if rows else []
