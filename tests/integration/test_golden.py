@@ -5,7 +5,8 @@ A change that moves any of them fails here. If the move is intended, regenerate 
 
 The run is pinned so that the same numbers come out on any x86 CPU with AVX2 (this project's machines
 differ between sessions: some have AVX-512 and bf16, some only AVX2): float32, one thread, and the kernel
-libraries capped at AVX2 (ATen's dispatch, oneDNN, MKL's conditional numerical reproducibility).
+libraries capped at AVX2 (ATen's dispatch, oneDNN, MKL's conditional numerical reproducibility). CPUs with AMX
+tiles still differ in the last bits of an evaluation, and have their own golden file (``golden_file``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,18 @@ import pytest
 
 from conftest import GREEDY, ROOT
 
-GOLDEN = Path(__file__).parent / "golden" / "greedy_float32.json"
+
+def golden_file() -> Path:
+    """The committed metrics for this CPU: on CPUs with AMX tiles the pins below do not reach every kernel (the
+    evaluation of stage 3 flips a few near-tied predictions), so those CPUs have their own file; each is an
+    exact regression test on its kind of machine."""
+    import torch
+
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return Path(__file__).parent / "golden" / ("greedy_float32_amx.json" if amx else "greedy_float32.json")
+
+
+GOLDEN = golden_file()
 OVERRIDES = ["data.train_subset=512", "data.val_size=256", "data.test_subset=500", "model.width=16",
              "curriculum.max_stages=3", "curriculum.epochs_per_stage=2", "trainer.precision=32-true",
              "analysis.train_eval_size=512", "logging.wandb=disabled", "trainer.progress_bar=false"]
