@@ -296,7 +296,8 @@ def comparisons(claim: Claim, table: Table) -> list[Comparison]:
     config columns it sets to other than the schema's default (the plain greedy baseline leaves them all there:
     empty, or finetune.epochs=0 once a fine-tune arm is in the table). Sorted by label, numbers in order."""
     # a cell holding none of the claim's runs (another stratum of a shared table) is not one of its cells
-    rows = [r for r in table.rows if any(_matches(r, c.a) or _matches(r, c.b) for c in claim.comparisons())]
+    contrasts = claim.comparisons()
+    rows = [r for r in table.rows if any(_matches(r, c.a) or _matches(r, c.b) for c in contrasts)]
     cell = [*claim.cell, *(c for c in (claim.factor, claim.dose) if c)]
     if claim.arms:
         config = [c for c in rows[0] if "." in c and c not in (*cell, claim.across)] if rows else []
@@ -307,7 +308,7 @@ def comparisons(claim: Claim, table: Table) -> list[Comparison]:
         split.setdefault(tuple(r.get(c, "") for c in cell), []).append(r)
     out = []
     for key, members in split.items():
-        for contrast in claim.comparisons():
+        for contrast in contrasts:
             b = [r for r in members if _matches(r, contrast.b)
                  and not (claim.arms and (r["remedy"] or r["mode"] != "greedy"))]
             arms = sorted({(r["experiment"], r["remedy"]) for r in members if _matches(r, contrast.a)}
