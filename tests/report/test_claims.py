@@ -161,11 +161,15 @@ def test_the_claims_file_is_found_by_default():
     """lwt's own experiments/claims.yaml, in a checkout as in a wheel (where experiments/ is package data)."""
     assert load_claims() == SPEC
     assert list(SPEC.claims) == ["K", "C1", "C1-compute", "C2", "C2-compute", "C3", "C3-probes", "C3b", "C4", "I1",
-                                 "I2"]
+                                 "I2", "C2-full", "C2-compute-full", "C3-probes-full", "C3b-full", "K-full", "C1-full"]
+    types = {"K": "ranking", "C1": "interaction", "C1-compute": "interaction", "C2": "saturation",
+             "C2-compute": "saturation", "C3": "dose_response", "C3-probes": "descriptive", "C3b": "universal",
+             "C4": "existential", "I1": "existential", "I2": "existential"}
     assert {k: c.type for k, c in SPEC.claims.items()} == {
-        "K": "ranking", "C1": "interaction", "C1-compute": "interaction", "C2": "saturation",
-        "C2-compute": "saturation", "C3": "dose_response", "C3-probes": "descriptive", "C3b": "universal",
-        "C4": "existential", "I1": "existential", "I2": "existential"}
+        **types, **{f"{k}-full": types[k] for k in ("C2", "C2-compute", "C3-probes", "C3b", "K", "C1")}}
+    # a claim at full scale reads the full-scale table alone: scales are never pooled in one verdict
+    assert {c.table for k, c in SPEC.claims.items() if k.endswith("-full")} == {"full_scale_cpu"}
+    assert not any(c.table.startswith("full_scale") for k, c in SPEC.claims.items() if not k.endswith("-full"))
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -226,3 +230,30 @@ def test_critical_layer_moves_with_size_largest_against_smallest(tmp_path):
     assert x.effect.n == 3 and x.effect.mean == pytest.approx(((6 - 3) + (9 - 4) + (7 - 4)) / 3)
     assert x.verdict == "supported" and x.effect.test_var == 0  # chosen on the validation set: no test term
     assert "| +3.67 |" in render(tmp_path, SPEC)  # in layers, not x 100 like accuracy points
+
+
+def test_a_column_every_run_shares_is_read_from_the_archive(tmp_path, capsys):
+    """`lwt results` leaves out the config keys its runs do not vary: a full-scale table of one training-set size
+    and one aux k has no data.train_subset or model.aux.k column, yet C2-full selects and splits by them; their
+    values come from each run's archived config. A column the archive does not hold either is one clear line."""
+    runs = []
+    for seed in range(3):
+        runs += [run("simple_cnn_greedy", "greedy", seed, 0.80, model="simple_cnn", stages=[0.6, 0.7, 0.8, 0.8],
+                     critical=3),
+                 run("simple_cnn_e2e", "e2e", seed, 0.85, model="simple_cnn", stages=[0.6, 0.7, 0.8, 0.85])]
+    write(tmp_path, "full_scale_cpu", runs)
+    header = (tmp_path / "full_scale_cpu.csv").read_text().splitlines()[0]
+    assert "data.train_subset" not in header and "model.aux.k" not in header
+    archive = tmp_path / "full_scale_cpu_runs.jsonl"
+    records = [json.loads(line) for line in archive.read_text().splitlines()]
+    for r in records:
+        r["config"].update({"data.train_subset": 45000, "model.aux.k": 2})
+    archive.write_text("".join(json.dumps(r) + "\n" for r in records))
+    (line,) = evaluate(SPEC.claims["C2-full"], tmp_path, T).lines
+    assert line.label == "simple_cnn / cifar10 / 45000 / 2" and line.effect.n == 3
+    for r in records:
+        del r["config"]["model.aux.k"]
+    archive.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main(["claims", "--results", str(tmp_path), "--out", str(tmp_path / "c.md")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing column model.aux.k" in err and "full_scale_cpu_runs.jsonl" in err

@@ -457,3 +457,59 @@ def test_probe_panels_split_by_the_sweep_cell_of_the_run_name():
     assert cell_title({**report, "run": "simple_cnn_e2e/train_subset-500_k-1_seed2"}) == \
         "simple CNN, 500 train images, aux k=1"
     assert cell_title({**report, "run": "simple_cnn_greedy/seed0"}) == "simple CNN, 1,000 train images"
+
+
+def _table(path: Path, rows: list[dict]) -> None:
+    columns = list(dict.fromkeys(c for r in rows for c in r))
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, columns)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _raw(name: str) -> list[dict]:
+    with (RESULTS / name).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("sources, drawn_from", [
+    (["gap_cpu.csv", "belilovsky_cifar10_cpu.csv"], {"fig1_depth": {"vgg11", "resnet20", "simple_cnn"},
+                                                     "fig2_gap": {"vgg11", "resnet20", "simple_cnn"},
+                                                     "fig9_belilovsky": {"belilovsky_k1", "belilovsky_k2",
+                                                                         "belilovsky_k3"}}),
+    (["early_overfitting_all_stages_cpu.csv"], {"fig3_overfitting": {"simple_cnn"}, "fig4_critical": {"simple_cnn"}}),
+])
+def test_the_full_scale_table_gets_its_own_figures_of_its_own_rows(tmp_path, sources, drawn_from):
+    """A full-scale table beside the CPU ones: figures 1-4 and 9 are drawn again from it as figN_<slug>_full,
+    each from the rows of its own claim (C1's architectures at aux k=2 and the largest training set, the 8-block
+    CNN, the authors' networks), and the CPU-subset figures stay."""
+    import importlib
+
+    results = tmp_path / "results"
+    results.mkdir()
+    rows = [r for name in sources for r in _raw(name)]
+    _table(results / "full_scale_cpu.csv", rows)
+    for name in sources:
+        (results / name).write_bytes((RESULTS / name).read_bytes())
+    assert main(["figures", "--results", str(results), "--out", str(tmp_path / "figs"), "--only", "1,2,3,4,9"]) == 0
+    for name, models in drawn_from.items():
+        assert (tmp_path / "figs" / f"{name}_full.png").is_file()
+        assert (tmp_path / "figs" / f"{name}.png").is_file()
+        module = importlib.import_module(f"lwt.report.figures.{name}")
+        kept = module.full_rows(read_table(results / "full_scale_cpu.csv"))
+        assert {r["model"] for r in kept} == models
+        if name in ("fig1_depth", "fig2_gap"):  # every gap_cpu row of those (all at aux k=2, 2,000 images)
+            assert len(kept) == sum(r["model"] in models for r in _raw("gap_cpu.csv"))
+    if "fig9_belilovsky" not in drawn_from:  # no row of the authors' networks: no full-scale figure 9
+        assert not (tmp_path / "figs" / "fig9_belilovsky_full.png").exists()
+
+
+def test_the_full_scale_c1_cell_is_aux_k2_at_the_largest_training_set():
+    from lwt.report.figures.common import full_scale
+
+    rows = [{"model": m, "model.aux.k": k, "data.train_subset": n}
+            for m in ("simple_cnn", "vgg11", "belilovsky_k1") for k in (1.0, 2.0) for n in (2500.0, 45000.0)]
+    kept = full_scale(rows, {"simple_cnn", "vgg11"}, aux_k=2)
+    assert {(r["model"], r["model.aux.k"], r["data.train_subset"]) for r in kept} == {
+        ("simple_cnn", 2.0, 45000.0), ("vgg11", 2.0, 45000.0)}
+    assert len(full_scale(rows, {"belilovsky_k1"})) == 4  # no aux k given: every row of the model

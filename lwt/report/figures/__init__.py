@@ -17,6 +17,9 @@ from lwt.console import add_quiet_flag, bar, set_quiet
 from lwt.errors import LwtError
 
 WANDB_DIR = Path("runs") / "figures"  # lwt figures --wandb: its W&B run goes to <this>/wandb/ (docs/wandb.md)
+# the full-scale sweep's table (experiments/sweeps/full_scale.yaml, every variant in one table): a figure that
+# has ``full_rows`` draws its rows of it again as figN_<slug>_full, beside the CPU-subset figure
+FULL_TABLES = ["full_scale.csv", "full_scale_cpu.csv"]
 FIGURES = ["fig1_depth", "fig2_gap", "fig3_overfitting", "fig4_critical", "fig5_remedies", "fig6_cka", "fig7_probes",
            "fig8_intervention", "fig9_belilovsky", "fig10_swap"]
 
@@ -71,6 +74,7 @@ def make_figures(results: Path, out: Path, only: list[int] | None = None) -> tup
         for _, name in chosen:
             b.set_postfix_str(name)
             module = importlib.import_module(f"lwt.report.figures.{name}")
+            written += _full_scale(module, name, results, out)
             try:
                 with _readable(name, results):
                     data, source = _source(module, results)
@@ -87,6 +91,20 @@ def make_figures(results: Path, out: Path, only: list[int] | None = None) -> tup
                 written += module.make(data, out, source)
             b.update(1)
     return written, skipped
+
+
+def _full_scale(module, name: str, results: Path, out: Path) -> list[Path]:
+    """``name``_full from the full-scale table's rows that ``module.full_rows`` keeps (none: nothing drawn)."""
+    if not hasattr(module, "full_rows") or not results.is_dir():
+        return []
+    from lwt.report.figures.common import read_table
+
+    for table in FULL_TABLES:
+        if (results / table).is_file():
+            with _readable(name, results / table):
+                rows = module.full_rows(getattr(module, "read", read_table)(results / table))
+                return module.make(rows, out, table, name=f"{name}_full") if rows else []
+    return []
 
 
 @contextmanager

@@ -137,6 +137,25 @@ def group(rows: list[dict], *keys: str) -> dict[tuple, list[dict]]:
     return out
 
 
+def images_note(rows: list[dict]) -> str:
+    """The training-set sizes the rows hold, for a title: "2,000 training images", "500-2,000 training images"."""
+    sizes = sorted({int(float(r["data.train_subset"])) for r in rows if r.get("data.train_subset") is not None})
+    if not sizes:
+        return "all training images"
+    return f"{sizes[0]:,}{'' if len(sizes) == 1 else f'-{sizes[-1]:,}'} training images"
+
+
+def full_scale(rows: list[dict], models: set[str], aux_k: int | None = None) -> list[dict]:
+    """The full-scale table's rows of ``models`` (at auxiliary depth ``aux_k`` and the largest training set, where
+    given; a table without the column holds one value of it): the rows one full-scale figure draws."""
+    kept = [r for r in rows if r.get("model") in models]
+    if aux_k is None:
+        return kept
+    kept = [r for r in kept if r.get("model.aux.k") is None or int(float(r["model.aux.k"])) == aux_k]
+    largest = max((float(r["data.train_subset"]) for r in kept if r.get("data.train_subset") is not None), default=None)
+    return [r for r in kept if r.get("data.train_subset") is None or float(r["data.train_subset"]) == largest]
+
+
 CELL_KEYS = ("data.train_subset", "model.aux.k")  # split into panels where a table varies them
 
 

@@ -9,13 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from lwt.analysis.style import DEPTH_LABEL, arch_label
-from lwt.report.figures.common import CI_NOTE, figure_legend, group, mode_curves, panels, save
+from lwt.report.figures.common import CI_NOTE, figure_legend, full_scale, group, images_note, mode_curves, panels, save
 
 TABLES = ["gap.csv", "gap_cpu.csv"]  # the first present is used
 SWEEP = "gap"
+C1_MODELS = {"vgg11", "resnet20", "simple_cnn"}  # the full-scale C1 cell (experiments/sweeps/full_scale.yaml)
 
 
-def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
+def full_rows(rows: list[dict]) -> list[dict]:
+    return full_scale(rows, C1_MODELS, aux_k=2)
+
+
+def make(rows: list[dict], out_dir: Path, source: str, name: str = "fig1_depth") -> list[Path]:
     cifar = [r for r in rows if r.get("dataset") == "cifar10"]
     models = group(cifar, "model")
     fig, axes = panels(len(models))
@@ -25,5 +30,6 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
         ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("test accuracy (%)")
     figure_legend(fig, axes)
-    fig.suptitle(f"Test accuracy vs depth on CIFAR-10 ({CI_NOTE}; greedy at depth k: after stage k)", fontsize=7)
-    return save(fig, out_dir, "fig1_depth", source)
+    fig.suptitle(f"Test accuracy vs depth on CIFAR-10, {images_note(cifar)} ({CI_NOTE}; greedy at depth k: after "
+                 "stage k)", fontsize=7)
+    return save(fig, out_dir, name, source)

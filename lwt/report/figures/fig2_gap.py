@@ -11,7 +11,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from lwt.analysis.style import COLUMN_IN, DATASET_STYLES, arch_label, dataset_label, legend_outside, method_of
-from lwt.report.figures.common import SHOW_SEEDS, group, interval, save, summarize
+from lwt.report.figures.common import SHOW_SEEDS, full_scale, group, images_note, interval, save, summarize
+from lwt.report.figures.fig1_depth import C1_MODELS
 from lwt.report.paired import by_seed
 
 TABLES = ["gap.csv", "gap_cpu.csv"]
@@ -20,6 +21,10 @@ SWEEP = "gap"
 BARS = {("e2e", "final_test_acc"): ("greedy last stage", ""),
         ("e2e", "selected_test_acc"): ("greedy val-selected depth", "////"),
         ("e2e_matched", "final_test_acc"): ("compute-matched E2E, greedy last stage", "....")}
+
+
+def full_rows(rows: list[dict]) -> list[dict]:
+    return full_scale(rows, C1_MODELS, aux_k=2)
 
 
 def paired_gaps(rows: list[dict], metric: str = "final_test_acc",
@@ -34,7 +39,7 @@ def paired_gaps(rows: list[dict], metric: str = "final_test_acc",
     return out
 
 
-def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
+def make(rows: list[dict], out_dir: Path, source: str, name: str = "fig2_gap") -> list[Path]:
     per_bar = {bar: gaps for bar in BARS if any(r.get(bar[1]) is not None for r in rows)
                and any((gaps := paired_gaps(rows, bar[1], bar[0])).values())}
     bars = list(per_bar)
@@ -53,8 +58,8 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
             half = interval(s)
             x = i + (j - (len(bars) - 1) / 2) * width
             look = DATASET_STYLES[datasets.index(key[1]) % len(DATASET_STYLES)]  # greys: no method's colour
-            name, bar_hatch = BARS[bar]
-            legend = f"{key[1]}, {name}" if len(bars) > 1 else key[1]
+            what, bar_hatch = BARS[bar]
+            legend = f"{key[1]}, {what}" if len(bars) > 1 else key[1]
             hatch = ((look["hatch"] or "") + bar_hatch) or None
             ax.bar(x, s.mean, width=width * 0.9, yerr=half, color=look["color"], capsize=2, hatch=hatch,
                    edgecolor="white" if hatch else None, label=legend if legend not in seen else None)
@@ -72,6 +77,7 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("E2E - greedy test acc. (points)")
     legend_outside(ax)
-    ax.set_title("E2E - greedy, paired by seed: mean, 95 % t-interval (n >= 3), dots: seeds, n = pairs;\n"
+    ax.set_title(f"E2E - greedy, paired by seed ({images_note(rows)}): mean, 95 % t-interval (n >= 3), dots: "
+                 "seeds, n = pairs;\n"
                  f"{' / '.join(BARS[b][0] for b in bars)}")
-    return save(fig, out_dir, "fig2_gap", source)
+    return save(fig, out_dir, name, source)

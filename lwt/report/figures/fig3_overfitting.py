@@ -7,13 +7,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from lwt.analysis.style import DEPTH_LABEL
-from lwt.report.figures.common import CI_NOTE, figure_legend, mode_curves, panel_groups, panel_title, panels, save
+from lwt.report.figures.common import (
+    CI_NOTE,
+    figure_legend,
+    full_scale,
+    images_note,
+    mode_curves,
+    panel_groups,
+    panel_title,
+    panels,
+    save,
+)
 
 TABLES = ["early_overfitting.csv", "early_overfitting_all_stages_cpu.csv"]
 SWEEP = "early_overfitting"
 
 
-def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
+def full_rows(rows: list[dict]) -> list[dict]:
+    return full_scale(rows, {"simple_cnn"})
+
+
+def make(rows: list[dict], out_dir: Path, source: str, name: str = "fig3_overfitting") -> list[Path]:
     keys, groups = panel_groups(rows)
     fig, axes = panels(len(groups), per_row=4, height_in=1.9)
     for ax, members in zip(axes, groups.values()):
@@ -23,5 +37,6 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
         ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("accuracy (%)")
     figure_legend(fig, axes, ncol=2)
-    fig.suptitle(f"Train (dashed, no augmentation) vs test accuracy per depth ({CI_NOTE})", fontsize=7)
-    return save(fig, out_dir, "fig3_overfitting", source)
+    fig.suptitle(f"Train (dashed, no augmentation) vs test accuracy per depth, {images_note(rows)} ({CI_NOTE})",
+                 fontsize=7)
+    return save(fig, out_dir, name, source)

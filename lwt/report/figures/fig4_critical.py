@@ -14,6 +14,8 @@ from lwt.report.claims.source import archived_table
 from lwt.report.figures.common import (
     CI_NOTE,
     figure_legend,
+    full_scale,
+    images_note,
     mode_curves,
     panel_groups,
     panel_title,
@@ -24,6 +26,10 @@ from lwt.report.figures.common import (
 
 TABLES = ["critical_layer.csv", "early_overfitting_all_stages_cpu.csv"]  # on CPU, C2 is read from C3's runs
 SWEEP = "critical_layer"
+
+
+def full_rows(rows: list[dict]) -> list[dict]:
+    return full_scale(rows, {"simple_cnn"})
 
 
 def read(path: Path) -> list[dict]:
@@ -40,7 +46,7 @@ def _depth(value) -> str:
     return "-" if value is None else str(int(value))
 
 
-def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
+def make(rows: list[dict], out_dir: Path, source: str, name: str = "fig4_critical") -> list[Path]:
     keys, groups = panel_groups(rows)
     fig, axes = panels(len(groups), per_row=3, height_in=1.9)
     for ax, members in zip(axes, groups.values()):
@@ -57,6 +63,6 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
         ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("test accuracy (%)")
     figure_legend(fig, axes, ncol=2)
-    fig.suptitle(f"Where greedy training saturates (stars: each seed's critical layer L*, the paired test on "
-                 f"validation)\n{CI_NOTE}", fontsize=7)
-    return save(fig, out_dir, "fig4_critical", source)
+    fig.suptitle(f"Where greedy training saturates, {images_note(rows)} (stars: each seed's critical layer L*, "
+                 f"the paired test on validation)\n{CI_NOTE}", fontsize=7)
+    return save(fig, out_dir, name, source)
