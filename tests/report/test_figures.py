@@ -342,13 +342,27 @@ def drawn(tmp_path_factory):
     for item in RESULTS.iterdir():
         (shutil.copytree if item.is_dir() else shutil.copy)(item, results / item.name)
     _remedies_table(results / "remedies_cpu.csv")
-    figures, close = {}, plt.close
+    from matplotlib.figure import Figure
+
+    figures, close, savefig = {}, plt.close, Figure.savefig
+
+    def keep(fig, path, **kwargs):  # figN_<slug>.png -> N; figN_<slug>_full.png (the full-scale table's) -> "N_full"
+        number = Path(path).stem.split("_")[0].removeprefix("fig")
+        figures[int(number) if not Path(path).stem.endswith("_full") else f"{number}_full"] = fig
+        return savefig(fig, path, **kwargs)
+
     with pytest.MonkeyPatch.context() as mp:  # keep each figure open once saved, to inspect its artists
-        mp.setattr(plt, "close", lambda fig=None: figures.setdefault(len(figures) + 1, fig))
+        mp.setattr(plt, "close", lambda fig=None: None)
+        mp.setattr(Figure, "savefig", keep)
         assert main(["figures", "--results", str(results), "--out", str(tmp_path_factory.mktemp("figs"))]) == 0
     yield figures
     for fig in figures.values():
         close(fig)
+
+
+def _base(number: int | str) -> int:
+    """A figure's number, the full-scale version ("4_full") under its subset figure's (4)."""
+    return int(str(number).split("_")[0])
 
 
 def _texts(fig) -> list[str]:
@@ -366,14 +380,17 @@ def test_every_figure_is_drawn_and_names_things_as_a_reader_does(drawn):
     from lwt.analysis.style import DEPTH_LABEL
 
     optional = ("intervention_cpu.csv", "belilovsky_cifar10_cpu.csv", "swap_cpu.csv")  # figures 8, 9 and 10
-    assert len(drawn) == 7 + sum((RESULTS / name).is_file() for name in optional)
+    assert len([n for n in drawn if isinstance(n, int)]) == 7 + sum((RESULTS / name).is_file() for name in optional)
+    full = {n for n in drawn if not isinstance(n, int)}  # figures 1-4 and 9 again, from the full-scale table
+    assert full <= {"1_full", "2_full", "3_full", "4_full", "9_full"}
+    assert bool(full) == (RESULTS / "full_scale_cpu.csv").is_file()
     for number, fig in drawn.items():
         texts = _texts(fig)
         assert texts, number
         bad = [t for t in texts if ".csv" in t or "_cpu" in t or any(c in t for c in CODE_NAMES)]
         assert not bad, f"figure {number}: file or code names on the figure: {bad}"
         depth_axes = [ax.get_xlabel() for ax in fig.axes if "depth" in ax.get_xlabel() or "block" in ax.get_xlabel()]
-        if number in (1, 3, 4, 7):  # accuracy against depth: one wording everywhere
+        if _base(number) in (1, 3, 4, 7):  # accuracy against depth: one wording everywhere
             assert depth_axes and set(depth_axes) == {DEPTH_LABEL}, (number, depth_axes)
     # figure 1's Belilovsky panel: the authors' k=2 network; rows named belilovsky_k2 whose git_revision predates
     # the rename in lwt.analysis.style.RENAMED trained the space-to-depth CNN, and are labelled so
@@ -393,7 +410,7 @@ def test_each_method_has_one_colour_in_every_figure_and_nothing_else_wears_it(dr
             for line in ax.get_lines():
                 for mode, style in MODES.items():
                     if line.get_label().startswith(style["label"]):
-                        seen[mode].add((number, to_hex(line.get_color())))
+                        seen[mode].add((_base(number), to_hex(line.get_color())))
     assert {n for n, _ in seen["greedy"]} == {1, 3, 4, 7} and {n for n, _ in seen["e2e"]} == {1, 3, 4, 7}
     for mode in ("greedy", "e2e"):
         assert {c for _, c in seen[mode]} == {MODES[mode]["color"].lower()}, mode
@@ -417,7 +434,7 @@ def test_legends_sit_off_the_data(drawn):
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
         legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
-        if number in (1, 2, 3, 4, 7):
+        if _base(number) in (1, 2, 3, 4, 7):
             assert legends, f"figure {number} has no legend"
         for legend in legends:
             box = legend.get_window_extent(renderer)

@@ -260,23 +260,25 @@ def load_table(results: Path, claim: Claim, min_epochs: int) -> Table | None:
     rows = _read_csv(path, [*NEEDED, *metric], numeric)
     table = archived_table(path, rows)
     sides = [k for c in claim.comparisons() for side in (c.a, c.b) for k in side]
-    _constant_columns(table, [*dict.fromkeys([*extra, *claim.cell, *sides])])
+    fill_constant_columns(table, [*dict.fromkeys([*extra, *claim.cell, *sides])])
     archive = path.with_name(f"{claim.table}_runs.jsonl")
     table.why = meets_protocol(list(table.records.values()), archive, min_epochs)
     return table
 
 
-def _constant_columns(table: Table, columns: list[str]) -> None:
+def fill_constant_columns(table: Table, columns: list[str], required: bool = True) -> None:
     """Fill in the config columns a claim names that the table leaves out: `lwt results` writes only the keys its
     runs vary, so a table whose runs share one training-set size has no ``data.train_subset`` column. Each row
-    gets its run's value from the archived config, written as the table writes values; LwtError naming the
-    column when the archive does not hold it."""
+    gets its run's value from the archived config, written as the table writes values; where the archive does
+    not hold it, LwtError naming the column (``required``) or the column stays out."""
     from lwt.console import cell
 
     absent = [c for c in columns if table.rows and c not in table.rows[0]]
     for column in absent:
         values = [table.record(row).get("config", {}) for row in table.rows]
         if "." not in column or not all(column in config for config in values):
+            if not required:
+                continue
             raise LwtError(f"{table.path}: missing column {column}, and not every run's archived config "
                            f"({table.path.stem}_runs.jsonl) holds it; {REGENERATE}")
         for row, config in zip(table.rows, values):

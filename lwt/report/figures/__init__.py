@@ -20,6 +20,7 @@ WANDB_DIR = Path("runs") / "figures"  # lwt figures --wandb: its W&B run goes to
 # the full-scale sweep's table (experiments/sweeps/full_scale.yaml, every variant in one table): a figure that
 # has ``full_rows`` draws its rows of it again as figN_<slug>_full, beside the CPU-subset figure
 FULL_TABLES = ["full_scale.csv", "full_scale_cpu.csv"]
+CELL_KEYS = ("data.train_subset", "model.aux.k")
 FIGURES = ["fig1_depth", "fig2_gap", "fig3_overfitting", "fig4_critical", "fig5_remedies", "fig6_cka", "fig7_probes",
            "fig8_intervention", "fig9_belilovsky", "fig10_swap"]
 
@@ -43,20 +44,31 @@ def add_subparser(sub) -> None:
 
 def _source(module, results: Path) -> tuple[object, str]:
     """(what the figure reads, its name for the title) for ``module``; MissingTable if absent."""
-    from lwt.report.figures.common import MissingTable, read_table
+    from lwt.report.figures.common import MissingTable
 
     if hasattr(module, "load"):
         folder = results if results.is_dir() else results.parent
         return module.load(folder), f"{folder.name}/{module.FOLDER}"
-    reader = getattr(module, "read", read_table)  # a figure may add columns the table derives from its archive
     if results.is_file():
         if results.name.startswith(module.SWEEP):
-            return reader(results), results.name
+            return _rows(module, results), results.name
         raise MissingTable(f"{results} is not a {module.SWEEP} table")
     for name in module.TABLES:
         if (results / name).is_file():
-            return reader(results / name), name
+            return _rows(module, results / name), name
     raise MissingTable(" or ".join(str(results / n) for n in module.TABLES))
+
+
+def _rows(module, path: Path) -> list[dict]:
+    """The table's rows as the figure reads them (a figure may add columns the table derives from its archive),
+    with the cell keys the table leaves out (one value for all its runs) taken from the runs' archived configs,
+    so that titles can name the training-set size."""
+    from lwt.report.claims.source import archived_table, fill_constant_columns
+    from lwt.report.figures.common import read_table
+
+    rows = getattr(module, "read", read_table)(path)
+    fill_constant_columns(archived_table(path, rows), list(CELL_KEYS), required=False)
+    return [{**r, **{c: float(r[c]) for c in CELL_KEYS if r.get(c) not in (None, "")}} for r in rows]
 
 
 def make_figures(results: Path, out: Path, only: list[int] | None = None) -> tuple[list[Path], list[str]]:
@@ -97,12 +109,11 @@ def _full_scale(module, name: str, results: Path, out: Path) -> list[Path]:
     """``name``_full from the full-scale table's rows that ``module.full_rows`` keeps (none: nothing drawn)."""
     if not hasattr(module, "full_rows") or not results.is_dir():
         return []
-    from lwt.report.figures.common import read_table
-
     for table in FULL_TABLES:
-        if (results / table).is_file():
-            with _readable(name, results / table):
-                rows = module.full_rows(getattr(module, "read", read_table)(results / table))
+        path = results / table
+        if path.is_file():
+            with _readable(name, path):
+                rows = module.full_rows(_rows(module, path))
                 return module.make(rows, out, table, name=f"{name}_full") if rows else []
     return []
 

@@ -141,7 +141,7 @@ def images_note(rows: list[dict]) -> str:
     """The training-set sizes the rows hold, for a title: "2,000 training images", "500-2,000 training images"."""
     sizes = sorted({int(float(r["data.train_subset"])) for r in rows if r.get("data.train_subset") is not None})
     if not sizes:
-        return "all training images"
+        return "training-set size not recorded"
     return f"{sizes[0]:,}{'' if len(sizes) == 1 else f'-{sizes[-1]:,}'} training images"
 
 

@@ -77,7 +77,7 @@ def make(rows: list[dict], out_dir: Path, source: str, name: str = "fig2_gap") -
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("E2E - greedy test acc. (points)")
     legend_outside(ax)
-    ax.set_title(f"E2E - greedy, paired by seed ({images_note(rows)}): mean, 95 % t-interval (n >= 3), dots: "
+    ax.set_title(f"E2E - greedy, paired by seed, {images_note(rows)}:\nmean, 95 % t-interval (n >= 3), dots: "
                  "seeds, n = pairs;\n"
                  f"{' / '.join(BARS[b][0] for b in bars)}")
     return save(fig, out_dir, name, source)

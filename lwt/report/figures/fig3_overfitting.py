@@ -37,6 +37,6 @@ def make(rows: list[dict], out_dir: Path, source: str, name: str = "fig3_overfit
         ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("accuracy (%)")
     figure_legend(fig, axes, ncol=2)
-    fig.suptitle(f"Train (dashed, no augmentation) vs test accuracy per depth, {images_note(rows)} ({CI_NOTE})",
+    fig.suptitle(f"Train (dashed, no augmentation) vs test accuracy per depth, {images_note(rows)}\n({CI_NOTE})",
                  fontsize=7)
     return save(fig, out_dir, name, source)
