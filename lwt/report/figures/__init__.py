@@ -20,7 +20,6 @@ WANDB_DIR = Path("runs") / "figures"  # lwt figures --wandb: its W&B run goes to
 # the full-scale sweep's table (experiments/sweeps/full_scale.yaml, every variant in one table): a figure that
 # has ``full_rows`` draws its rows of it again as figN_<slug>_full, beside the CPU-subset figure
 FULL_TABLES = ["full_scale.csv", "full_scale_cpu.csv"]
-CELL_KEYS = ("data.train_subset", "model.aux.k")
 FIGURES = ["fig1_depth", "fig2_gap", "fig3_overfitting", "fig4_critical", "fig5_remedies", "fig6_cka", "fig7_probes",
            "fig8_intervention", "fig9_belilovsky", "fig10_swap"]
 
@@ -64,7 +63,7 @@ def _rows(module, path: Path) -> list[dict]:
     with the cell keys the table leaves out (one value for all its runs) taken from the runs' archived configs,
     so that titles can name the training-set size."""
     from lwt.report.claims.source import archived_table, fill_constant_columns
-    from lwt.report.figures.common import read_table
+    from lwt.report.figures.common import CELL_KEYS, read_table
 
     rows = getattr(module, "read", read_table)(path)
     fill_constant_columns(archived_table(path, rows), list(CELL_KEYS), required=False)
