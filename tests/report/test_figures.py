@@ -530,3 +530,19 @@ def test_the_full_scale_c1_cell_is_aux_k2_at_the_largest_training_set():
     assert {(r["model"], r["model.aux.k"], r["data.train_subset"]) for r in kept} == {
         ("simple_cnn", 2.0, 45000.0), ("vgg11", 2.0, 45000.0)}
     assert len(full_scale(rows, {"belilovsky_k1"})) == 4  # no aux k given: every row of the model
+
+
+def test_one_legend_entry_per_curve_naming_the_range_of_n_over_panels():
+    import matplotlib.pyplot as plt
+
+    from lwt.report.figures.common import figure_legend
+
+    fig, axes = plt.subplots(1, 3, layout="constrained")
+    for ax, n in zip(axes, [3, 4, 3]):
+        ax.plot([1, 2], [1, 2], label=f"layerwise (greedy) (n={n})")
+        ax.plot([1, 2], [2, 1], label="end-to-end (n=3)")
+        ax.plot([1, 2], [0, 0], label="critical layer")
+    figure_legend(fig, list(axes))
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    plt.close(fig)
+    assert labels == ["layerwise (greedy) (n=3-4)", "end-to-end (n=3)", "critical layer"]

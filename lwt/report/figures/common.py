@@ -38,6 +38,7 @@ SHOW_SEEDS = 5  # draw the per-seed points when n is at most this
 MIN_INTERVAL = 3  # draw an interval from at least this many seeds (or pairs); fewer: the points only
 CI_NOTE = "mean over all seeds, 95 % t-interval where n >= 3, dots: seeds"
 PARTIAL_NOTE = "thin: single seeds, at depths not every seed reached"
+_N_LABEL = re.compile(r"(.*) \(n=(\d+)\)")  # a legend label ending in its curve's n
 PARTIAL_COLOR = "0.45"  # the legend's sample of a per-seed line: a grey, no method's colour
 
 
@@ -181,13 +182,20 @@ def panel_title(row: dict, keys: list[str], sep: str = ", ") -> str:
 
 
 def figure_legend(fig, axes, ncol: int | None = None) -> None:
-    """One legend for all panels, below them (outside every axes; needs a constrained layout)."""
+    """One legend for all panels, below them (outside every axes; needs a constrained layout). A curve whose n
+    differs between panels gets one entry naming the range, ``(n=3-4)``."""
     seen: dict[str, object] = {}
+    ns: dict[str, set[int]] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
-            seen.setdefault(label, handle)
+            m = _N_LABEL.fullmatch(label)
+            base = m.group(1) if m else label
+            seen.setdefault(base, handle)
+            if m:
+                ns.setdefault(base, set()).add(int(m.group(2)))
+    labels = [f"{b} (n={min(ns[b])}{'' if len(ns[b]) == 1 else f'-{max(ns[b])}'})" if b in ns else b for b in seen]
     if seen:
-        fig.legend(list(seen.values()), list(seen), loc="outside lower center", frameon=False,
+        fig.legend(list(seen.values()), labels, loc="outside lower center", frameon=False,
                    ncol=ncol or min(len(seen), 4))
 
 
