@@ -160,13 +160,14 @@ def test_a_damaged_table_is_refused_naming_the_file_and_line(tmp_path, capsys, n
 def test_the_claims_file_is_found_by_default():
     """lwt's own experiments/claims.yaml, in a checkout as in a wheel (where experiments/ is package data)."""
     assert load_claims() == SPEC
-    assert list(SPEC.claims) == ["K", "C1", "C1-compute", "C2", "C2-compute", "C3", "C3-probes", "C3b", "C4", "I1",
-                                 "I2", "C2-full", "C2-compute-full", "C3-probes-full", "C3b-full", "K-full", "C1-full"]
+    assert list(SPEC.claims) == ["K", "C1", "C1-compute", "C2", "C2-compute", "C3", "C3-probes", "C3b", "C3b-gap", "C4",
+                                 "I1", "I2", "C2-full", "C2-compute-full", "C3-probes-full", "C3b-full",
+                                 "C3b-gap-full", "K-full", "C1-full"]
     types = {"K": "ranking", "C1": "interaction", "C1-compute": "interaction", "C2": "saturation",
              "C2-compute": "saturation", "C3": "dose_response", "C3-probes": "descriptive", "C3b": "universal",
-             "C4": "existential", "I1": "existential", "I2": "existential"}
+             "C3b-gap": "interaction", "C4": "existential", "I1": "existential", "I2": "existential"}
     assert {k: c.type for k, c in SPEC.claims.items()} == {
-        **types, **{f"{k}-full": types[k] for k in ("C2", "C2-compute", "C3-probes", "C3b", "K", "C1")}}
+        **types, **{f"{k}-full": types[k] for k in ("C2", "C2-compute", "C3-probes", "C3b", "C3b-gap", "K", "C1")}}
     # a claim at full scale reads the full-scale table alone: scales are never pooled in one verdict
     assert {c.table for k, c in SPEC.claims.items() if k.endswith("-full")} == {"full_scale_cpu"}
     assert not any(c.table.startswith("full_scale") for k, c in SPEC.claims.items() if not k.endswith("-full"))
