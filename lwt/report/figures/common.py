@@ -38,8 +38,8 @@ SHOW_SEEDS = 5  # draw the per-seed points when n is at most this
 MIN_INTERVAL = 3  # draw an interval from at least this many seeds (or pairs); fewer: the points only
 CI_NOTE = "mean over all seeds, 95 % t-interval where n >= 3, dots: seeds"
 PARTIAL_NOTE = "thin: single seeds, at depths not every seed reached"
-_N_LABEL = re.compile(r"(.*) \(n=(\d+)\)")  # a legend label ending in its curve's n
 PARTIAL_COLOR = "0.45"  # the legend's sample of a per-seed line: a grey, no method's colour
+_N_LABEL = re.compile(r"(.*) \(n=(\d+)\)")  # a legend label ending in its curve's n
 
 
 class MissingTable(Exception):
