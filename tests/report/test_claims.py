@@ -62,6 +62,19 @@ def test_document_regenerates_byte_for_byte(tmp_path):
     assert "no table results/gap_cpu.csv yet" in text  # the other claims: not tested, with their commands
 
 
+def test_a_table_without_the_claims_runs_leaves_it_untested_with_the_reason(tmp_path):
+    """C3-full's swap arms are not in a table that holds only other runs: not tested, and the document says why
+    instead of printing an empty statistics table."""
+    config = {"curriculum.init_blocks": None, "model.aux.k": 2, "data.train_subset": 45000}
+    runs = [run("simple_cnn_greedy", "greedy", s, 0.5, config=config) for s in range(3)]
+    runs += [run("simple_cnn_e2e", "e2e", s, 0.6, config=config) for s in range(3)]
+    write(tmp_path, "full_scale_cpu", runs)
+    r = evaluate(SPEC.claims["C3-full"], tmp_path, T)
+    assert r.verdict == "not tested" and not r.lines
+    assert r.why == "no run of results/full_scale_cpu.csv is on its sides a and b yet"
+    assert f"Not tested: {r.why}." in render(tmp_path, SPEC)
+
+
 def test_committed_document_matches_committed_tables():
     assert render(ROOT / "results", SPEC) == (ROOT / "docs" / "thesis_claims.md").read_text()
 
@@ -161,13 +174,14 @@ def test_the_claims_file_is_found_by_default():
     """lwt's own experiments/claims.yaml, in a checkout as in a wheel (where experiments/ is package data)."""
     assert load_claims() == SPEC
     assert list(SPEC.claims) == ["K", "C1", "C1-compute", "C2", "C2-compute", "C3", "C3-probes", "C3b", "C3b-gap", "C4",
-                                 "I1", "I2", "C2-full", "C2-compute-full", "C3-probes-full", "C3b-full",
-                                 "C3b-gap-full", "K-full", "C1-full"]
+                                 "I1", "I2", "C2-full", "C2-compute-full", "C3-full", "C3-probes-full",
+                                 "C3b-full", "C3b-gap-full", "K-full", "C1-full"]
     types = {"K": "ranking", "C1": "interaction", "C1-compute": "interaction", "C2": "saturation",
              "C2-compute": "saturation", "C3": "dose_response", "C3-probes": "descriptive", "C3b": "universal",
              "C3b-gap": "interaction", "C4": "existential", "I1": "existential", "I2": "existential"}
     assert {k: c.type for k, c in SPEC.claims.items()} == {
-        **types, **{f"{k}-full": types[k] for k in ("C2", "C2-compute", "C3-probes", "C3b", "C3b-gap", "K", "C1")}}
+        **types, **{f"{k}-full": types[k] for k in ("C2", "C2-compute", "C3", "C3-probes", "C3b", "C3b-gap", "K",
+                                                          "C1")}}
     # a claim at full scale reads the full-scale table alone: scales are never pooled in one verdict
     assert {c.table for k, c in SPEC.claims.items() if k.endswith("-full")} == {"full_scale_cpu"}
     assert not any(c.table.startswith("full_scale") for k, c in SPEC.claims.items() if not k.endswith("-full"))

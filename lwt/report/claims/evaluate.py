@@ -23,5 +23,7 @@ def evaluate(claim: Claim, results: Path, t: Thresholds) -> Result:
         return Result(NOT_TESTED, why=f"no table results/{claim.table}.csv yet")
     else:
         result = TYPES[claim.type](claim, table, t)
+        if not result.lines and not result.why:  # a table that holds none of the claim's runs yet
+            result.verdict, result.why = NOT_TESTED, f"no run of results/{claim.table}.csv is on its sides a and b yet"
     result.table = table
     return result
