@@ -381,8 +381,8 @@ def test_every_figure_is_drawn_and_names_things_as_a_reader_does(drawn):
 
     optional = ("intervention_cpu.csv", "belilovsky_cifar10_cpu.csv", "swap_cpu.csv")  # figures 8, 9 and 10
     assert len([n for n in drawn if isinstance(n, int)]) == 7 + sum((RESULTS / name).is_file() for name in optional)
-    full = {n for n in drawn if not isinstance(n, int)}  # figures 1-4 and 9 again, from the full-scale table
-    assert full <= {"1_full", "2_full", "3_full", "4_full", "9_full"}
+    full = {n for n in drawn if not isinstance(n, int)}  # figures 1-4, 9 and 10 again, from the full-scale table
+    assert full <= {"1_full", "2_full", "3_full", "4_full", "9_full", "10_full"}
     assert bool(full) == (RESULTS / "full_scale_cpu.csv").is_file()
     for number, fig in drawn.items():
         texts = _texts(fig)
@@ -495,11 +495,12 @@ def _raw(name: str) -> list[dict]:
                                                      "fig9_belilovsky": {"belilovsky_k1", "belilovsky_k2",
                                                                          "belilovsky_k3"}}),
     (["early_overfitting_all_stages_cpu.csv"], {"fig3_overfitting": {"simple_cnn"}, "fig4_critical": {"simple_cnn"}}),
+    (["swap_cpu.csv"], {"fig10_swap": {"simple_cnn"}}),
 ])
 def test_the_full_scale_table_gets_its_own_figures_of_its_own_rows(tmp_path, sources, drawn_from):
-    """A full-scale table beside the CPU ones: figures 1-4 and 9 are drawn again from it as figN_<slug>_full,
+    """A full-scale table beside the CPU ones: figures 1-4, 9 and 10 are drawn again from it as figN_<slug>_full,
     each from the rows of its own claim (C1's architectures at aux k=2 and the largest training set, the 8-block
-    CNN, the authors' networks), and the CPU-subset figures stay."""
+    CNN, the authors' networks, the swap arms), and the CPU-subset figures stay."""
     import importlib
 
     results = tmp_path / "results"
@@ -508,7 +509,7 @@ def test_the_full_scale_table_gets_its_own_figures_of_its_own_rows(tmp_path, sou
     _table(results / "full_scale_cpu.csv", rows)
     for name in sources:
         (results / name).write_bytes((RESULTS / name).read_bytes())
-    assert main(["figures", "--results", str(results), "--out", str(tmp_path / "figs"), "--only", "1,2,3,4,9"]) == 0
+    assert main(["figures", "--results", str(results), "--out", str(tmp_path / "figs"), "--only", "1,2,3,4,9,10"]) == 0
     for name, models in drawn_from.items():
         assert (tmp_path / "figs" / f"{name}_full.png").is_file()
         assert (tmp_path / "figs" / f"{name}.png").is_file()
@@ -517,8 +518,8 @@ def test_the_full_scale_table_gets_its_own_figures_of_its_own_rows(tmp_path, sou
         assert {r["model"] for r in kept} == models
         if name in ("fig1_depth", "fig2_gap"):  # every gap_cpu row of those (all at aux k=2, 2,000 images)
             assert len(kept) == sum(r["model"] in models for r in _raw("gap_cpu.csv"))
-    if "fig9_belilovsky" not in drawn_from:  # no row of the authors' networks: no full-scale figure 9
-        assert not (tmp_path / "figs" / "fig9_belilovsky_full.png").exists()
+    for name in {"fig9_belilovsky", "fig10_swap"} - set(drawn_from):  # none of its rows: no full-scale figure
+        assert not (tmp_path / "figs" / f"{name}_full.png").exists()
 
 
 def test_the_full_scale_c1_cell_is_aux_k2_at_the_largest_training_set():
@@ -530,6 +531,9 @@ def test_the_full_scale_c1_cell_is_aux_k2_at_the_largest_training_set():
     assert {(r["model"], r["model.aux.k"], r["data.train_subset"]) for r in kept} == {
         ("simple_cnn", 2.0, 45000.0), ("vgg11", 2.0, 45000.0)}
     assert len(full_scale(rows, {"belilovsky_k1"})) == 4  # no aux k given: every row of the model
+    swap = {"model": "simple_cnn", "model.aux.k": 2.0, "data.train_subset": 45000.0, "mode": "e2e",
+            "curriculum.init_from": "results/networks/full_scale_cpu/simple_cnn_greedy/train_subset-45000_k-2_seed0"}
+    assert full_scale([*rows, swap], {"simple_cnn"}, aux_k=2) == full_scale(rows, {"simple_cnn"}, aux_k=2)
 
 
 def test_one_legend_entry_per_curve_naming_the_range_of_n_over_panels():

@@ -148,8 +148,9 @@ def images_note(rows: list[dict]) -> str:
 
 def full_scale(rows: list[dict], models: set[str], aux_k: int | None = None) -> list[dict]:
     """The full-scale table's rows of ``models`` (at auxiliary depth ``aux_k`` and the largest training set, where
-    given; a table without the column holds one value of it): the rows one full-scale figure draws."""
-    kept = [r for r in rows if r.get("model") in models]
+    given; a table without the column holds one value of it): the rows one full-scale figure draws. Runs built
+    on another run's frozen blocks (``curriculum.init_from``: the swap test's arms) are figure 10's, not these."""
+    kept = [r for r in rows if r.get("model") in models and not r.get("curriculum.init_from")]
     if aux_k is None:
         return kept
     kept = [r for r in kept if r.get("model.aux.k") is None or int(float(r["model.aux.k"])) == aux_k]

@@ -12,7 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from lwt.analysis.style import COLUMN_IN, MODES
-from lwt.report.figures.common import SHOW_SEEDS, figure_legend, group, interval, save
+from lwt.report.figures.common import SHOW_SEEDS, figure_legend, group, images_note, interval, save
 from lwt.report.paired import by_seed
 from lwt.report.stats import summarize
 
@@ -39,6 +39,11 @@ def arms(rows: list[dict]) -> dict[str, dict[int, list[dict]]]:
     return out
 
 
+def full_rows(rows: list[dict]) -> list[dict]:
+    """The full-scale table's swap arms (C3-full), none before they have run: fig10_swap_full."""
+    return [r for r in rows if re.search(r"swap_from_(e2e|greedy)\d+$", str(r.get("experiment")))]
+
+
 def _point(ax, x: float, values: list[float], style: dict, label: str | None = None) -> None:
     s = summarize(values)
     half = interval(s)
@@ -48,24 +53,24 @@ def _point(ax, x: float, values: list[float], style: dict, label: str | None = N
         ax.scatter([x + 0.08] * len(values), values, s=5, color="black", linewidths=0, zorder=3)
 
 
-def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
+def make(rows: list[dict], out_dir: Path, source: str, name: str = "fig10_swap") -> list[Path]:
     by_source = arms(rows)
     doses = sorted(set(by_source["e2e"]) & set(by_source["greedy"]))
     fig, (left, right) = plt.subplots(1, 2, figsize=(2 * COLUMN_IN, 2.1), layout="constrained")
-    for name, label in SOURCES.items():
-        style = MODES[name]
+    for src, label in SOURCES.items():
+        style = MODES[src]
         means = []
         for j in doses:
-            values = [100 * r[METRIC] for r in by_source[name][j] if r.get(METRIC) is not None]
-            _point(left, j + (-0.1 if name == "e2e" else 0.1), values,
+            values = [100 * r[METRIC] for r in by_source[src][j] if r.get(METRIC) is not None]
+            _point(left, j + (-0.1 if src == "e2e" else 0.1), values,
                    style, f"{label} (n={len(values)})" if j == doses[0] else None)
             means.append(summarize(values).mean)
-        left.plot([j + (-0.1 if name == "e2e" else 0.1) for j in doses], means, color=style["color"], linewidth=1)
+        left.plot([j + (-0.1 if src == "e2e" else 0.1) for j in doses], means, color=style["color"], linewidth=1)
     left.set_xlabel("j (frozen blocks copied from the source)")
     left.set_ylabel("test accuracy (%)")
     left.set_xticks(doses)
     figure_legend(fig, [left], ncol=2)
-    left.set_title("blocks j+1..N trained end to end, same budget", fontsize=6)
+    left.set_title(f"blocks j+1..N trained end to end, same budget, {images_note(rows)}", fontsize=6)
     for j in doses:
         seeds, diffs, s = by_seed(by_source["e2e"][j], by_source["greedy"][j],
                                   lambda r: None if r.get(METRIC) is None else 100 * r[METRIC])
@@ -80,4 +85,4 @@ def make(rows: list[dict], out_dir: Path, source: str) -> list[Path]:
     right.set_ylabel("E2E's blocks - greedy's (points)")
     fig.suptitle("Swap test (C3): are greedy's early blocks worse for what follows? Paired by seed; 95 % "
                  "t-interval where n >= 3, dots: seeds", fontsize=7)
-    return save(fig, out_dir, "fig10_swap", source)
+    return save(fig, out_dir, name, source)
