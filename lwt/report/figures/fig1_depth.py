@@ -30,6 +30,6 @@ def make(rows: list[dict], out_dir: Path, source: str, name: str = "fig1_depth")
         ax.set_xlabel(DEPTH_LABEL)
         ax.set_ylabel("test accuracy (%)")
     figure_legend(fig, axes)
-    fig.suptitle(f"Test accuracy vs depth on CIFAR-10, {images_note(cifar)} ({CI_NOTE}; greedy at depth k: after "
-                 "stage k)", fontsize=7)
+    fig.suptitle(f"Test accuracy vs depth on CIFAR-10, {images_note(cifar)}\n({CI_NOTE}; greedy at depth k: after "
+                 "stage k)", fontsize=7)  # two lines: one overflows a figure of one or two panels
     return save(fig, out_dir, name, source)
