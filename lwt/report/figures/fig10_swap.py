@@ -20,6 +20,7 @@ TABLES = ["swap.csv", "swap_cpu.csv"]
 SWEEP = "swap"
 METRIC = "final_test_acc"
 SOURCES = {"e2e": "on frozen E2E blocks 1..j", "greedy": "on frozen greedy blocks 1..j"}
+ARM = re.compile(r"swap_from_(e2e|greedy)(\d+)$")  # an arm's experiment name: its source and j
 
 
 def arms(rows: list[dict]) -> dict[str, dict[int, list[dict]]]:
@@ -27,7 +28,7 @@ def arms(rows: list[dict]) -> dict[str, dict[int, list[dict]]]:
     (``*_swap_from_<source><j>``), j checked against ``curriculum.init_blocks`` where the table has the column."""
     out: dict[str, dict[int, list[dict]]] = {}
     for (experiment,), runs in group(rows, "experiment").items():
-        m = re.search(r"swap_from_(e2e|greedy)(\d+)$", str(experiment))
+        m = ARM.search(str(experiment))
         if not m:
             continue
         j = int(m.group(2))
@@ -41,7 +42,7 @@ def arms(rows: list[dict]) -> dict[str, dict[int, list[dict]]]:
 
 def full_rows(rows: list[dict]) -> list[dict]:
     """The full-scale table's swap arms (C3-full), none before they have run: fig10_swap_full."""
-    return [r for r in rows if re.search(r"swap_from_(e2e|greedy)\d+$", str(r.get("experiment")))]
+    return [r for r in rows if ARM.search(str(r.get("experiment")))]
 
 
 def _point(ax, x: float, values: list[float], style: dict, label: str | None = None) -> None:
